@@ -133,13 +133,18 @@ def _default_hf_files() -> Path:
 
 
 def _resolve_local_dir(path: Path) -> Path:
-    """A checkpoint directory: ``path`` itself, or ``path/model`` for a ``safelens align`` run."""
+    """A checkpoint directory: ``path`` itself, or ``path/model`` for a ``safelens align`` run.
+
+    A checkpoint has an HF ``config.json`` *and* weights; a run directory's own ``config.json``
+    is the training config, so ``path`` without weights falls through to ``path/model``.
+    """
     for candidate in (path, path / "model"):
-        if (candidate / "config.json").is_file():
+        has_weights = any(candidate.glob("*.safetensors")) or any(candidate.glob("*.bin"))
+        if (candidate / "config.json").is_file() and has_weights:
             return candidate
     raise ModelNotFoundError(
-        f"no Hugging Face checkpoint in {path}: expected {path / 'config.json'} "
-        f"or {path / 'model' / 'config.json'}"
+        f"no Hugging Face checkpoint in {path}: expected config.json and *.safetensors (or "
+        f"*.bin) weights in {path} or in {path / 'model'}"
     )
 
 

@@ -10,10 +10,6 @@ import torch
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(
-    reason="known bug, open in issue 3: load_model(DIR) on an align run fails to rebuild the "
-    "saved tokenizer ('Couldn't instantiate the backend tokenizer'); save_model + load_model of "
-    "the tiny model round-trips (tests/unit/test_models.py)", strict=False)
 def test_align_dpo_quick_two_steps_then_load(tmp_path):
     from safelens.cli.main import main
     from safelens.models import load_model

@@ -111,7 +111,9 @@ def test_response_logps_rejects_rows_without_response(tiny_model):
 
 def test_save_and_reload_checkpoint(tmp_path, tiny_model):
     save_model(tiny_model, tmp_path / "ck" / "model")
-    # a `safelens align` run directory keeps its weights in DIR/model
+    # a `safelens align` run directory keeps its weights in DIR/model and its *training*
+    # config in DIR/config.json, which must not be mistaken for the HF config
+    (tmp_path / "ck" / "config.json").write_text('{"method": "dpo"}')
     reloaded = load_model(str(tmp_path / "ck"), device="cpu")
     ids = torch.tensor([[1, 5, 9, 12]])
     with torch.no_grad():
