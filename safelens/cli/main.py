@@ -249,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default=None, help="output directory (default: data/attacks)")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=cmd_attack)
+
+    from safelens.cli.reward import add_reward_parser
+
+    add_reward_parser(sub)
     return parser
 
 

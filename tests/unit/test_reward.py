@@ -426,3 +426,27 @@ def test_hf_reward_model_loads_safe_rlhf_score_head(tmp_path: Path) -> None:
         )
         expected = -reference(**enc).logits[:, 0]
     torch.testing.assert_close(cost.score(prompts, responses), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_reward_cli_train_then_winrate(tmp_path: Path, capsys) -> None:
+    """``safelens reward train`` then ``safelens reward winrate`` through the top-level CLI."""
+    from safelens.cli.main import main
+    from safelens.data import write_jsonl
+
+    train = tmp_path / "train.jsonl"
+    write_jsonl(train, make_rows())
+    out = tmp_path / "rm"
+    assert main(["reward", "train", "--train", str(train), "--out", str(out),
+                 "--epochs", "30"]) == 0
+    assert (out / "reward_config.json").is_file() and (out / "metrics.json").is_file()
+    # a policy that refuses every harmful held-out prompt and helps on benign ones wins where
+    # the reference is the rejected answer, so its win rate against `rejected` is high
+    responses = tmp_path / "responses.jsonl"
+    write_jsonl(responses, [
+        {"id": r["id"], "prompt": r["prompt"], "response": r["chosen"], "reference": r["rejected"]}
+        for r in HELD_OUT])
+    capsys.readouterr()
+    assert main(["reward", "winrate", "--responses", str(responses),
+                 "--reward-model", str(out)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == len(HELD_OUT) and result["win_rate"] > 0.8

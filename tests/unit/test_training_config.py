@@ -23,7 +23,8 @@ from safelens.training.data import DataOrder, subsample
 from safelens.training.methods.preference import DPO
 from safelens.training.optim import lr_factor
 
-BUILTIN = ["cdpo", "dpo", "drdpo", "ipo", "npo", "rdpo", "reward-level", "sft"]
+BUILTIN = ["augmented-sft", "cdpo", "constrained-sft", "door", "dpo", "drdpo", "ipo", "npo", "rdpo",
+           "reward-level", "sft", "shapo-r", "shapo-t", "w-door"]
 
 
 def test_builtin_methods_registered():

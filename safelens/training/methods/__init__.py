@@ -1,12 +1,20 @@
 """Built-in training methods; importing this package registers them.
 
 One file per family: ``preference.py`` (dpo, ipo, cdpo, rdpo, drdpo), ``sft.py``, ``npo.py``,
-``reward_level.py``. A new method is one more file here (or anywhere) that subclasses
+``reward_level.py``, ``shapo.py`` (shapo-t, shapo-r), ``deep.py`` (augmented-sft,
+constrained-sft, door, w-door). A new method is one more file here (or anywhere) that subclasses
 :class:`~safelens.training.methods.base.Method` and calls
 :func:`~safelens.training.registry.register_method`.
 """
 
-from safelens.training.methods import npo, preference, reward_level, sft, shapo  # noqa: F401
+from safelens.training.methods import (  # noqa: F401
+    deep,
+    npo,
+    preference,
+    reward_level,
+    sft,
+    shapo,
+)
 from safelens.training.methods.base import Method, TrainContext, preference_metrics
 
 __all__ = ["Method", "TrainContext", "preference_metrics"]
