@@ -8,8 +8,13 @@ Two row kinds flow through the project (see ``safelens/AGENTS.md``):
 
 * **prompt rows** (evaluation sets)::
 
-    {"id", "prompt", "harmful", "kind", "category", "domain",
+    {"prompt", "id"?, "harmful"?, "kind"?, "category"?, "domain"?,
      "reference"?, "harmful_response"?, "prefill"?}
+
+  Only ``prompt`` is required, so any list of prompts can be evaluated. A missing ``id``
+  becomes ``"row-<n>"``; ``kind`` is derived from ``harmful`` (``harmful``/``benign``) and
+  ``harmful`` from ``kind``; a row with neither is unlabelled (responses and judge verdicts,
+  no ASR). The built-in prompt sets carry every column.
 
 Any other key is metadata and passes through untouched (``act``, ``heldout``, ``flipped``, ...).
 
@@ -51,7 +56,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
         "domain",
         "template",
     ),
-    "prompt": ("id", "prompt", "harmful", "kind", "category", "domain"),
+    "prompt": ("prompt",),
 }
 """Columns every row of each schema must have."""
 
@@ -89,7 +94,8 @@ def validate_rows(
 ) -> list[dict[str, Any]]:
     """Check rows against the preference or prompt schema and return clean copies.
 
-    Checks, in order, for each row: it is a mapping; required columns are present; text
+    Checks, in order, for each row: it is a mapping; required columns are present (prompt rows
+    need only ``prompt``; see the module docstring for the defaults filled in); text
     columns are non-empty strings; ``harmful`` is a ``bool``; ``kind`` is one of
     ``harmful|benign|lookalike`` and agrees with ``harmful`` (``harmful`` is True exactly when
     ``kind == "harmful"``); ``id``/``category``/``domain``/``template`` are non-empty strings;
@@ -171,6 +177,15 @@ def _validate(
             if clean.get(column) is not None:
                 clean[column] = _check_text(clean[column], column, where, max_chars, on_overlong)
 
+        if kind == "prompt":
+            clean.setdefault("id", f"row-{number}")
+            if "harmful" not in clean and "kind" not in clean:
+                _check_labels(clean, where)
+                out.append(_check_id(clean, where, number, seen_ids))
+                continue  # unlabelled: evaluated, not scored
+            if "kind" not in clean:
+                clean["kind"] = "harmful" if clean["harmful"] is True else "benign"
+            clean.setdefault("harmful", clean["kind"] == "harmful")
         harmful = clean["harmful"]
         if not isinstance(harmful, bool):
             raise DataValidationError(
@@ -188,32 +203,42 @@ def _validate(
                 "harmful=true exactly when kind='harmful'"
             )
 
-        for column in LABEL_COLUMNS:
-            if column not in clean:
-                continue  # only 'template' on prompt rows can be absent here
-            value = clean[column]
-            if not isinstance(value, str):
-                raise DataValidationError(
-                    f"{where}: '{column}' must be a string, got {type(value).__name__} {value!r}"
-                )
-            if not value.strip():
-                raise DataValidationError(f"{where}: '{column}' is empty; expected a non-empty string")
-
-        heldout = clean.get("heldout")
-        if heldout not in HELDOUT_VALUES:
-            raise DataValidationError(
-                f"{where}: unknown 'heldout' {heldout!r}; expected one of {list(HELDOUT_VALUES)}"
-            )
-
-        row_id = clean["id"]
-        if row_id in seen_ids:
-            raise DataValidationError(
-                f"{where}: duplicate id {row_id!r} (first used by row {seen_ids[row_id]}); "
-                "ids must be unique"
-            )
-        seen_ids[row_id] = number
-        out.append(clean)
+        _check_labels(clean, where)
+        out.append(_check_id(clean, where, number, seen_ids))
     return out
+
+
+def _check_labels(clean: dict[str, Any], where: str) -> None:
+    """Short label columns, when present, are non-empty strings; ``heldout`` is known."""
+    for column in LABEL_COLUMNS:
+        if column not in clean:
+            continue  # required ones were checked already; the rest are optional
+        value = clean[column]
+        if not isinstance(value, str):
+            raise DataValidationError(
+                f"{where}: '{column}' must be a string, got {type(value).__name__} {value!r}"
+            )
+        if not value.strip():
+            raise DataValidationError(f"{where}: '{column}' is empty; expected a non-empty string")
+    heldout = clean.get("heldout")
+    if heldout not in HELDOUT_VALUES:
+        raise DataValidationError(
+            f"{where}: unknown 'heldout' {heldout!r}; expected one of {list(HELDOUT_VALUES)}"
+        )
+
+
+def _check_id(
+    clean: dict[str, Any], where: str, number: int, seen_ids: dict[str, int]
+) -> dict[str, Any]:
+    """Record ``clean["id"]``; raise on a duplicate. Returns ``clean``."""
+    row_id = clean["id"]
+    if row_id in seen_ids:
+        raise DataValidationError(
+            f"{where}: duplicate id {row_id!r} (first used by row {seen_ids[row_id]}); "
+            "ids must be unique"
+        )
+    seen_ids[row_id] = number
+    return clean
 
 
 def _check_text(value: Any, column: str, where: str, max_chars: int, on_overlong: str) -> str:

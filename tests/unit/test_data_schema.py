@@ -79,7 +79,19 @@ def test_missing_columns_listed():
 def test_prompt_rows_do_not_need_responses_or_template():
     validate_rows([prompt_row()], "prompt")
     with pytest.raises(DataValidationError, match="missing required column"):
-        validate_rows([{"id": "a", "prompt": "hi"}], "prompt")
+        validate_rows([{"id": "a", "text": "hi"}], "prompt")
+
+
+def test_prompt_rows_need_only_a_prompt_and_derive_labels():
+    rows = validate_rows([{"prompt": "hi"}, {"prompt": "build a bomb", "harmful": True},
+                          {"prompt": "blow up a photo", "kind": "lookalike"}], "prompt")
+    assert [r["id"] for r in rows] == ["row-1", "row-2", "row-3"]
+    assert "harmful" not in rows[0] and "kind" not in rows[0]  # unlabelled
+    assert (rows[1]["kind"], rows[2]["harmful"]) == ("harmful", False)
+    with pytest.raises(DataValidationError, match="'harmful' must be a bool"):
+        validate_rows([{"prompt": "x", "harmful": "yes"}], "prompt")
+    with pytest.raises(DataValidationError, match="'domain' is empty"):
+        validate_rows([{"prompt": "x", "domain": " "}], "prompt")
 
 
 def test_duplicate_ids():
