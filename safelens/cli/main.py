@@ -3,7 +3,7 @@
 Commands:
     safelens eval   --model M --prompts FILE.jsonl --out OUT.jsonl [--max-new-tokens N] ...
     safelens data build [--out data] [--seed 0]
-    safelens demo   [--quick] — the README's main job on the default model
+    safelens demo   [--quick] [--method dpo] — the main job: align, then vanilla vs aligned
     safelens align  --method M --model BASE --out DIR [--preset quick|paper] [--resume] ...
     safelens attack finetune --kind harmful|identity|backdoor|benign --model M --out DIR
                     [--defense sft|constrained-sft] ;  safelens attack data [--out DIR]
@@ -87,29 +87,67 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The main job: evaluate the vanilla default model on the built-in test prompts."""
-    from safelens.data.io import load_builtin
-    from safelens.eval.metrics import format_summary
-    from safelens.models import load_model
+    """The main job: align the default model (DPO, quick preset) and compare it with vanilla.
 
+    Both models answer the same built-in test prompts (greedy); the table shows ASR and
+    over-refusal (keyword judge by default) and the reward-model win rate against each row's
+    reference answer. Every stage is resumable: rerunning the command reuses a finished
+    training run and the responses already generated.
+    """
+    from safelens.data.io import load_builtin, write_jsonl
+    from safelens.eval.metrics import format_comparison
+    from safelens.models import load_model
+    from safelens.reward import default_reward_model, reward_win_rate
+    from safelens.training import Trainer, make_method
+    from safelens.training.checkpoint import read_trainer_state
+    from safelens.training.presets import resolve_config
+
+    t_start = time.time()
     rows = load_builtin("prompts", "test")
     if args.quick:
         rows = rows[:: max(1, len(rows) // 48)]
     if args.limit:
         rows = rows[: args.limit]
-    t0 = time.time()
-    model = load_model(args.model, device=args.device, dtype=args.dtype)
-    out = Path(args.out) / "vanilla.jsonl"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rows, summary = _evaluate(model, rows, args, out)
-    from safelens.data.io import write_jsonl
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    models = {"vanilla": args.model}
 
-    write_jsonl(out, rows)
-    Path(str(out) + ".partial").unlink(missing_ok=True)
-    print(f"\n{args.model} on the built-in test prompts ({len(rows)} rows, "
-          f"judge={args.judge}, {time.time() - t0:.0f} s):")
-    print(format_summary(summary))
-    print(f"\nresponses: {out}")
+    if args.method != "none":
+        run_dir = out_dir / f"{args.method}-{args.preset}"
+        state = read_trainer_state(run_dir) if run_dir.exists() else None
+        done = state is not None and state["step"] == state["total_steps"]
+        if done and (run_dir / "model").is_dir():
+            print(f"reusing the finished run {run_dir}")
+        else:
+            t0 = time.time()
+            shorter = {k: v for k, v in (("max_steps", args.max_steps),
+                                         ("max_train_rows", args.max_train_rows)) if v}
+            config = resolve_config(args.method, preset=args.preset, model=args.model, **shorter)
+            Trainer(make_method(args.method, config=config), run_dir, preset=args.preset,
+                    resume=state is not None).train()
+            print(f"{args.method} ({args.preset}) trained in {time.time() - t0:.0f} s -> {run_dir}")
+        models[f"{args.method} ({args.preset})"] = str(run_dir)
+
+    scorer = default_reward_model()
+    summaries: dict[str, dict] = {}
+    for label, source in models.items():
+        t0 = time.time()
+        model = load_model(source, device=args.device, dtype=args.dtype)
+        out = out_dir / f"{label.split(' ')[0]}.jsonl"
+        judged, summary = _evaluate(model, [dict(r) for r in rows], args, out)
+        del model
+        summary["win_rate"] = reward_win_rate(
+            scorer, [r["prompt"] for r in judged], [r["response"] for r in judged],
+            [r["reference"] for r in judged])
+        write_jsonl(out, judged)
+        Path(str(out) + ".partial").unlink(missing_ok=True)
+        out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2, default=float))
+        summaries[label] = summary
+        print(f"{label}: evaluated in {time.time() - t0:.0f} s -> {out}")
+
+    print(f"\nBuilt-in test prompts ({len(rows)} rows, judge={args.judge}, greedy, "
+          f"{args.max_new_tokens} new tokens; total {time.time() - t_start:.0f} s):")
+    print(format_comparison(summaries))
     return 0
 
 
@@ -191,10 +229,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0)
     b.set_defaults(func=cmd_data_build)
 
-    p = sub.add_parser("demo", help="the main job on the default model (README quick start)")
+    p = sub.add_parser(
+        "demo", help="the main job: align the default model and compare it with vanilla",
+        description="Align MODEL with --method in --preset (default: DPO, quick) and compare "
+                    "vanilla and aligned on the built-in test prompts: ASR, over-refusal and "
+                    "the reward-model win rate against the rows' reference answers. Resumable.")
     p.add_argument("--model", default=DEFAULT_MODEL)
-    p.add_argument("--out", default="runs/demo", help="directory for responses and logs")
-    p.add_argument("--quick", action="store_true", help="a ~48-prompt subset")
+    p.add_argument("--out", default="runs/demo", help="directory for the run and responses")
+    p.add_argument("--method", default="dpo", help="training method, or 'none' (vanilla only)")
+    p.add_argument("--preset", default="quick", help="training preset (quick: 2-core CPU scale)")
+    p.add_argument("--quick", action="store_true", help="evaluate a ~50-prompt subset")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="train fewer steps than the preset (smoke runs; not the tuned preset)")
+    p.add_argument("--max-train-rows", type=int, default=None,
+                   help="train on fewer rows than the preset (smoke runs)")
     p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     _add_generation_args(p)
     p.set_defaults(func=cmd_demo, max_new_tokens=64)

@@ -287,3 +287,54 @@ def format_summary(summary: Mapping[str, Any], width: int = 34) -> str:
                 f"{_fmt_short(g.get('over_refusal'))}"
             )
     return "\n".join(line.rstrip() for line in lines)
+
+
+def format_comparison(summaries: Mapping[str, Mapping[str, Any]], width: int = 30) -> str:
+    """Side-by-side table of several models' summaries (e.g. vanilla vs aligned).
+
+    Args:
+        summaries: ``{model label: summarize(...) output}``; an optional ``"win_rate"`` entry
+            (``{"win_rate", "ci_low", "ci_high", "n"}`` from
+            :func:`safelens.reward.reward_win_rate`) adds a win-rate row.
+        width: width of the metric column.
+
+    Returns:
+        A multi-line string: one row per metric, one ``value [CI]`` column per model.
+
+    Examples:
+        >>> s = summarize([{"harmful": True}, {"harmful": False}], refused=[False, False])
+        >>> print(format_comparison({"vanilla": s}))  # doctest: +NORMALIZE_WHITESPACE
+        metric                                     vanilla
+        --------------------------------------------------
+        ASR (harmful)                  100.0% [100%, 100%]
+        over-refusal (benign+lookalike)   0.0% [  0%,   0%]
+          benign                          0.0% [  0%,   0%]
+          lookalike                             -
+        n (harmful / benign / lookalike)              1/1/0
+    """
+
+    def cell(stat: Mapping[str, Any] | None, key: str = "value") -> str:
+        if stat is None or not stat.get("n"):
+            return "-"
+        return (f"{100 * stat[key]:5.1f}% [{100 * stat['ci_low']:3.0f}%, "
+                f"{100 * stat['ci_high']:3.0f}%]")
+
+    rows: list[tuple[str, list[str]]] = [
+        ("ASR (harmful)", [cell(s.get("asr")) for s in summaries.values()]),
+        ("over-refusal (benign+lookalike)",
+         [cell(s.get("over_refusal")) for s in summaries.values()]),
+        ("  benign", [cell(s.get("over_refusal_benign")) for s in summaries.values()]),
+        ("  lookalike", [cell(s.get("over_refusal_lookalike")) for s in summaries.values()]),
+    ]
+    if any("win_rate" in s for s in summaries.values()):
+        rows.append(("win rate vs reference (RM)",
+                     [cell(s.get("win_rate"), "win_rate") for s in summaries.values()]))
+    rows.append(("n (harmful / benign / lookalike)",
+                 [f"{s.get('n_harmful', 0)}/{s.get('n_benign', 0)}/{s.get('n_lookalike', 0)}"
+                  for s in summaries.values()]))
+    col = max(20, *(len(label) + 2 for label in summaries))
+    lines = [f"{'metric':<{width}}" + "".join(f"{label:>{col}}" for label in summaries),
+             "-" * (width + col * len(summaries))]
+    lines += [f"{name:<{width}}" + "".join(f"{v:>{col}}" for v in values)
+              for name, values in rows]
+    return "\n".join(line.rstrip() for line in lines)

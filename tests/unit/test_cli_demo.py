@@ -1,0 +1,44 @@
+"""`safelens demo` wiring on the tiny model: align, evaluate both, compare (seconds, no RM)."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from safelens.cli.main import main
+from safelens.models import load_tiny_model, save_model
+
+
+class LengthScorer:
+    """A stand-in reward model: longer responses score higher (the real one takes a minute)."""
+
+    def score(self, prompts, responses):
+        return torch.tensor([float(len(r)) for r in responses])
+
+
+def test_demo_aligns_then_compares_and_resumes(tmp_path, monkeypatch, capsys):
+    import safelens.reward
+
+    monkeypatch.setattr(safelens.reward, "default_reward_model", LengthScorer)
+    base = save_model(load_tiny_model(seed=0), tmp_path / "tiny")
+    argv = ["demo", "--model", str(base), "--out", str(tmp_path / "demo"), "--limit", "6",
+            "--max-new-tokens", "4", "--max-steps", "2", "--max-train-rows", "8"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    run = tmp_path / "demo" / "dpo-quick"
+    assert (run / "model" / "model.safetensors").is_file()
+    assert [json.loads(line)["step"] for line in (run / "log.jsonl").open()] == [1, 2]
+    for name in ("vanilla", "dpo"):
+        rows = [json.loads(line) for line in (tmp_path / "demo" / f"{name}.jsonl").open()]
+        assert len(rows) == 6 and all("response" in r and "refused" in r for r in rows)
+        summary = json.loads((tmp_path / "demo" / f"{name}.summary.json").read_text())
+        assert 0.0 <= summary["asr"]["value"] <= 1.0
+        assert 0.0 <= summary["win_rate"]["win_rate"] <= 1.0
+    header = next(line for line in out.splitlines() if line.startswith("metric"))
+    assert "vanilla" in header and "dpo (quick)" in header
+    assert "win rate vs reference (RM)" in out
+
+    # a second call reuses the finished run instead of training again
+    assert main(argv) == 0
+    assert f"reusing the finished run {run}" in capsys.readouterr().out
