@@ -438,7 +438,7 @@ def _reward_scorer(kind: str) -> tuple[Any, dict[str, Any]]:
     if kind == "labels":
         return None, {"reward_source": "labels (reward_chosen = 1, reward_rejected = -1)"}
     from safelens.models.loading import cache_dir
-    from safelens.training.methods.reward_level import default_reward_model
+    from safelens.reward import default_reward_model
 
     cached = (cache_dir() / "reward" / "default-seed0" / "reward_config.json").is_file()
     t = time.perf_counter()

@@ -31,6 +31,7 @@ from safelens.losses.preference import (
     preference_logits,
     rdpo_loss,
     reward_level_loss,
+    reward_soft_targets,
 )
 from safelens.losses.token import (
     Reduction,
@@ -78,6 +79,7 @@ __all__ = [
     "rdpo_loss",
     "retain_loss",
     "reward_level_loss",
+    "reward_soft_targets",
     "robust_refusal_loss",
     "sft_loss",
     "wdoor_token_weights",

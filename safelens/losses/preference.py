@@ -30,6 +30,7 @@ __all__ = [
     "preference_logits",
     "rdpo_loss",
     "reward_level_loss",
+    "reward_soft_targets",
 ]
 
 
@@ -446,8 +447,6 @@ def reward_level_loss(
             non-finite ``beta_r``.
     """
     _check_positive("beta", beta)
-    if isinstance(beta_r, torch.Tensor) or not math.isfinite(beta_r) or beta_r < 0:
-        raise ValueError(f"beta_r must be a finite number >= 0, got {beta_r!r}")
     _check_sequence_inputs(
         policy_chosen_logps=policy_chosen_logps,
         policy_rejected_logps=policy_rejected_logps,
@@ -459,6 +458,41 @@ def reward_level_loss(
     h = preference_logits(
         policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps
     )
-    # Soft targets are constants of the method (Eq. 9): no gradient into the reward model.
-    targets = torch.sigmoid(beta_r * (reward_chosen - reward_rejected)).detach().to(h.dtype)
+    targets = reward_soft_targets(reward_chosen - reward_rejected, beta_r).to(h.dtype)
     return F.binary_cross_entropy_with_logits(beta * h, targets)
+
+
+def reward_soft_targets(reward_margins: torch.Tensor, beta_r: float) -> torch.Tensor:
+    """Soft preference targets of ShaPO-R (seed 000, Eq. 9): ``t = sigmoid(beta_r * Δr)``.
+
+    ``Δr = R(x, y_w) - R(x, y_l)`` is the reward model's margin on a pair. ``beta_r`` sets how
+    sharp the targets are: ``0`` gives 0.5 everywhere, large values give the hard labels
+    ``1[Δr > 0]`` (0.5 on ties). The targets are constants of the method, so they are
+    detached (no gradient flows into the reward model).
+
+    Examples:
+        >>> import torch
+        >>> reward_soft_targets(torch.tensor([-1.0, 0.0, 1.0]), beta_r=10.0).round(decimals=4)
+        tensor([0.0000, 0.5000, 1.0000])
+        >>> reward_soft_targets(torch.tensor([1.0]), beta_r=0.1).round(decimals=4)
+        tensor([0.5250])
+
+    Args:
+        reward_margins: ``[...]`` reward margins ``Δr`` (any shape; ``[B]`` in the loss).
+        beta_r: sharpness of the reward gap (>= 0, finite).
+
+    Returns:
+        Targets in ``[0, 1]``, the shape and dtype of ``reward_margins``, detached.
+
+    Raises:
+        ValueError: on a negative or non-finite ``beta_r``; TypeError if ``reward_margins``
+            is not a tensor.
+    """
+    if isinstance(beta_r, torch.Tensor) or not math.isfinite(beta_r) or beta_r < 0:
+        raise ValueError(f"beta_r must be a finite number >= 0, got {beta_r!r}")
+    if not isinstance(reward_margins, torch.Tensor):
+        raise TypeError(
+            f"reward_margins must be a torch.Tensor, got {type(reward_margins).__name__}"
+        )
+    # Soft targets are constants of the method (Eq. 9): no gradient into the reward model.
+    return torch.sigmoid(beta_r * reward_margins.detach())

@@ -2,6 +2,11 @@
 
 - :class:`RewardModel` / :class:`RewardConfig` / :func:`train_reward_model` — Bradley–Terry reward
   model on frozen MiniLM features (``model.py``).
+- :func:`default_reward_model` — ShaPO-R's default scorer: that model trained once on the clean
+  built-in train split and cached (``default.py``).
+- :func:`score_pairs` / :func:`margin_summary` / :func:`harm_groups` — reward margins
+  ``Δr = R(x, y_w) − R(x, y_l)`` of preference rows and the statistics of ``Δr`` and of the
+  ShaPO-R soft targets ``σ(β_r Δr)`` (ShaPO Figure 5; ``margins.py``).
 - :class:`HFRewardModel` — Hugging Face reward/cost-model adapter (``hf.py``); ``negate=True``
   turns a cost model such as beaver-7b-v1.0-cost into a reward, as ShaPO-R does.
 - :func:`win_rate` / :func:`win_rate_ci` / :func:`reward_win_rate` — WR of policy responses
@@ -10,7 +15,9 @@
 ``HFRewardModel`` imports transformers only when constructed.
 """
 
+from safelens.reward.default import default_reward_model
 from safelens.reward.hf import BEAVER_TEMPLATE, HFRewardModel
+from safelens.reward.margins import FIG5_BETA_RS, harm_groups, margin_summary, score_pairs
 from safelens.reward.model import (
     RewardConfig,
     RewardModel,
@@ -23,13 +30,18 @@ from safelens.reward.win_rate import reward_win_rate, win_outcomes, win_rate, wi
 
 __all__ = [
     "BEAVER_TEMPLATE",
+    "FIG5_BETA_RS",
     "HFRewardModel",
     "RewardConfig",
     "RewardModel",
     "RewardScorer",
     "bradley_terry_loss",
+    "default_reward_model",
+    "harm_groups",
+    "margin_summary",
     "pairwise_accuracy",
     "reward_win_rate",
+    "score_pairs",
     "train_reward_model",
     "win_outcomes",
     "win_rate",

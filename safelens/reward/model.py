@@ -414,9 +414,9 @@ def pairwise_accuracy(scorer: RewardScorer, rows: Sequence[Mapping[str, Any]]) -
     """Fraction of rows where ``score(prompt, chosen) > score(prompt, rejected)`` (ties ½)."""
     if len(rows) == 0:
         return math.nan
+    from safelens.reward.margins import score_pairs
+
     _check_rows(rows, "pairwise_accuracy:")
-    prompts = [r["prompt"] for r in rows]
-    rc = scorer.score(prompts, [r["chosen"] for r in rows])  # [N]
-    rr = scorer.score(prompts, [r["rejected"] for r in rows])  # [N]
-    m = torch.as_tensor(rc) - torch.as_tensor(rr)
+    rc, rr = score_pairs(scorer, rows)  # [N], [N]
+    m = rc - rr
     return float(((m > 0).float() + 0.5 * (m == 0).float()).mean())

@@ -4,7 +4,8 @@ One part per file, imported lazily (``import safelens.viz`` loads neither matplo
 ipywidgets until a name is used):
 
 - ``plots.py`` — safety-geometry figures: probe accuracy per layer, ShaPO Figure 1 (Top-K vs
-  Random-K), λ_max bars, per-token KL depth, bypass radius; matplotlib (and plotly variants).
+  Random-K), λ_max bars, per-token KL depth, bypass radius, reward margins and ShaPO-R soft
+  targets (Figure 5); matplotlib (and plotly variants).
 - ``explorer.py`` — :class:`NeuronExplorer` and the pure functions behind it
   (``neuron_logit_effects``, ``neuron_activations``, ``generate_with_neuron_scaled``).
 - ``prefill.py`` — ASR vs number of prefilled harmful tokens.
@@ -22,6 +23,7 @@ _LAZY = {
     "plot_lambda_max": "plots",
     "plot_kl_depth": "plots",
     "plot_bypass": "plots",
+    "plot_reward_margins": "plots",
     "probe_accuracy_plotly": "plots",
     "worst_case_curves_plotly": "plots",
     # explorer.py

@@ -1,4 +1,5 @@
-"""Safety-geometry plots: probe accuracy per layer, Figure 1, λ_max bars, KL depth, bypass radius.
+"""Safety-geometry plots: probe accuracy per layer, Figure 1, λ_max bars, KL depth, bypass radius,
+reward margins and ShaPO-R soft targets (Figure 5).
 
 Every function validates its input (naming the expected shape), draws with matplotlib and returns
 the ``Figure`` (it displays itself in Jupyter); ``ax=`` draws into an existing axes instead. The
@@ -25,6 +26,7 @@ __all__ = [
     "plot_lambda_max",
     "plot_kl_depth",
     "plot_bypass",
+    "plot_reward_margins",
     "probe_accuracy_plotly",
     "worst_case_curves_plotly",
 ]
@@ -371,6 +373,98 @@ def plot_bypass(result: Mapping[str, Any], title: str | None = "Bypass radius") 
     ax1.set_yscale("log")
     ax1.grid(alpha=0.3, axis="y")
     ax1.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reward_margins(
+    margins: Any,
+    beta_rs: Sequence[float] = (0.1, 1.0, 10.0),
+    groups: Mapping[str, Any] | None = None,
+    bins: int = 40,
+    threshold: float = 0.99,
+    title: str | None = "Reward margins Δr and soft targets σ(β_r Δr)",
+) -> Any:
+    """ShaPO Figure 5: histogram of ``Δr`` (left) and of ``σ(β_r Δr)`` for each ``β_r`` (right).
+
+    The targets come from :func:`safelens.losses.reward_soft_targets`, the function ShaPO-R
+    trains with. Each group is one overlaid histogram; each target panel notes the share of
+    the group's targets above ``threshold`` (near-hard labels).
+
+    Args:
+        margins: ``[N]`` reward margins ``R(x, y_w) − R(x, y_l)``
+            (:func:`safelens.reward.score_pairs`; tensor, array or list).
+        beta_rs: ``β_r`` values, one target panel each.
+        groups: ``{label: bool mask [N]}`` (e.g. :func:`safelens.reward.harm_groups`);
+            ``None`` draws all pairs as one group.
+        bins: histogram bins of the ``Δr`` panel (the target panels use ``bins`` bins on [0, 1]).
+        threshold: the saturation level noted in the target panels.
+        title: figure title.
+
+    Returns:
+        The matplotlib ``Figure`` (``1 + len(beta_rs)`` axes).
+
+    Raises:
+        ValueError: if ``margins`` is not a non-empty finite ``[N]``, a mask is not ``[N]``
+            bool, or ``beta_rs`` is empty.
+    """
+    import matplotlib.pyplot as plt
+    import torch
+
+    from safelens.losses import reward_soft_targets
+
+    m = _arr(margins)
+    if m.ndim != 1 or len(m) == 0:
+        raise ValueError(f"margins must be a non-empty [N] of reward margins, got {m.shape}")
+    if not np.isfinite(m).all():
+        raise ValueError("margins has non-finite values")
+    if not beta_rs:
+        raise ValueError("beta_rs is empty; expected e.g. (0.1, 1.0, 10.0)")
+    masks: dict[str, np.ndarray] = {}
+    for label, mask in (groups or {"all pairs": np.ones(len(m), dtype=bool)}).items():
+        mask = mask.detach().cpu().numpy() if hasattr(mask, "detach") else np.asarray(mask)
+        if mask.dtype != bool or mask.shape != m.shape:
+            raise ValueError(
+                f"groups[{label!r}] must be a bool mask [N={len(m)}], got {mask.dtype} "
+                f"{mask.shape}"
+            )
+        masks[label] = mask
+    n_ax = 1 + len(beta_rs)
+    fig, axes = plt.subplots(1, n_ax, figsize=(3.2 * n_ax, 3.2))
+    colors = [f"C{i}" for i in range(len(masks))]
+    edges = np.histogram_bin_edges(m, bins=bins)
+    ax0 = axes[0]
+    for (label, mask), c in zip(masks.items(), colors, strict=True):
+        ax0.hist(m[mask], bins=edges, alpha=0.5, color=c, label=f"{label} (n={int(mask.sum())})")
+    ax0.axvline(0.0, color="k", lw=0.8, ls=":")
+    ax0.set_xlabel("Δr = R(x, y_w) − R(x, y_l)")
+    ax0.set_ylabel("pairs")
+    ax0.set_title("reward margin", fontsize=9)
+    ax0.grid(alpha=0.3)
+    ax0.legend(fontsize=7)
+    t_edges = np.linspace(0.0, 1.0, bins + 1)
+    for ax, b in zip(axes[1:], beta_rs, strict=True):
+        notes = []
+        for (label, mask), c in zip(masks.items(), colors, strict=True):
+            t = reward_soft_targets(torch.from_numpy(m[mask]), float(b)).numpy()  # [n]
+            ax.hist(t, bins=t_edges, alpha=0.5, color=c)
+            if len(t):
+                notes.append(f"{label}: {100 * np.mean(t > threshold):.0f}% > {threshold:g}")
+        ax.text(
+            0.03,
+            0.97,
+            "\n".join(notes),
+            transform=ax.transAxes,
+            va="top",
+            fontsize=7,
+            bbox={"facecolor": "white", "alpha": 0.7, "lw": 0},
+        )
+        ax.set_xlim(0.0, 1.0)
+        ax.set_xlabel(f"σ(β_r Δr), β_r = {b:g}")
+        ax.set_title(f"soft target, β_r = {b:g}", fontsize=9)
+        ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -21,6 +21,7 @@ from safelens.losses import (
     preference_logits,
     rdpo_loss,
     reward_level_loss,
+    reward_soft_targets,
 )
 
 # Three pairs. h = (pc - rc) - (pr - rr) = [1.5, -1.5, -1.0].
@@ -288,6 +289,20 @@ def test_reward_level_beta_r_zero_gives_half_targets() -> None:
     expected = _mean([-0.5 * (_log_sigmoid(beta * h) + _log_sigmoid(-beta * h)) for h in H])
     got = reward_level_loss(*_inputs(), _t([5.0, -5.0, 0.0]), _t([0.0] * 3), beta=beta, beta_r=0.0)
     assert got.item() == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("beta_r", [0.0, 0.1, 1.0, 10.0])
+def test_reward_soft_targets_match_hand_and_are_detached(beta_r: float) -> None:
+    margins = [-2.0, -0.1, 0.0, 0.3, 5.0]
+    d = _t(margins).requires_grad_(True)
+    got = reward_soft_targets(d, beta_r)
+    assert not got.requires_grad and got.shape == d.shape
+    for g, m in zip(got.tolist(), margins, strict=True):
+        assert g == pytest.approx(1 / (1 + math.exp(-beta_r * m)), rel=1e-12)
+    with pytest.raises(ValueError, match="beta_r"):
+        reward_soft_targets(d, -1.0)
+    with pytest.raises(TypeError, match="reward_margins"):
+        reward_soft_targets([0.0], 1.0)  # type: ignore[arg-type]
 
 
 def test_reward_level_literal_eq10_with_unit_beta_and_no_reference() -> None:

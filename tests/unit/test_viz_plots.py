@@ -37,6 +37,7 @@ from safelens.viz import (  # noqa: E402
     plot_kl_depth,
     plot_lambda_max,
     plot_probe_accuracy,
+    plot_reward_margins,
     plot_worst_case_curves,
     probe_accuracy_plotly,
     worst_case_curves_plotly,
@@ -227,6 +228,35 @@ def test_kl_depth_plot_and_summary():
         plot_kl_depth({"x": {"std": [1.0]}})
     with pytest.raises(ValueError, match="empty"):
         kl_depth_summary({"mean": []})
+
+
+def test_reward_margins_plot_draws_one_panel_per_beta_r():
+    from safelens.reward import harm_groups
+
+    rows = [{"harmful": i % 2 == 0} for i in range(40)]
+    margins = torch.linspace(-2.0, 6.0, 40)  # [40]
+    fig = plot_reward_margins(margins, beta_rs=(0.1, 1.0, 10.0), groups=harm_groups(rows))
+    assert len(fig.axes) == 4  # Δr + one target panel per β_r
+    assert fig.axes[0].get_xlabel().startswith("Δr")
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "harmful (n=20)",
+        "benign/look-alike (n=20)",
+    ]
+    for ax in fig.axes[1:]:
+        assert ax.get_xlim() == (0.0, 1.0) and len(ax.patches) > 0
+    # β_r = 0.1 keeps every target near 0.5; β_r = 10 saturates the clearly positive margins.
+    assert "harmful: 0% > 0.99" in fig.axes[1].texts[0].get_text()
+    assert "harmful: 0% > 0.99" not in fig.axes[3].texts[0].get_text()
+    fig = plot_reward_margins([0.5, -0.5, 1.0], beta_rs=(1.0,))  # one group, lists accepted
+    assert len(fig.axes) == 2
+    with pytest.raises(ValueError, match=r"\[N\]"):
+        plot_reward_margins(torch.ones(2, 3))
+    with pytest.raises(ValueError, match=r"groups\['h'\] must be a bool mask \[N=3\]"):
+        plot_reward_margins([0.0, 1.0, 2.0], groups={"h": [1, 0, 1]})
+    with pytest.raises(ValueError, match="non-finite"):
+        plot_reward_margins([0.0, float("nan")])
+    with pytest.raises(ValueError, match="beta_rs"):
+        plot_reward_margins([0.0, 1.0], beta_rs=())
 
 
 def test_viz_namespace_is_lazy():

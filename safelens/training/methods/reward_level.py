@@ -1,18 +1,18 @@
 """``reward-level``: the reward-level loss of ShaPO-R (seed 000, Eq. 9-11) without the SAM step.
 
 Each pair needs reward-model scores ``R_c``, ``R_r``; they are computed ONCE per dataset in
-:meth:`RewardLevel.prepare` and cached next to the reference log-probs, keyed by the rows and
-the scorer. Where they come from, first match wins:
+:meth:`RewardLevel.prepare` (:func:`safelens.reward.score_pairs`) and cached next to the
+reference log-probs, keyed by the rows and the scorer. Where they come from, first match wins:
 
 1. ``method.reward_scorer`` — any object with ``score(prompts, responses) -> [B]`` (a
    :class:`~safelens.reward.RewardModel`, an :class:`~safelens.reward.HFRewardModel`, ...) or
    a plain callable with that signature; ``Trainer(reward_model=...)`` sets it;
 2. ``config.reward_model`` — a directory written by ``RewardModel.save``;
 3. row columns ``reward_chosen`` / ``reward_rejected`` when every row has them;
-4. the default: a Bradley–Terry MiniLM reward model trained on the CLEAN built-in
-   ``preferences/train`` split (so label flips in the policy's training rows do not leak into
-   the targets, as the seed's external beaver model does not see them), cached under the
-   safelens cache directory.
+4. the default, :func:`safelens.reward.default_reward_model`: a Bradley–Terry MiniLM reward
+   model trained on the CLEAN built-in ``preferences/train`` split (so label flips in the
+   policy's training rows do not leak into the targets, as the seed's external beaver model
+   does not see them), cached under the safelens cache directory.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from safelens.losses import reward_level_loss
+from safelens.losses import reward_level_loss, reward_soft_targets
+from safelens.reward import default_reward_model, score_pairs
 from safelens.training.batch import Logps, TrainBatch
 from safelens.training.config import RewardLevelConfig
 from safelens.training.methods.base import Method, TrainContext, preference_metrics
@@ -34,36 +34,8 @@ from safelens.training.registry import register_method
 
 logger = logging.getLogger(__name__)
 
-Scorer = Callable[[Sequence[str], Sequence[str]], torch.Tensor]
-
-
-def default_reward_model(seed: int = 0):
-    """The default reward model: MiniLM Bradley–Terry head on the clean built-in train split.
-
-    Trained once (about a minute on 2 CPU cores) and cached under
-    ``$SAFELENS_CACHE/reward/default-seed{seed}``.
-    """
-    from safelens.data import load_builtin
-    from safelens.models.loading import cache_dir
-    from safelens.reward import RewardConfig, RewardModel, train_reward_model
-
-    path = cache_dir() / "reward" / f"default-seed{seed}"
-    if (path / "reward_config.json").is_file():
-        return RewardModel.load(path)
-    logger.info("training the default reward model (once) into %s", path)
-    model, _ = train_reward_model(load_builtin("preferences", "train"), RewardConfig(seed=seed),
-                                  val_rows=load_builtin("preferences", "validation"))
-    model.save(path)
-    return model
-
-
-def _score_fn(scorer: Any) -> Scorer:
-    if hasattr(scorer, "score"):
-        return scorer.score
-    if callable(scorer):
-        return scorer
-    raise TypeError(f"reward scorer must have .score(prompts, responses) or be callable, "
-                    f"got {type(scorer).__name__}")
+# ``default_reward_model`` lives in safelens.reward; imported here for callers of its old home.
+__all__ = ["RewardLevel", "default_reward_model"]
 
 
 class RewardLevel(Method):
@@ -104,13 +76,8 @@ class RewardLevel(Method):
         else:
             if scorer is None:
                 scorer = default_reward_model()
-            score = _score_fn(scorer)
-            prompts = [r["prompt"] for r in rows]
-            # One scoring call for both columns: the encoder sees each prompt twice, but in one batch.
-            both = torch.as_tensor(score(prompts + prompts, [r["chosen"] for r in rows]
-                                         + [r["rejected"] for r in rows])).float().cpu()
-            scores = {"reward_chosen": both[: len(rows)].contiguous(),
-                      "reward_rejected": both[len(rows):].contiguous()}
+            r_chosen, r_rejected = score_pairs(scorer, rows)  # [N], [N]
+            scores = {"reward_chosen": r_chosen, "reward_rejected": r_rejected}
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             save_file(scores, str(tmp), metadata={"scorer": ident})
@@ -129,7 +96,7 @@ class RewardLevel(Method):
         r_c, r_r = batch.column("reward_chosen"), batch.column("reward_rejected")
         loss = reward_level_loss(pc, pr, rc, rr, r_c, r_r, self.config.beta, self.config.beta_r)
         metrics = preference_metrics(pc, pr, rc, rr, self.config.beta)
-        metrics["targets/mean"] = torch.sigmoid(self.config.beta_r * (r_c - r_r)).mean()
+        metrics["targets/mean"] = reward_soft_targets(r_c - r_r, self.config.beta_r).mean()
         return loss, metrics
 
 
