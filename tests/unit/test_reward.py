@@ -434,7 +434,8 @@ def test_reward_cli_train_then_winrate(tmp_path: Path, capsys) -> None:
     from safelens.data import write_jsonl
 
     train = tmp_path / "train.jsonl"
-    write_jsonl(train, make_rows())
+    meta = {"category": "mixed", "domain": "direct", "template": "t0"}  # the file schema's labels
+    write_jsonl(train, [{**meta, **row} for row in make_rows()])
     out = tmp_path / "rm"
     assert main(["reward", "train", "--train", str(train), "--out", str(out),
                  "--epochs", "30"]) == 0
