@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from pathlib import Path
@@ -54,10 +55,19 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+_PRISTINE: dict[int, object] = {}
+
+
+def tiny(seed: int = 0):
+    """A fresh copy of the tiny model (training mutates it); copying is 4x faster than building."""
+    if seed not in _PRISTINE:
+        _PRISTINE[seed] = load_tiny_model(seed=seed)
+    return copy.deepcopy(_PRISTINE[seed])
+
+
 @pytest.fixture
 def fresh():
-    """A fresh tiny model (training mutates it)."""
-    return load_tiny_model(seed=0)
+    return tiny(0)
 
 
 class NaNAtStep2(DPO):
@@ -115,7 +125,7 @@ def test_rpo_alpha_adds_the_chosen_nll(fresh, tmp_path):
 def test_resume_gives_the_same_weights(tmp_path):
     cfg = {**FAST, "max_steps": 6, "save_every": 3, "warmup_steps": 2, "scheduler": "linear"}
     rows = make_rows()
-    straight = load_tiny_model(seed=0)
+    straight = tiny(0)
     Trainer(make_method("dpo", **cfg), tmp_path / "a", model=straight, rows=rows).train()
 
     class Crash(RuntimeError):
@@ -126,11 +136,11 @@ def test_resume_gives_the_same_weights(tmp_path):
             raise Crash
 
     with pytest.raises(Crash):
-        Trainer(make_method("dpo", **cfg), tmp_path / "b", model=load_tiny_model(seed=0),
+        Trainer(make_method("dpo", **cfg), tmp_path / "b", model=tiny(0),
                 rows=rows, callbacks=[crash_after_3]).train()
     state = json.loads((tmp_path / "b" / "checkpoint" / "trainer_state.json").read_text())
     assert state["step"] == 3
-    resumed = load_tiny_model(seed=0)
+    resumed = tiny(0)
     result = Trainer(make_method("dpo", **cfg), tmp_path / "b", model=resumed, rows=rows,
                      resume=True).train()
     assert result.reference_cache_hit  # reference read from the run's cache, not recomputed
@@ -178,17 +188,17 @@ def test_label_flips_touch_only_training_rows(fresh, tmp_path):
 def test_reference_cache_hit_on_second_run(tmp_path):
     cache = tmp_path / "refcache"
     cfg = {**FAST, "max_steps": 1, "reference_cache_dir": str(cache)}
-    first = Trainer(make_method("dpo", **cfg), tmp_path / "1", model=load_tiny_model(0),
+    first = Trainer(make_method("dpo", **cfg), tmp_path / "1", model=tiny(0),
                     rows=make_rows()).train()
-    second = Trainer(make_method("cdpo", **cfg), tmp_path / "2", model=load_tiny_model(0),
+    second = Trainer(make_method("cdpo", **cfg), tmp_path / "2", model=tiny(0),
                      rows=make_rows()).train()
     assert first.reference_cache_hit is False and second.reference_cache_hit is True
     assert len(list(cache.glob("reference-*.safetensors"))) == 1
     # another max_length (or model) is another key
     third = Trainer(make_method("dpo", **{**cfg, "max_length": 48}), tmp_path / "3",
-                    model=load_tiny_model(0), rows=make_rows()).train()
+                    model=tiny(0), rows=make_rows()).train()
     assert third.reference_cache_hit is False
-    other = Trainer(make_method("dpo", **cfg), tmp_path / "4", model=load_tiny_model(1),
+    other = Trainer(make_method("dpo", **cfg), tmp_path / "4", model=tiny(1),
                     rows=make_rows()).train()
     assert other.reference_cache_hit is False
 
@@ -210,9 +220,9 @@ def test_checkpoint_has_no_pickle_and_run_dir_rules(fresh, tmp_path):
 def test_gradient_accumulation_matches_one_big_batch(tmp_path):
     rows = make_rows(8)
     cfg = {**FAST, "max_steps": 1, "batch_size": 8, "max_grad_norm": None}
-    one = load_tiny_model(0)
+    one = tiny(0)
     Trainer(make_method("dpo", **cfg), tmp_path / "1", model=one, rows=rows).train()
-    two = load_tiny_model(0)
+    two = tiny(0)
     Trainer(make_method("dpo", **{**cfg, "grad_accum_steps": 2}), tmp_path / "2", model=two,
             rows=rows).train()
     a, b = params_of(one), params_of(two)
@@ -249,7 +259,7 @@ def test_cli_align(tmp_path, capsys):
     from safelens.data import write_jsonl
 
     base = tmp_path / "base"
-    save_model(load_tiny_model(0), base)
+    save_model(tiny(0), base)
     write_jsonl(tmp_path / "train.jsonl", make_rows(8))
     out = tmp_path / "run"
     argv = ["align", "--method", "drdpo", "--model", str(base), "--out", str(out),
