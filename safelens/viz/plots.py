@@ -265,15 +265,16 @@ def plot_kl_depth(
     log_y: bool = True,
     band: bool = True,
 ) -> Any:
-    """Per-token KL depth profile (Qi et al., seed 003, Fig. 1): mean ± std per position.
+    """Per-token KL depth profile (Qi et al., seed 003, Fig. 1): mean per position and a band.
 
     Args:
-        profiles: ``{label: kl_depth_profile(...)}`` (``mean`` ``[K]``, optional ``std`` ``[K]``,
-            ``positions`` ``[K]``; tensors or lists).
+        profiles: ``{label: kl_depth_profile(...)}`` (``mean`` ``[K]``; optional ``positions``
+            ``[K]``, ``per_example`` ``[B, K]``, ``std`` ``[K]``; tensors or lists).
         ax: axes to draw into.
         title: axes title.
         log_y: logarithmic y axis.
-        band: shade ± one standard deviation (clipped above 0).
+        band: shade the spread over examples: the 25–75% quantiles of ``per_example`` when given
+            (readable on a log axis), else mean ± std.
 
     Returns:
         The matplotlib ``Figure``.
@@ -290,10 +291,23 @@ def plot_kl_depth(
         pos = _arr(prof["positions"]) if "positions" in prof else np.arange(len(mean))
         if len(pos) != len(mean):
             raise ValueError(f"profiles[{label!r}]: 'positions' and 'mean' must both be [K]")
-        (line,) = ax.plot(pos, mean, marker=".", label=label)
-        if band and "std" in prof:
+        (line,) = ax.plot(pos, mean, marker=".", label=f"{label} (mean)")
+        if not band:
+            continue
+        if "per_example" in prof:
+            per = _arr(prof["per_example"])
+            if per.ndim != 2 or per.shape[1] != len(mean):
+                raise ValueError(f"profiles[{label!r}]['per_example'] must be [B, K={len(mean)}]")
+            ok = ~np.isnan(per).all(0)
+            low, high = np.full(len(mean), np.nan), np.full(len(mean), np.nan)
+            low[ok] = np.nanquantile(per[:, ok], 0.25, axis=0)
+            high[ok] = np.nanquantile(per[:, ok], 0.75, axis=0)
+            ax.fill_between(
+                pos, low, high, alpha=0.15, color=line.get_color(), label=f"{label} (25–75%)"
+            )
+        elif "std" in prof:
             std = _arr(prof["std"])
-            low = np.clip(mean - std, 1e-6 if log_y else 0.0, None)
+            low = np.clip(mean - std, mean / 10 if log_y else 0.0, None)
             ax.fill_between(pos, low, mean + std, alpha=0.15, color=line.get_color())
     ax.set_xlabel("response token position k")
     ax.set_ylabel("KL (nats)")
@@ -356,6 +370,8 @@ def plot_bypass(result: Mapping[str, Any], title: str | None = "Bypass radius") 
     for i, d in enumerate(dirs.values()):
         if not d["crossed"]:
             ax1.annotate("> max", (x[i] - 0.2, cap), ha="center", va="bottom", fontsize=7)
+        if not math.isfinite(d["quadratic"]):
+            ax1.annotate("∞", (x[i] + 0.2, cap), ha="center", va="bottom", fontsize=7)
     ax1.axhline(
         result["predicted"], color="tab:green", ls="--", lw=1.0, label="seed: √(2(τ−L)/λ_max)"
     )

@@ -224,6 +224,11 @@ def test_kl_depth_plot_and_summary():
     assert s["ratio_early_late"] == pytest.approx(15.0) and s["peak_position"] == 0
     fig = plot_kl_depth({"dpo": prof, "other": {"mean": [0.1, 0.2, 0.3, 0.4]}})
     assert len(fig.axes[0].get_lines()) == 2
+    per = torch.tensor([[1.0, 2.0, float("nan"), 0.1], [3.0, 0.5, float("nan"), 0.2]])
+    fig = plot_kl_depth({"iqr": {"mean": [2.0, 1.25, float("nan"), 0.15], "per_example": per}})
+    assert any("25–75%" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
+    with pytest.raises(ValueError, match="per_example"):
+        plot_kl_depth({"x": {"mean": [1.0, 2.0], "per_example": torch.ones(2, 3)}})
     with pytest.raises(ValueError, match="'mean'"):
         plot_kl_depth({"x": {"std": [1.0]}})
     with pytest.raises(ValueError, match="empty"):
