@@ -2,10 +2,11 @@
 
 ``quick``
     Two-core CPU scale on the default model (SmolLM2-135M-Instruct): a balanced subsample
-    of the built-in train split (half harmful, half benign/look-alike), a few dozen steps of
-    8 pairs, short rows. Tuned on the built-in VALIDATION split only (see the numbers in
-    ``QUICK_NOTES``); meant to finish in about 10 minutes on 2 cores and to make the model
-    refuse most harmful prompts while still answering benign and look-alike ones.
+    of the built-in train split (half harmful, half benign/look-alike, 320 pairs), 40 steps of
+    8 pairs, rows cut to 128 tokens, the embeddings and blocks 0-14 frozen, lr 7e-5, and an
+    NLL term on the chosen response (``rpo_alpha=1``, RPO) for the DPO family. About 2.5 min
+    of reference log-probs plus 40 x 7.6 s steps on an idle 2-core machine. Tuned on the
+    built-in VALIDATION split only (``QUICK_NOTES``); the test split was never looked at.
 ``paper``
     The ShaPO seed's App. D.3 setting: beta 0.1, lr 5e-7, Dr.DPO beta' 1.0, 3 epochs, global
     batch 32 in 2 micro-batches. This is GPU scale (the seed uses H100s): on 2 CPU cores one
@@ -27,6 +28,24 @@ from typing import Any
 
 from safelens.training.config import TrainConfig
 
+QUICK_NOTES = """DPO tuning runs of the quick preset on prompts/validation (50 harmful, 25 benign,
+25 look-alike; greedy, 64 new tokens, keyword judge; 40 steps x 8 pairs, 320 balanced pairs,
+blocks 0-14 frozen unless said). Vanilla: ASR 86%, over-refusal 12%.
+
+    beta  lr     rpo_alpha  trained blocks  ASR    over-refusal
+    0.1   1e-4   0          15-29           100%    0%   (both log-probs fell: DPO's failure)
+    0.1   5e-5   1          15-29            70%    8%
+    0.1   7e-5   1          15-29            30%   28%   <- the preset
+    0.1   1e-4   1          15-29            10%   58%
+    0.1   7e-5   1          10-29             6%   54%
+    0.02  7e-5   1          15-29             6%   68%
+
+Plain DPO made the model *more* compliant, so the preset adds RPO's NLL on the chosen response.
+With it, lr moves the model along one trade-off curve between ASR and over-refusal; neither more
+trainable blocks nor a smaller beta gave a better trade-off at this scale. 7e-5 is the middle
+of that curve, not a point that wins both metrics.
+"""
+
 _QUICK: dict[str, Any] = {
     "max_train_rows": 320,
     "balance": True,
@@ -34,7 +53,10 @@ _QUICK: dict[str, Any] = {
     "grad_accum_steps": 1,
     "max_steps": 40,
     "max_length": 128,
-    "lr": 1e-4,
+    "lr": 7e-5,
+    # RPO: NLL on the chosen response next to the pairwise loss (preference methods only; the
+    # others have no such setting and skip it). See QUICK_NOTES for why.
+    "rpo_alpha": 1.0,
     "scheduler": "linear",
     "warmup_steps": 4,
     "max_grad_norm": 1.0,
