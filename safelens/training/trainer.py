@@ -14,9 +14,24 @@ The closure runs each micro-batch as ONE forward pass over the method's response
 the last good checkpoint), and averages gradients over processes.
 
 🤗 Accelerate provides the device, the process group (``accelerate launch`` for several
-processes/GPUs) and main-process coordination. The model is deliberately not wrapped in
-DDP: :func:`~safelens.models.logprobs.response_logps` calls the HF decoder directly (it
-unembeds only response positions) and optimizer wrappers such as SAM need several
+processes/GPUs) and main-process coordination. ``batch_size`` is the global batch (all
+processes and accumulation steps): each process takes every ``world``-th pair of the step's
+batch, so N processes give the same update as one (checked to ~3e-7 on CPU by
+``tests/unit/test_training_multiprocess.py``). Only the main process writes ``DIR``.
+
+Several CPU processes (gloo backend; also what a CPU-only CI can test)::
+
+    accelerate launch --multi_gpu --num_processes 2 --main_process_port 0 -m safelens align ...
+    torchrun --nproc_per_node 2 --master_port 29501 -m safelens align ...
+
+``--multi_gpu`` only selects Accelerate's torchrun launcher; without a GPU (or with
+``--device cpu``) the trainer asks Accelerate for a CPU process group. Do not use
+``accelerate launch --cpu --num_processes 2``: Accelerate 1.x then starts ONE process
+(its CPU launcher forks several only through MPI, ``--mpirun_hostfile``).
+
+The model is deliberately not wrapped in DDP:
+:func:`~safelens.models.logprobs.response_logps` calls the HF decoder directly (it unembeds
+only response positions) and optimizer wrappers such as SAM need several
 forward/backward passes per step, so gradients are all-reduced explicitly in the closure
 instead (a no-op with one process). Mixed precision is a plain ``torch.autocast`` so that
 runs with different precisions can share one process (Accelerate's state is a singleton).
@@ -103,6 +118,70 @@ def named_trainable_parameters(model: Any, freeze: str | None = None
     if not out:
         raise ValueError(f"freeze={freeze!r} leaves no parameter to train")
     return out
+
+
+def _has_accelerator_device() -> bool:
+    """Whether torch sees a GPU-like device (CUDA, XPU, MPS, ...), as Accelerate would pick."""
+    probe = getattr(getattr(torch, "accelerator", None), "is_available", None)
+    return bool(probe()) if probe is not None else torch.cuda.is_available()
+
+
+def launched_world_size(env: dict[str, str] | None = None) -> int:
+    """How many processes the launcher (``accelerate launch``, ``torchrun``, MPI) started."""
+    import os
+
+    env = os.environ if env is None else env
+    for name in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"):
+        if env.get(name):
+            return int(env[name])
+    return 1
+
+
+def wants_cpu(device: str | None, has_accelerator: bool | None = None) -> bool:
+    """The ``cpu`` flag for ``Accelerator``: an explicit ``"cpu"``, or no GPU-like device.
+
+    Accelerate 1.x forms a CPU process group (gloo) only when told ``cpu=True``; without it a
+    2-process launch on a CPU-only machine runs two independent single-process trainings that
+    race on the same run directory.
+    """
+    if device is not None:
+        return torch.device(device).type == "cpu"
+    return not (_has_accelerator_device() if has_accelerator is None else has_accelerator)
+
+
+def make_accelerator(device: str | None) -> Any:
+    """``Accelerator`` for ``config.device``; raises if it missed the launcher's processes."""
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=wants_cpu(device))
+    launched = launched_world_size()
+    if launched > 1 and accelerator.num_processes != launched:
+        raise RuntimeError(
+            f"the launcher started {launched} processes but Accelerate formed a group of "
+            f"{accelerator.num_processes} (device={device!r}, distributed type "
+            f"{accelerator.distributed_type}); refusing to run independent trainings into one "
+            "directory. On CPU pass --device cpu.")
+    return accelerator
+
+
+def resolve_device(device: str | None, accelerator_device: torch.device) -> torch.device:
+    """The device to train on: Accelerate's (this process's GPU) unless another is named.
+
+    ``"cuda"`` without an index means this process's GPU, so several processes never pile
+    onto ``cuda:0``; an indexed device (``"cuda:1"``) is taken as given.
+
+    Examples:
+        >>> resolve_device("cuda", torch.device("cuda", 1))
+        device(type='cuda', index=1)
+        >>> resolve_device(None, torch.device("cpu")), resolve_device("cuda:0", torch.device("cpu"))
+        (device(type='cpu'), device(type='cuda', index=0))
+    """
+    if device is None:
+        return accelerator_device
+    wanted = torch.device(device)
+    if wanted.index is None and wanted.type == accelerator_device.type:
+        return accelerator_device
+    return wanted
 
 
 class Trainer:
@@ -263,11 +342,10 @@ class Trainer:
                 step and the kept checkpoint).
             FileExistsError: ``out_dir`` holds a run and neither resume nor overwrite is set.
         """
-        from accelerate import Accelerator
         from accelerate.utils import set_seed
 
         cfg, method = self.config, self.method
-        accelerator = Accelerator(cpu=(cfg.device == "cpu"))
+        accelerator = make_accelerator(cfg.device)
         is_main, world, rank = (
             accelerator.is_main_process,
             accelerator.num_processes,
@@ -281,7 +359,7 @@ class Trainer:
                 (ckpt.read_trainer_state(self.out_dir) or {}).get("step") if self.resume else None
             )
         set_seed(cfg.seed)
-        device = accelerator.device if cfg.device in (None, "cpu") else torch.device(cfg.device)
+        device = resolve_device(cfg.device, accelerator.device)
 
         # -- model ----------------------------------------------------------------------
         if self.model is None:
