@@ -26,7 +26,9 @@ def test_align_dpo_quick_two_steps_then_load(tmp_path):
     assert (config["method"], config["preset"], config["max_steps"]) == ("dpo", "quick", 2)
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2]
-    assert abs(log[0]["loss"] - 0.693147) < 1e-3  # policy == reference at the first step
+    # policy == reference at the first step: the DPO term is log 2; quick adds RPO's NLL on top
+    assert abs(log[0]["pref_loss"] - 0.693147) < 1e-3
+    assert abs(log[0]["loss"] - (log[0]["pref_loss"] + log[0]["nll_loss"])) < 1e-4
     assert all(k in log[0] for k in ("rewards/margins", "rewards/accuracies", "logps/chosen"))
 
     aligned = load_model(str(out), device="cpu")
