@@ -4,8 +4,9 @@
     Two-core CPU scale on the default model (SmolLM2-135M-Instruct): a balanced subsample
     of the built-in train split (half harmful, half benign/look-alike, 320 pairs), 40 steps of
     8 pairs, rows cut to 128 tokens, the embeddings and blocks 0-14 frozen, lr 7e-5, and an
-    NLL term on the chosen response (``rpo_alpha=1``, RPO) for the DPO family. About 2.5 min
-    of reference log-probs plus 40 x 7.6 s steps on an idle 2-core machine. Tuned on the
+    NLL term on the chosen response (``rpo_alpha=1``, RPO) for the DPO family. Measured on an
+    idle 2-core CPU: 9 min 59 s for ``safelens align --method dpo --preset quick`` (reference
+    log-probs about 3.4 min, then 40 steps of about 9.6 s). Tuned on the
     built-in VALIDATION split only (``QUICK_NOTES``); the test split was never looked at.
 ``paper``
     The ShaPO seed's App. D.3 setting: beta 0.1, lr 5e-7, Dr.DPO beta' 1.0, 3 epochs, global
