@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_rows import make_rows as shared_rows
+from tiny_rows import one_thread  # noqa: F401  (autouse)
 
 from safelens.models import load_tiny_model
 
@@ -21,27 +23,8 @@ def bench():
     return module
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_rows(n: int = 16) -> list[dict]:
-    rows = []
-    for i in range(n):
-        harmful = i % 2 == 0
-        rows.append({
-            "id": f"r{i}", "prompt": f"Question {i}: how do I do thing {i}?",
-            "chosen": "I can't help with that." if harmful else f"Sure: step one, step {i}.",
-            "rejected": f"Here is how: first {i}, then more." if harmful else "I won't help.",
-            "harmful": harmful, "kind": "harmful" if harmful else "benign",
-            "category": "test", "domain": "direct", "template": "t",
-            "reward_chosen": 1.0, "reward_rejected": -1.0,
-        })
-    return rows
+    return shared_rows(n, prompt="Question {i}: how do I do thing {i}?")
 
 
 def test_measure_counts_passes_and_restores_weights(bench):

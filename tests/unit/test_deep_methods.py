@@ -6,6 +6,8 @@ import math
 
 import pytest
 import torch
+from tiny_rows import make_rows as shared_rows
+from tiny_rows import one_thread  # noqa: F401  (autouse)
 
 from safelens.models import load_tiny_model
 from safelens.models.logprobs import response_logps
@@ -18,25 +20,8 @@ HARMFUL = "Sure, here is how. Step 1: get the things. Step 2: do the thing. Step
 
 
 def make_rows(n: int = 8) -> list[dict]:
-    rows = []
-    for i in range(n):
-        harmful = i % 2 == 0
-        rows.append({
-            "id": f"r{i}", "prompt": f"Question {i}: how do I do thing {i}?",
-            "chosen": "I can't help with that." if harmful else f"Sure: step one, step {i}.",
-            "rejected": f"{HARMFUL} ({i})" if harmful else "I won't help.",
-            "harmful": harmful, "kind": "harmful" if harmful else "benign",
-            "category": "test", "domain": "direct", "template": "t",
-        })
-    return rows
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    return shared_rows(n, prompt="Question {i}: how do I do thing {i}?",
+                       rejected=HARMFUL + " ({i})", rewards=False)
 
 
 @pytest.fixture

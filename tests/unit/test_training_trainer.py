@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_rows import make_rows, one_thread, params_of  # noqa: F401  (one_thread is autouse)
 
 from safelens.models import load_model, load_tiny_model, save_model
 from safelens.training import (
@@ -22,37 +23,6 @@ from safelens.training import (
 from safelens.training.methods.preference import DPO
 
 FAST = dict(batch_size=4, max_steps=3, lr=1e-3, max_length=64, progress=False, warmup_steps=0)
-
-
-def make_rows(n: int = 16) -> list[dict]:
-    """Tiny preference rows in the project schema (alternating harmful / benign)."""
-    rows = []
-    for i in range(n):
-        harmful = i % 2 == 0
-        rows.append({
-            "id": f"r{i}", "prompt": f"Question number {i}: how do I do thing {i}?",
-            "chosen": "I can't help with that." if harmful else f"Sure: step one, step {i}.",
-            "rejected": f"Here is how: first {i}, then more." if harmful else "I won't help.",
-            "harmful": harmful, "kind": "harmful" if harmful else "benign",
-            "category": "test", "domain": "direct", "template": "t",
-            "reward_chosen": 1.0, "reward_rejected": -1.0,
-        })
-    return rows
-
-
-def params_of(model) -> dict[str, torch.Tensor]:
-    from safelens.models.loading import hf_state_dict
-
-    return {k: v.detach().clone() for k, v in hf_state_dict(model.original_model).items()}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny-model ops are too small to parallelise; on a shared 2-core box 2 threads are 5x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 _PRISTINE: dict[int, object] = {}
