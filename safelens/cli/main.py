@@ -57,8 +57,18 @@ def _evaluate(model, rows: list[dict], args: argparse.Namespace, out: Path | Non
     return judge_rows(rows, get_judge(args.judge))
 
 
+def _save_eval(out: Path, rows: list[dict], summary: dict | None) -> None:
+    """Write judged rows to OUT (dropping the resume file) and the summary to OUT.summary.json."""
+    from safelens.data.io import write_jsonl
+
+    write_jsonl(out, rows)
+    Path(str(out) + ".partial").unlink(missing_ok=True)
+    if summary is not None:
+        out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2, default=float))
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    from safelens.data.io import read_jsonl, write_jsonl
+    from safelens.data.io import read_jsonl
     from safelens.eval.metrics import format_summary
     from safelens.models import load_model
 
@@ -69,12 +79,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     rows, summary = _evaluate(model, rows, args, out)
-    write_jsonl(out, rows)
-    Path(str(out) + ".partial").unlink(missing_ok=True)
+    _save_eval(out, rows, summary)
     print(f"wrote {len(rows)} rows to {out}")
     if summary is not None:
         print(format_summary(summary))
-        out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2, default=float))
     return 0
 
 
@@ -94,7 +102,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     reference answer. Every stage is resumable: rerunning the command reuses a finished
     training run and the responses already generated.
     """
-    from safelens.data.io import load_builtin, write_jsonl
+    from safelens.data.io import load_builtin
     from safelens.eval.metrics import format_comparison
     from safelens.models import load_model
     from safelens.reward import default_reward_model, reward_win_rate
@@ -110,7 +118,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         rows = rows[: args.limit]
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    models = {"vanilla": args.model}
+    models = {"vanilla": ("vanilla", args.model)}  # label: (file stem, model source)
 
     if args.method != "none":
         run_dir = out_dir / f"{args.method}-{args.preset}"
@@ -126,22 +134,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
             Trainer(make_method(args.method, config=config), run_dir, preset=args.preset,
                     resume=state is not None).train()
             print(f"{args.method} ({args.preset}) trained in {time.time() - t0:.0f} s -> {run_dir}")
-        models[f"{args.method} ({args.preset})"] = str(run_dir)
+        models[f"{args.method} ({args.preset})"] = (args.method, str(run_dir))
 
     scorer = default_reward_model()
     summaries: dict[str, dict] = {}
-    for label, source in models.items():
+    for label, (stem, source) in models.items():
         t0 = time.time()
         model = load_model(source, device=args.device, dtype=args.dtype)
-        out = out_dir / f"{label.split(' ')[0]}.jsonl"
+        out = out_dir / f"{stem}.jsonl"
         judged, summary = _evaluate(model, [dict(r) for r in rows], args, out)
         del model
         summary["win_rate"] = reward_win_rate(
             scorer, [r["prompt"] for r in judged], [r["response"] for r in judged],
             [r["reference"] for r in judged])
-        write_jsonl(out, judged)
-        Path(str(out) + ".partial").unlink(missing_ok=True)
-        out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2, default=float))
+        _save_eval(out, judged, summary)
         summaries[label] = summary
         print(f"{label}: evaluated in {time.time() - t0:.0f} s -> {out}")
 
