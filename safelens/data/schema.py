@@ -177,35 +177,39 @@ def _validate(
             if clean.get(column) is not None:
                 clean[column] = _check_text(clean[column], column, where, max_chars, on_overlong)
 
+        labelled = True
         if kind == "prompt":
             clean.setdefault("id", f"row-{number}")
-            if "harmful" not in clean and "kind" not in clean:
-                _check_labels(clean, where)
-                out.append(_check_id(clean, where, number, seen_ids))
-                continue  # unlabelled: evaluated, not scored
-            if "kind" not in clean:
+            labelled = "harmful" in clean or "kind" in clean  # unlabelled: evaluated, not scored
+            if labelled and "kind" not in clean:
                 clean["kind"] = "harmful" if clean["harmful"] is True else "benign"
-            clean.setdefault("harmful", clean["kind"] == "harmful")
-        harmful = clean["harmful"]
-        if not isinstance(harmful, bool):
-            raise DataValidationError(
-                f"{where}: 'harmful' must be a bool (true/false), got {type(harmful).__name__} "
-                f"{harmful!r}"
-            )
-        row_kind = clean["kind"]
-        if row_kind not in PROMPT_KINDS:
-            raise DataValidationError(
-                f"{where}: unknown 'kind' {row_kind!r}; expected one of {list(PROMPT_KINDS)}"
-            )
-        if harmful != (row_kind == "harmful"):
-            raise DataValidationError(
-                f"{where}: 'harmful' is {harmful} but 'kind' is {row_kind!r}; expected "
-                "harmful=true exactly when kind='harmful'"
-            )
-
+            elif labelled:
+                clean.setdefault("harmful", clean["kind"] == "harmful")
+        if labelled:
+            _check_harm_label(clean, where)
         _check_labels(clean, where)
         out.append(_check_id(clean, where, number, seen_ids))
     return out
+
+
+def _check_harm_label(clean: dict[str, Any], where: str) -> None:
+    """``harmful`` is a bool, ``kind`` a known kind, and the two agree."""
+    harmful = clean["harmful"]
+    if not isinstance(harmful, bool):
+        raise DataValidationError(
+            f"{where}: 'harmful' must be a bool (true/false), got {type(harmful).__name__} "
+            f"{harmful!r}"
+        )
+    row_kind = clean["kind"]
+    if row_kind not in PROMPT_KINDS:
+        raise DataValidationError(
+            f"{where}: unknown 'kind' {row_kind!r}; expected one of {list(PROMPT_KINDS)}"
+        )
+    if harmful != (row_kind == "harmful"):
+        raise DataValidationError(
+            f"{where}: 'harmful' is {harmful} but 'kind' is {row_kind!r}; expected "
+            "harmful=true exactly when kind='harmful'"
+        )
 
 
 def _check_labels(clean: dict[str, Any], where: str) -> None:
