@@ -57,19 +57,10 @@ def _evaluate(model, rows: list[dict], args: argparse.Namespace, out: Path | Non
     return judge_rows(rows, get_judge(args.judge))
 
 
-def _save_eval(out: Path, rows: list[dict], summary: dict | None) -> None:
-    """Write judged rows to OUT (dropping the resume file) and the summary to OUT.summary.json."""
-    from safelens.data.io import write_jsonl
-
-    write_jsonl(out, rows)
-    Path(str(out) + ".partial").unlink(missing_ok=True)
-    if summary is not None:
-        out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2, default=float))
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     from safelens.data.io import read_jsonl
     from safelens.eval.metrics import format_summary
+    from safelens.eval.runner import save_eval
     from safelens.models import load_model
 
     rows = read_jsonl(args.prompts, kind="prompt")
@@ -79,7 +70,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     rows, summary = _evaluate(model, rows, args, out)
-    _save_eval(out, rows, summary)
+    save_eval(out, rows, summary)
     print(f"wrote {len(rows)} rows to {out}")
     if summary is not None:
         print(format_summary(summary))
@@ -104,11 +95,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """
     from safelens.data.io import load_builtin
     from safelens.eval.metrics import format_comparison
+    from safelens.eval.runner import evaluate_policy
     from safelens.models import load_model
-    from safelens.reward import default_reward_model, reward_win_rate
-    from safelens.training import Trainer, make_method
-    from safelens.training.checkpoint import read_trainer_state
-    from safelens.training.presets import resolve_config
+    from safelens.reward import default_reward_model
+    from safelens.training.runs import train_or_reuse
 
     t_start = time.time()
     rows = load_builtin("prompts", "test")
@@ -121,34 +111,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     models = {"vanilla": ("vanilla", args.model)}  # label: (file stem, model source)
 
     if args.method != "none":
-        run_dir = out_dir / f"{args.method}-{args.preset}"
-        state = read_trainer_state(run_dir) if run_dir.exists() else None
-        done = state is not None and state["step"] == state["total_steps"]
-        if done and (run_dir / "model").is_dir():
-            print(f"reusing the finished run {run_dir}")
-        else:
-            t0 = time.time()
-            shorter = {k: v for k, v in (("max_steps", args.max_steps),
-                                         ("max_train_rows", args.max_train_rows)) if v}
-            config = resolve_config(args.method, preset=args.preset, model=args.model, **shorter)
-            Trainer(make_method(args.method, config=config), run_dir, preset=args.preset,
-                    resume=state is not None).train()
-            print(f"{args.method} ({args.preset}) trained in {time.time() - t0:.0f} s -> {run_dir}")
-        models[f"{args.method} ({args.preset})"] = (args.method, str(run_dir))
+        shorter = {k: v for k, v in (("max_steps", args.max_steps),
+                                     ("max_train_rows", args.max_train_rows)) if v}
+        run = train_or_reuse(out_dir / f"{args.method}-{args.preset}", args.method,
+                             preset=args.preset, model=args.model, **shorter)
+        print(f"reusing the finished run {run.run_dir}" if run.reused else
+              f"{args.method} ({args.preset}) trained in {run.wall_s:.0f} s -> {run.run_dir}")
+        models[f"{args.method} ({args.preset})"] = (args.method, str(run.run_dir))
 
     scorer = default_reward_model()
     summaries: dict[str, dict] = {}
     for label, (stem, source) in models.items():
         t0 = time.time()
-        model = load_model(source, device=args.device, dtype=args.dtype)
         out = out_dir / f"{stem}.jsonl"
-        judged, summary = _evaluate(model, [dict(r) for r in rows], args, out)
+        model = load_model(source, device=args.device, dtype=args.dtype)
+        result = evaluate_policy(model, rows, judge=args.judge, config=_generation_config(args),
+                                 scorer=scorer, out=out)
         del model
-        summary["win_rate"] = reward_win_rate(
-            scorer, [r["prompt"] for r in judged], [r["response"] for r in judged],
-            [r["reference"] for r in judged])
-        _save_eval(out, judged, summary)
-        summaries[label] = summary
+        summaries[label] = result.summary
         print(f"{label}: evaluated in {time.time() - t0:.0f} s -> {out}")
 
     print(f"\nBuilt-in test prompts ({len(rows)} rows, judge={args.judge}, greedy, "

@@ -1,8 +1,10 @@
 """Evaluate a model on a prompt set: generate, judge, summarise — resumable.
 
-``evaluate_prompts`` is what ``safelens eval`` runs. Rows are generated in chunks and appended
-to ``OUT.partial``; an interrupted run started again with the same ``out`` skips the rows that
-are already there, and the final file is written atomically when every row is done.
+:func:`evaluate_policy` is what ``safelens eval``, ``safelens demo`` and the notebooks run:
+:func:`generate_rows` (rows generated in chunks and appended to ``OUT.partial``; an interrupted
+run started again with the same ``out`` skips the rows already there), :func:`judge_rows`, an
+optional reward-model win rate, then :func:`save_eval` writes ``OUT`` and ``OUT.summary.json``.
+A finished ``OUT`` is read back instead of generated again.
 """
 
 from __future__ import annotations
@@ -129,3 +131,130 @@ def judge_rows(rows: list[dict], judge) -> tuple[list[dict], dict | None]:
                 row[name] = bool(flag)
     labelled = all("harmful" in r or "kind" in r for r in rows)
     return rows, (summarize(rows, refused, unsafe) if labelled and rows else None)
+
+
+def save_eval(out: str | Path, rows: list[dict], summary: dict | None) -> None:
+    """Write judged rows to ``out`` (dropping the resume file) and the summary next to it.
+
+    The summary goes to ``out`` with the suffix ``.summary.json`` (``x.jsonl`` →
+    ``x.summary.json``).
+    """
+    from safelens.data.io import write_jsonl
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out, rows)
+    Path(str(out) + ".partial").unlink(missing_ok=True)
+    if summary is not None:
+        out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2, default=float))
+
+
+def _as_numpy(scores) -> np.ndarray:
+    if isinstance(scores, torch.Tensor):
+        scores = scores.detach().float().cpu().numpy()
+    return np.asarray(scores, dtype=np.float64).reshape(-1)
+
+
+def _cut_to_tokens(tokenizer, texts: Sequence[str], n_tokens: int) -> list[str]:
+    """Each text cut to its first ``n_tokens`` tokens (decoded back to text)."""
+    ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    return [tokenizer.decode(i[:n_tokens], skip_special_tokens=True) for i in ids]
+
+
+def _add_win_rate(rows: list[dict], summary: dict, scorer, reference_tokens: int | None,
+                  tokenizer) -> None:
+    """Per-row rewards/outcomes and the overall / per-domain / per-kind win rate (in place)."""
+    from safelens.eval.metrics import rate
+    from safelens.reward.win_rate import win_outcomes, win_rate_ci
+
+    missing = [r.get("id", i) for i, r in enumerate(rows) if not r.get("reference")]
+    if missing:
+        raise ValueError(f"win rate needs a 'reference' answer on every row; rows {missing[:5]} "
+                         "have none (pass scorer=None to skip the win rate)")
+    prompts = [r["prompt"] for r in rows]
+    references = [r["reference"] for r in rows]
+    if reference_tokens is not None:
+        references = _cut_to_tokens(tokenizer, references, reference_tokens)
+    # The user sees the prefill plus the continuation, so that is what gets scored.
+    shown = [(r.get("prefill") or "") + r["response"] for r in rows]
+    policy = _as_numpy(scorer.score(prompts, shown))  # [N]
+    ref = _as_numpy(scorer.score(prompts, references))  # [N]
+    wins = win_outcomes(policy, ref)  # [N] in {0, 0.5, 1}
+    wr, lo, hi = win_rate_ci(policy, ref)
+    wr = {"win_rate": wr, "ci_low": lo, "ci_high": hi, "n": int(policy.size),
+          "reward/policy": float(policy.mean()), "reward/reference": float(ref.mean())}
+    for row, p, r, w in zip(rows, policy, ref, wins, strict=True):
+        row["reward"], row["reward_reference"], row["win"] = float(p), float(r), float(w)
+    summary["win_rate"] = wr
+    summary["win_rate_reference_tokens"] = reference_tokens
+    for key, fld in (("by_domain", "domain"), ("by_kind", "kind")):
+        values = np.array([str(r.get(fld, "unknown")) for r in rows], dtype=object)
+        groups = summary.setdefault(key, {})
+        for v in sorted(set(values.tolist())):
+            groups.setdefault(v, {})["win_rate"] = rate(wins[values == v])
+
+
+def evaluate_policy(
+    model: torch.nn.Module,
+    rows: Sequence[dict],
+    *,
+    judge: str | object = "keyword",
+    config: GenerationConfig | None = None,
+    scorer=None,
+    reference_tokens: int | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+) -> EvalResult:
+    """Generate, judge and (with ``scorer``) score a model's answers to labelled prompt rows.
+
+    Args:
+        model: a ``TransformerBridge`` (or ``None`` when ``out`` already holds the finished
+            evaluation: then nothing is generated).
+        rows: ``N`` prompt rows (``prompt``, ``harmful``/``kind``; ``reference`` for the win
+            rate; ``domain`` for the per-domain breakdown).
+        judge: a judge name (``safelens.eval.available_judges()``) or judge object.
+        config: decoding settings.
+        scorer: a reward model (``score(prompts, responses) -> [B]``); adds the win rate of the
+            responses against the rows' ``reference`` answers, overall (``summary["win_rate"]``)
+            and per domain / kind (``summary["by_domain"][d]["win_rate"]``, ``by_kind``), and
+            per row ``reward``, ``reward_reference`` and ``win`` (1, ½ tie, 0).
+        reference_tokens: cut each reference to this many tokens of the model's tokenizer
+            before scoring. Pass the generation budget (``max_new_tokens``) when it is short, so
+            that a cut-off answer is not compared with a full reference. ``None`` = full.
+        out: JSONL path; makes the evaluation resumable and cached (a finished ``out`` with its
+            ``.summary.json`` is read back, generation and judging are skipped).
+        progress: tqdm bar over rows.
+
+    Returns:
+        :class:`EvalResult` with the judged rows and the summary (see
+        :func:`safelens.eval.metrics.summarize`, plus the win-rate keys above).
+
+    Raises:
+        ValueError: rows without labels (no summary can be made), or ``scorer`` given and a row
+            has no ``reference``.
+    """
+    from safelens.data.io import read_jsonl
+    from safelens.eval.judges import get_judge
+
+    judge_obj = get_judge(judge) if isinstance(judge, str) else judge
+    judge_name = judge if isinstance(judge, str) else type(judge).__name__
+    if out is not None:
+        out = Path(out)
+        summary_path = out.with_suffix(".summary.json")
+        if out.is_file() and summary_path.is_file():
+            done = read_jsonl(out)
+            if [r["prompt"] for r in done] == [r["prompt"] for r in rows]:
+                return EvalResult(done, json.loads(summary_path.read_text()), judge_name)
+    if model is None:
+        raise ValueError(f"evaluate_policy: model is None and {out} holds no finished evaluation "
+                         "of these rows")
+    generated = generate_rows(model, [dict(r) for r in rows], config=config, out=out,
+                              progress=progress)
+    judged, summary = judge_rows(generated, judge_obj)
+    if summary is None:
+        raise ValueError("evaluate_policy: every row needs 'harmful' or 'kind' to be summarised")
+    if scorer is not None:
+        _add_win_rate(judged, summary, scorer, reference_tokens, model.tokenizer)
+    if out is not None:
+        save_eval(out, judged, summary)
+    return EvalResult(judged, summary, judge_name)

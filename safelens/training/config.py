@@ -57,6 +57,9 @@ class TrainConfig:
                "(with max_train_rows)")
     harmful_fraction: float = _help(
         0.5, "share of harmful rows in a balanced subsample (the rest benign/look-alike)")
+    domains: str | None = _help(
+        None, "keep only training rows of these comma-separated domains, e.g. 'direct' "
+              "(cross-domain studies: train on one domain, test on the others); None = all")
     flip_rate: float = _help(
         0.0, "fraction of TRAINING pairs whose chosen/rejected are swapped (seeded label noise)")
     max_length: int = _help(512, "maximum tokens per (prompt + response) row; longer responses are cut")

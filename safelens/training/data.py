@@ -1,6 +1,6 @@
 """Training rows: source, seeded subsample, label flips (training rows only), data order.
 
-Order of operations (all seeded by ``config.seed``): read rows → subsample
+Order of operations (all seeded by ``config.seed``): read rows → keep ``domains`` → subsample
 (``max_train_rows``, optionally ``balance``d: a ``harmful_fraction`` of harmful rows) →
 flip labels on a ``flip_rate`` fraction of THESE rows (:func:`safelens.data.flip_labels`;
 evaluation data is never touched) → the method's ``prepare``. The data order is a pure
@@ -53,10 +53,33 @@ def subsample(rows: list[dict[str, Any]], n: int | None, seed: int, balance: boo
     return [rows[i] for i in sorted(keep)]
 
 
+def select_domains(rows: list[dict[str, Any]], domains: str | None) -> list[dict[str, Any]]:
+    """The rows whose ``domain`` is one of the comma-separated ``domains`` (all when None).
+
+    Raises:
+        ValueError: no row has any of those domains (the message lists the domains present).
+
+    Examples:
+        >>> rows = [{"domain": "direct"}, {"domain": "roleplay"}, {"domain": "indirect"}]
+        >>> len(select_domains(rows, "direct, indirect"))
+        2
+    """
+    if domains is None:
+        return list(rows)
+    wanted = {d.strip() for d in domains.split(",") if d.strip()}
+    kept = [r for r in rows if r.get("domain") in wanted]
+    if not kept:
+        present = sorted({str(r.get("domain")) for r in rows})
+        raise ValueError(f"domains={domains!r} keeps no training row; the rows' domains are "
+                         f"{present}")
+    return kept
+
+
 def prepare_rows(rows: list[dict[str, Any]], config: TrainConfig) -> list[dict[str, Any]]:
-    """Subsample then flip labels (training rows only), both seeded by ``config.seed``."""
+    """Keep ``config.domains``, subsample, then flip labels (training rows only), seeded."""
     from safelens.data.transforms import flip_labels
 
+    rows = select_domains(rows, config.domains)
     rows = subsample(rows, config.max_train_rows, config.seed, config.balance,
                      config.harmful_fraction)
     if config.flip_rate > 0:

@@ -9,6 +9,8 @@ ipywidgets until a name is used):
 - ``explorer.py`` — :class:`NeuronExplorer` and the pure functions behind it
   (``neuron_logit_effects``, ``neuron_activations``, ``generate_with_neuron_scaled``).
 - ``prefill.py`` — ASR vs number of prefilled harmful tokens.
+- ``methods.py`` — method comparisons: rates with CIs per method (ShaPO Tables 1-3, Fig. 4),
+  a rate against the label-flip rate (Fig. 3), training curves from run logs (Fig. 7).
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ _LAZY = {
     "generate_with_neuron_scaled": "explorer",
     # prefill.py
     "plot_prefill_asr": "prefill",
+    # methods.py
+    "plot_rate_bars": "methods",
+    "plot_rate_vs": "methods",
+    "plot_training_curves": "methods",
 }
 
 __all__ = sorted(_LAZY)

@@ -1,0 +1,137 @@
+"""Train-or-reuse: the one call that experiments (notebooks, ``safelens demo``) make for a run.
+
+An experiment grid (nine methods, four subspaces, four flip rates ...) is a set of run
+directories. :func:`train_or_reuse` makes rerunning the grid cheap and safe:
+
+* a **finished** run whose saved ``config.json`` equals the config asked for is reused;
+* a finished run trained with **other settings** is retrained from scratch (the changed
+  settings are logged), so a stale directory never answers for a new config;
+* an **interrupted** run (a checkpoint short of the last step) is resumed.
+
+Examples:
+    >>> from safelens.training.runs import run_is_finished
+    >>> run_is_finished("no/such/run")
+    False
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from safelens.training.checkpoint import read_trainer_state
+
+logger = logging.getLogger(__name__)
+
+#: Settings that do not change what a run computes (ignored when comparing configs).
+RUN_ONLY_SETTINGS = frozenset({"progress", "log_every", "save_every", "device", "ref_batch_size",
+                               "reference_cache_dir"})
+
+
+@dataclass
+class RunRecord:
+    """A trained run directory.
+
+    Attributes:
+        run_dir: the run directory.
+        model_dir: ``run_dir/model`` (what ``load_model`` takes).
+        history: the ``log.jsonl`` records, one per logged step.
+        config: the run's ``config.json``.
+        reused: True when a finished run was reused instead of trained now.
+        wall_s: seconds this call spent training (0.0 when reused).
+    """
+
+    run_dir: Path
+    model_dir: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    reused: bool = False
+    wall_s: float = 0.0
+
+
+def run_is_finished(run_dir: str | Path) -> bool:
+    """True when ``run_dir`` holds a model and its checkpoint is at the last step."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "model" / "config.json").is_file():
+        return False
+    state = read_trainer_state(run_dir)
+    return state is not None and state["step"] == state["total_steps"]
+
+
+def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The records of ``run_dir/log.jsonl`` (a torn last line is skipped)."""
+    path = Path(run_dir) / "log.jsonl"
+    records = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return records
+
+
+def config_changes(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """Settings whose saved value differs from the wanted one (run-only settings ignored).
+
+    Examples:
+        >>> config_changes({"lr": 1e-4, "progress": True}, {"lr": 7e-5, "progress": False})
+        ['lr']
+    """
+    return sorted(k for k, v in wanted.items()
+                  if k not in RUN_ONLY_SETTINGS and k in saved and saved[k] != v)
+
+
+def train_or_reuse(
+    run_dir: str | Path,
+    method: str,
+    *,
+    preset: str | None = "quick",
+    reward_model: Any = None,
+    **overrides: Any,
+) -> RunRecord:
+    """Train ``method`` into ``run_dir``, or reuse/resume what is already there.
+
+    Args:
+        run_dir: the run directory.
+        method: a registered method name (``safelens.training.available_methods()``).
+        preset: the preset the config starts from (``None`` = the method's defaults).
+        reward_model: a scorer for reward-level methods (``shapo-r``, ``reward-level``);
+            default: the method's own default reward model.
+        **overrides: config settings on top of the preset (as ``make_method`` takes them).
+
+    Returns:
+        A :class:`RunRecord` of the finished run.
+
+    Raises:
+        KeyError / ValueError: unknown method, preset or setting (from ``resolve_config``).
+    """
+    from safelens.training.presets import resolve_config
+    from safelens.training.registry import make_method
+    from safelens.training.trainer import Trainer
+
+    run_dir = Path(run_dir)
+    config = resolve_config(method, preset=preset, **overrides)
+    wanted = {"method": method, **config.to_dict()}
+    saved_path = run_dir / "config.json"
+    saved = json.loads(saved_path.read_text()) if saved_path.is_file() else None
+    changed = config_changes(saved, wanted) if saved is not None else []
+    if saved is not None and saved.get("method") != method:
+        changed = ["method", *changed]
+
+    if saved is not None and not changed and run_is_finished(run_dir):
+        logger.info("reusing the finished run %s", run_dir)
+        return RunRecord(run_dir, run_dir / "model", read_log(run_dir), saved, reused=True)
+
+    resume = saved is not None and not changed and read_trainer_state(run_dir) is not None
+    if changed:
+        logger.info("%s was trained with other settings %s: training it again", run_dir, changed)
+    t0 = time.time()
+    Trainer(make_method(method, config=config), run_dir, preset=preset,
+            reward_model=reward_model, resume=resume, overwrite=not resume).train()
+    return RunRecord(run_dir, run_dir / "model", read_log(run_dir),
+                     json.loads(saved_path.read_text()), reused=False, wall_s=time.time() - t0)

@@ -1,0 +1,199 @@
+"""Method-comparison plots: rates with CIs per method (ShaPO Tables 1-3, Fig. 4), a metric
+against the label-flip rate (Fig. 3), and training curves from run logs (Fig. 7).
+
+A *rate* is the dict every safelens metric returns: ``{"value", "ci_low", "ci_high", "n"}``
+(``summary["asr"]``, ``summary["over_refusal"]``; a win rate ``{"win_rate", "ci_low",
+"ci_high"}`` is accepted too). Functions validate their input, draw with matplotlib and return
+the ``Figure``.
+
+Examples:
+    >>> r = lambda v: {"value": v, "ci_low": v - 0.1, "ci_high": v + 0.1, "n": 20}
+    >>> fig = plot_rate_bars({"DPO": {"ASR": r(0.5), "WR": r(0.4)},
+    ...                       "ShaPO-T": {"ASR": r(0.3), "WR": r(0.5)}})
+    >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    ['DPO', 'ShaPO-T']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["plot_rate_bars", "plot_rate_vs", "plot_training_curves", "rate_value"]
+
+
+def rate_value(stat: Mapping[str, Any]) -> tuple[float, float, float]:
+    """``(value, ci_low, ci_high)`` of a rate dict (``value`` or ``win_rate`` key).
+
+    Raises:
+        ValueError: neither key present.
+
+    Examples:
+        >>> rate_value({"win_rate": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 10})
+        (0.5, 0.4, 0.6)
+    """
+    key = "value" if "value" in stat else "win_rate" if "win_rate" in stat else None
+    if key is None:
+        raise ValueError(f"a rate needs 'value' (or 'win_rate'), 'ci_low', 'ci_high'; got keys "
+                         f"{sorted(stat)}")
+    v = float(stat[key])
+    return v, float(stat.get("ci_low", v)), float(stat.get("ci_high", v))
+
+
+def _err(values: list[tuple[float, float, float]]) -> np.ndarray:
+    """``[2, n]`` asymmetric error bars (nan CIs drawn as none)."""
+    lo = [v - lo if math.isfinite(lo) else 0.0 for v, lo, _ in values]
+    hi = [hi - v if math.isfinite(hi) else 0.0 for v, _, hi in values]
+    return np.maximum(np.array([lo, hi]), 0.0)
+
+
+def plot_rate_bars(
+    table: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    ylabel: str = "rate (%)",
+    title: str | None = None,
+    ax: Any = None,
+) -> Any:
+    """Grouped bars with 95% CIs: one group per row of ``table``, one bar per column.
+
+    Args:
+        table: ``{group: {series: rate}}``, e.g. ``{method: {"ASR": ..., "over-refusal": ...,
+            "WR": ...}}`` (Table 1) or ``{loss: {"without ShaPO": wr, "with ShaPO": wr}}``
+            (Fig. 4). Every group must have the same series.
+        ylabel: y-axis label (values are drawn in percent).
+        title: axes title.
+        ax: draw into this axes.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Raises:
+        ValueError: empty table, groups with different series, or a malformed rate.
+    """
+    from safelens.viz.plots import _axes
+
+    if not table:
+        raise ValueError("table is empty; expected {group: {series: rate}}")
+    groups = list(table)
+    series = list(table[groups[0]])
+    for g in groups:
+        if list(table[g]) != series:
+            raise ValueError(f"group {g!r} has series {list(table[g])}; expected {series} "
+                             "(every group needs the same series, in the same order)")
+    fig, ax = _axes(ax, (max(5.0, 0.9 * len(groups) * max(1, len(series)) / 2 + 2), 3.6))
+    width = 0.8 / max(1, len(series))
+    x = np.arange(len(groups))
+    for i, s in enumerate(series):
+        vals = [rate_value(table[g][s]) for g in groups]
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, [100 * v for v, _, _ in vals], width,
+               yerr=100 * _err(vals), capsize=2, label=s, color=f"C{i}")
+    ax.set_xticks(x)
+    ax.set_xticklabels(groups, rotation=30 if len(groups) > 5 else 0, ha="right"
+                       if len(groups) > 5 else "center")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 105)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_rate_vs(
+    xs: Sequence[float],
+    curves: Mapping[str, Sequence[Mapping[str, Any]]],
+    xlabel: str = "label-flip rate (%)",
+    ylabel: str = "win rate (%)",
+    x_scale: float = 100.0,
+    title: str | None = None,
+    ax: Any = None,
+) -> Any:
+    """One line with a CI band per method: a rate against a setting (ShaPO Fig. 3).
+
+    Args:
+        xs: ``[K]`` settings (e.g. flip rates ``0, 0.1, 0.2, 0.4``).
+        curves: ``{method: [K rates]}``.
+        xlabel, ylabel: axis labels; ``x_scale`` multiplies ``xs`` for display.
+        title: axes title.
+        ax: draw into this axes.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Raises:
+        ValueError: no curves, or a curve without one rate per setting.
+    """
+    from safelens.viz.plots import _axes
+
+    if not curves:
+        raise ValueError("curves is empty; expected {method: [rate per x]}")
+    x = np.asarray(xs, dtype=np.float64) * x_scale
+    fig, ax = _axes(ax, (5.2, 3.6))
+    for i, (name, rates) in enumerate(curves.items()):
+        if len(rates) != len(x):
+            raise ValueError(f"curve {name!r} has {len(rates)} rates for {len(x)} x values")
+        vals = np.array([rate_value(r) for r in rates]) * 100  # [K, 3]
+        ax.plot(x, vals[:, 0], marker="o", color=f"C{i}", label=name)
+        ax.fill_between(x, vals[:, 1], vals[:, 2], color=f"C{i}", alpha=0.12)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_training_curves(
+    histories: Mapping[str, Sequence[Mapping[str, Any]]],
+    key: str = "rewards/margins",
+    title: str | None = None,
+    ax: Any = None,
+) -> Any:
+    """``key`` against the optimizer step for each run (ShaPO Fig. 7: reward margins).
+
+    Args:
+        histories: ``{method: log records}`` (``RunRecord.history`` / ``log.jsonl`` rows with
+            ``step`` and ``key``). Runs that never log ``key`` (e.g. SFT has no reward margin)
+            are skipped and named in the legend title.
+        key: the logged metric (TRL's names: ``rewards/margins``, ``rewards/accuracies``,
+            ``loss``, ...).
+        title: axes title.
+        ax: draw into this axes.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Raises:
+        ValueError: no run logs ``key``.
+    """
+    from safelens.viz.plots import _axes
+
+    fig, ax = _axes(ax, (5.6, 3.6))
+    skipped = []
+    drawn = 0
+    for i, (name, records) in enumerate(histories.items()):
+        pts = [(r["step"], r[key]) for r in records
+               if r.get(key) is not None and r.get("step") is not None]
+        if not pts:
+            skipped.append(name)
+            continue
+        steps, vals = zip(*pts, strict=True)
+        ax.plot(steps, vals, color=f"C{i % 10}", label=name, lw=1.2)
+        drawn += 1
+    if not drawn:
+        raise ValueError(f"no run logs {key!r} (runs: {list(histories)})")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel(key)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, title=f"not logged: {', '.join(skipped)}" if skipped else None,
+              title_fontsize=7)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,85 @@
+"""train_or_reuse (reuse a finished run, retrain on changed settings, resume an interrupted one)
+and the `domains` training-row filter, on the tiny model saved to disk."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from tiny_rows import make_rows, one_thread, params_of  # noqa: F401  (autouse fixture)
+
+from safelens.data import write_jsonl
+from safelens.models import load_model, load_tiny_model, save_model
+from safelens.training import Trainer, make_method
+from safelens.training.data import select_domains
+from safelens.training.runs import config_changes, run_is_finished, train_or_reuse
+
+FAST = dict(batch_size=4, max_steps=3, lr=1e-3, max_length=64, progress=False, warmup_steps=0)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """(tiny base model directory, training JSONL) shared by the module's runs."""
+    root = tmp_path_factory.mktemp("runs")
+    save_model(load_tiny_model(seed=0), root / "base")
+    rows = make_rows(8, rewards=False)
+    for i, row in enumerate(rows):
+        row["domain"] = "direct" if i < 4 else "roleplay"
+    write_jsonl(root / "train.jsonl", rows)
+    return {"model": str(root / "base"), "train_file": str(root / "train.jsonl")}
+
+
+def test_second_call_reuses_the_finished_run(base, tmp_path):
+    first = train_or_reuse(tmp_path / "dpo", "dpo", preset=None, **base, **FAST)
+    assert not first.reused and first.wall_s > 0 and len(first.history) == 3
+    assert run_is_finished(tmp_path / "dpo")
+    weights = params_of(load_model(str(first.model_dir), device="cpu"))
+    again = train_or_reuse(tmp_path / "dpo", "dpo", preset=None, **base, **{**FAST,
+                                                                             "progress": True})
+    assert again.reused and again.wall_s == 0.0  # progress is a run-only setting
+    assert again.history == first.history
+    reloaded = params_of(load_model(str(again.model_dir), device="cpu"))
+    assert all(torch.equal(weights[k], reloaded[k]) for k in weights)
+
+
+def test_changed_settings_retrain(base, tmp_path):
+    train_or_reuse(tmp_path / "run", "dpo", preset=None, **base, **FAST)
+    other = train_or_reuse(tmp_path / "run", "dpo", preset=None, **base, **{**FAST, "lr": 5e-4})
+    assert not other.reused and other.config["lr"] == 5e-4
+    method = train_or_reuse(tmp_path / "run", "ipo", preset=None, **base, **FAST)
+    assert not method.reused and method.config["method"] == "ipo"
+
+
+def test_an_interrupted_run_is_resumed(base, tmp_path):
+    cfg = {**base, **FAST, "max_steps": 4, "save_every": 2}
+
+    class Crash(RuntimeError):
+        pass
+
+    def crash_after_2(trainer, step, record):
+        if step == 2:
+            raise Crash
+
+    with pytest.raises(Crash):
+        Trainer(make_method("dpo", **cfg), tmp_path / "run", callbacks=[crash_after_2]).train()
+    before = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[0])
+    assert not run_is_finished(tmp_path / "run")
+    rec = train_or_reuse(tmp_path / "run", "dpo", preset=None, **cfg)
+    assert not rec.reused and [r["step"] for r in rec.history] == [1, 2, 3, 4]
+    assert rec.history[0] == before  # steps 1-2 come from the checkpointed run, not a rerun
+
+
+def test_config_changes_ignores_run_only_settings():
+    assert config_changes({"lr": 1.0, "device": "cpu", "beta": 0.1},
+                          {"lr": 1.0, "device": None, "beta": 0.2}) == ["beta"]
+
+
+def test_domains_keep_only_those_training_rows(base, tmp_path):
+    rec = train_or_reuse(tmp_path / "direct", "sft", preset=None, domains="direct", **base,
+                         **{**FAST, "max_steps": 1})
+    assert rec.config["n_train_rows"] == 4 and rec.config["domains"] == "direct"
+    rows = make_rows(4, rewards=False)
+    assert select_domains(rows, None) == rows
+    with pytest.raises(ValueError, match=r"keeps no training row; the rows' domains are \['direct'\]"):
+        select_domains(rows, "roleplay")
