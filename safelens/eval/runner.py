@@ -194,6 +194,59 @@ def _add_win_rate(rows: list[dict], summary: dict, scorer, reference_tokens: int
             groups.setdefault(v, {})["win_rate"] = rate(wins[values == v])
 
 
+def summarize_judged(rows: Sequence[dict]) -> dict:
+    """The summary of judged rows, recomputed from their per-row verdicts.
+
+    Use it to pool or regroup evaluations (e.g. the rows of two domains' results): ASR and
+    over-refusal come from each row's ``refused`` / ``unsafe`` (:func:`judge_rows`), the win
+    rate from each row's ``win`` (:func:`evaluate_policy` with a scorer) when every row has one.
+
+    Raises:
+        ValueError: a row without a verdict, or without ``harmful`` / ``kind``.
+
+    Examples:
+        >>> rows = [{"harmful": True, "refused": False, "win": 0.0},
+        ...         {"harmful": False, "kind": "benign", "refused": False, "win": 1.0}]
+        >>> s = summarize_judged(rows)
+        >>> s["asr"]["value"], s["over_refusal"]["value"], s["win_rate"]["win_rate"]
+        (1.0, 0.0, 0.5)
+    """
+    from safelens.eval.metrics import rate, summarize
+
+    def column(name: str) -> list[bool] | None:
+        return [bool(r[name]) for r in rows] if rows and all(name in r for r in rows) else None
+
+    refused, unsafe = column("refused"), column("unsafe")
+    if refused is None and unsafe is None:
+        raise ValueError("summarize_judged: every row needs a 'refused' or 'unsafe' verdict "
+                         "(judge the rows first)")
+    summary = summarize(rows, refused, unsafe)
+    if all("win" in r for r in rows):
+        wr = rate([float(r["win"]) for r in rows])
+        summary["win_rate"] = {"win_rate": wr.pop("value"), **wr}
+        for key, fld in (("reward/policy", "reward"), ("reward/reference", "reward_reference")):
+            if all(fld in r for r in rows):
+                summary["win_rate"][key] = float(np.mean([r[fld] for r in rows]))
+    return summary
+
+
+def finished_eval(out: str | Path, rows: Sequence[dict]) -> EvalResult | None:
+    """The evaluation :func:`evaluate_policy` saved at ``out`` for these rows, or None.
+
+    None when ``out`` or its ``.summary.json`` is missing, or ``out`` holds other prompts.
+    """
+    from safelens.data.io import read_jsonl
+
+    out = Path(out)
+    summary_path = out.with_suffix(".summary.json")
+    if not (out.is_file() and summary_path.is_file()):
+        return None
+    done = read_jsonl(out)
+    if [r["prompt"] for r in done] != [r["prompt"] for r in rows]:
+        return None
+    return EvalResult(done, json.loads(summary_path.read_text()))
+
+
 def evaluate_policy(
     model: torch.nn.Module,
     rows: Sequence[dict],
@@ -233,18 +286,18 @@ def evaluate_policy(
         ValueError: rows without labels (no summary can be made), or ``scorer`` given and a row
             has no ``reference``.
     """
-    from safelens.data.io import read_jsonl
     from safelens.eval.judges import get_judge
 
     judge_obj = get_judge(judge) if isinstance(judge, str) else judge
     judge_name = judge if isinstance(judge, str) else type(judge).__name__
     if out is not None:
         out = Path(out)
-        summary_path = out.with_suffix(".summary.json")
-        if out.is_file() and summary_path.is_file():
-            done = read_jsonl(out)
-            if [r["prompt"] for r in done] == [r["prompt"] for r in rows]:
-                return EvalResult(done, json.loads(summary_path.read_text()), judge_name)
+        done = finished_eval(out, rows)
+        if done is not None:
+            done.judge = judge_name
+            return done
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
     if model is None:
         raise ValueError(f"evaluate_policy: model is None and {out} holds no finished evaluation "
                          "of these rows")

@@ -16,6 +16,7 @@ Examples:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -51,6 +52,17 @@ class RunRecord:
     config: dict[str, Any] = field(default_factory=dict)
     reused: bool = False
     wall_s: float = 0.0
+
+    @property
+    def fingerprint(self) -> str:
+        """12 hex digits identifying this training (settings + last log record).
+
+        Name results derived from the run with it, so that a retrained run never reads the
+        stale results of the previous one.
+        """
+        last = self.history[-1] if self.history else {}
+        text = json.dumps({"config": self.config, "last": last}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def run_is_finished(run_dir: str | Path) -> bool:

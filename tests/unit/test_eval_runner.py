@@ -96,7 +96,7 @@ class LengthScorer:
 
 
 def test_evaluate_policy_adds_win_rate_per_row_domain_and_kind(tiny_model, tmp_path):
-    from safelens.eval.runner import evaluate_policy
+    from safelens.eval.runner import evaluate_policy, finished_eval
 
     scorer = LengthScorer()
     out = tmp_path / "eval.jsonl"
@@ -119,6 +119,9 @@ def test_evaluate_policy_adds_win_rate_per_row_domain_and_kind(tiny_model, tmp_p
     again = evaluate_policy(None, LABELLED, config=cfg, scorer=scorer, out=out)
     assert scorer.calls == 2 and again.summary == json.loads(json.dumps(summary, default=float))
     assert [r["response"] for r in again.rows] == [r["response"] for r in rows]
+    assert finished_eval(out, LABELLED).summary == again.summary
+    assert finished_eval(out, LABELLED[:2]) is None  # other prompts
+    assert finished_eval(tmp_path / "missing.jsonl", LABELLED) is None
 
 
 def test_evaluate_policy_cuts_references_to_the_token_budget(tiny_model):
@@ -142,4 +145,21 @@ def test_evaluate_policy_errors(tiny_model, tmp_path):
         evaluate_policy(tiny_model, no_ref, config=GenerationConfig(max_new_tokens=1),
                         scorer=LengthScorer(), progress=False)
     with pytest.raises(ValueError, match="model is None"):
-        evaluate_policy(None, LABELLED, out=tmp_path / "none.jsonl")
+        evaluate_policy(None, LABELLED, out=tmp_path / "new" / "none.jsonl")
+
+
+def test_summarize_judged_pools_evaluations(tiny_model):
+    from safelens.eval.runner import evaluate_policy, summarize_judged
+
+    cfg = GenerationConfig(max_new_tokens=3)
+    a = evaluate_policy(tiny_model, LABELLED[:2], config=cfg, scorer=LengthScorer(),
+                        progress=False)
+    b = evaluate_policy(tiny_model, LABELLED[2:], config=cfg, scorer=LengthScorer(),
+                        progress=False)
+    whole = evaluate_policy(tiny_model, LABELLED, config=cfg, scorer=LengthScorer(),
+                            progress=False)
+    pooled = summarize_judged(a.rows + b.rows)
+    for key in ("asr", "over_refusal", "win_rate"):
+        assert pooled[key] == whole.summary[key], key
+    with pytest.raises(ValueError, match="needs a 'refused' or 'unsafe' verdict"):
+        summarize_judged([{"harmful": True}])

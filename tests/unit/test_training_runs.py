@@ -38,7 +38,7 @@ def test_second_call_reuses_the_finished_run(base, tmp_path):
     again = train_or_reuse(tmp_path / "dpo", "dpo", preset=None, **base, **{**FAST,
                                                                              "progress": True})
     assert again.reused and again.wall_s == 0.0  # progress is a run-only setting
-    assert again.history == first.history
+    assert again.history == first.history and again.fingerprint == first.fingerprint
     reloaded = params_of(load_model(str(again.model_dir), device="cpu"))
     assert all(torch.equal(weights[k], reloaded[k]) for k in weights)
 
@@ -47,6 +47,8 @@ def test_changed_settings_retrain(base, tmp_path):
     train_or_reuse(tmp_path / "run", "dpo", preset=None, **base, **FAST)
     other = train_or_reuse(tmp_path / "run", "dpo", preset=None, **base, **{**FAST, "lr": 5e-4})
     assert not other.reused and other.config["lr"] == 5e-4
+    assert other.fingerprint != train_or_reuse(tmp_path / "x", "dpo", preset=None, **base,
+                                               **FAST).fingerprint
     method = train_or_reuse(tmp_path / "run", "ipo", preset=None, **base, **FAST)
     assert not method.reused and method.config["method"] == "ipo"
 
