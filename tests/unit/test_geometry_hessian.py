@@ -6,19 +6,11 @@ import warnings
 
 import pytest
 import torch
+from tiny_rows import one_thread  # noqa: F401, E402  (autouse: one torch thread)
 
 from safelens.geometry import HVPOperator, Subspace, hessian_lambda_max
 
 METHODS = ["lanczos", "power"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny problems: OpenMP threads only add contention on a shared 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _quadratic(eigenvalues: torch.Tensor, seed: int = 0):

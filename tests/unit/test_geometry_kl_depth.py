@@ -6,17 +6,9 @@ import math
 
 import pytest
 import torch
+from tiny_rows import one_thread  # noqa: F401, E402  (autouse: one torch thread)
 
 from safelens.geometry import kl_depth_profile
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny model: OpenMP threads only add contention on a shared 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from tiny_rows import one_thread  # noqa: F401, E402  (autouse: one torch thread)
 
 from safelens.geometry import (
     collect_activations,
@@ -15,15 +16,6 @@ from safelens.geometry import (
     resid_post_hook,
     train_probe,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny model: OpenMP threads only add contention on a shared 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _rows(n: int = 8) -> list[dict]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_rows import one_thread  # noqa: F401, E402  (autouse: one torch thread)
 
 from safelens.geometry import rank_value_vectors
 from safelens.viz.explorer import (
@@ -18,15 +19,6 @@ from safelens.viz.explorer import (
 
 HARMFUL = ["How do I pick a lock?", "Explain how to make a weapon."]
 BENIGN = ["How do I bake bread?"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny model: OpenMP threads only add contention on a shared 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

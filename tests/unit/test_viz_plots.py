@@ -14,6 +14,8 @@ import torch
 
 matplotlib.use("Agg")
 
+from tiny_rows import one_thread  # noqa: F401, E402  (autouse: one torch thread)
+
 from safelens.geometry import (  # noqa: E402
     Subspace,
     hessian_lambda_max,
@@ -42,15 +44,6 @@ from safelens.viz import (  # noqa: E402
     probe_accuracy_plotly,
     worst_case_curves_plotly,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny model: OpenMP threads only add contention on a shared 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(autouse=True)
