@@ -3,7 +3,8 @@
 On a SAM step (every ``every``-th call, 1-based, as ``t mod tau == 0`` in Algorithm 1) the
 wrapper
 
-1. takes the gradient ``g`` at ``theta`` and its restriction ``g_S`` to the subspace S,
+1. takes the gradient ``g_S`` at ``theta`` on the subspace S (a pass that computes no
+   weight gradients outside S: only ``g_S`` is used),
 2. perturbs ONLY the coordinates of S by ``eps_S = rho * g_S / (||g_S||_2 + 1e-12)`` (the norm
    is over S alone),
 3. runs the closure again (it zeroes the gradients first) for the gradient at
@@ -154,6 +155,25 @@ class SubspaceSAM:
         self.passes += 1
         return closure()
 
+    def _subspace_pass(self, closure: LossClosure) -> StepOutput:
+        """A pass that computes gradients for the subspace's parameters only.
+
+        The first pass of a SAM step only feeds ``g_S`` (its other gradients are overwritten
+        by the perturbed pass), so the other trainable parameters are marked
+        ``requires_grad=False`` for it: backward then skips their weight gradients (about a
+        third of a pass's cost when S is a few value-vector matrices). Restored afterwards,
+        also when the pass raises.
+        """
+        in_s = {id(p) for p in self.subspace.params}
+        off = [p for p in self.params if id(p) not in in_s and p.requires_grad]
+        for p in off:
+            p.requires_grad_(False)
+        try:
+            return self._call(closure)
+        finally:
+            for p in off:
+                p.requires_grad_(True)
+
     def _perturbed_pass(self, closure: LossClosure, g_s: list[Tensor]) -> StepOutput:
         saved = self._perturb(g_s)
         try:
@@ -171,7 +191,7 @@ class SubspaceSAM:
         elif self.mode == "reuse" and self._saved is not None:
             out = self._perturbed_pass(closure, self._saved)
         else:
-            first = self._call(closure)  # gradient at theta (Eq. 13)
+            first = self._subspace_pass(closure)  # g_S at theta (Eq. 13)
             perturbed = self._perturbed_pass(closure, self._grads_s())
             # log loss and metrics at theta (comparable with the base method) + the perturbed loss
             out = StepOutput(first.loss, {**first.metrics, "sam/loss_perturbed": perturbed.loss})

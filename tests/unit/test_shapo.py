@@ -98,6 +98,49 @@ def test_sam_step_perturbs_only_the_subspace_by_rho_and_restores(fresh):
     assert abs(sam.last_eps_norm - 0.05) < 1e-5
 
 
+def test_first_sam_pass_computes_subspace_gradients_only(fresh):
+    sam, params, sub = setup_sam(fresh, "random", rho=0.05, every=1, max_grad_norm=None)
+    in_s = {id(p) for p in sub.params}
+    rec = Recorder(fresh, params)
+    seen = []
+
+    def closure(backward=True):
+        out = rec(backward)
+        seen.append([p.grad is not None for p in params])
+        return out
+
+    sam.step(closure)
+    first, second = seen
+    assert first == [id(p) in in_s for p in params]  # pass 1: g_S only
+    assert all(second)  # the perturbed pass: every gradient
+    assert all(p.requires_grad for p in params)  # trainable again afterwards
+
+
+def test_subspace_only_first_pass_gives_the_full_pass_update(fresh):
+    """The update equals SAM computed by hand from a full first backward pass."""
+    from safelens.training.sam import SAM_EPS
+
+    sam, params, sub = setup_sam(fresh, "random", rho=0.05, every=1, max_grad_norm=None)
+    start = [p.detach().clone() for p in params]
+    masks = masks_by_param(params, sub)
+    rec = Recorder(fresh, params)
+    rec()  # full backward at theta
+    g_s = [p.grad[m] for p, m in zip(params, masks, strict=True)]
+    scale = 0.05 / (float(torch.linalg.vector_norm(torch.cat(g_s))) + SAM_EPS)
+    with torch.no_grad():
+        for p, m in zip(params, masks, strict=True):
+            p[m] += p.grad[m] * scale
+    rec()  # gradient at theta + eps_S
+    grads = [p.grad.clone() for p in params]
+    expected = [s - 1e-2 * g for s, g in zip(start, grads, strict=True)]  # SGD, lr 1e-2
+    with torch.no_grad():
+        for p, s in zip(params, start, strict=True):
+            p.copy_(s)
+    sam.step(rec)
+    for p, e in zip(params, expected, strict=True):
+        torch.testing.assert_close(p.detach(), e, rtol=0, atol=1e-6)
+
+
 def test_parameters_restored_bit_exactly_after_perturbed_pass(fresh):
     # lr = 0: the update is a no-op, so the parameters must be exactly theta again
     sam, params, _ = setup_sam(fresh, "uniform", rho=0.5, every=1)
