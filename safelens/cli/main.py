@@ -152,6 +152,8 @@ def cmd_align(args: argparse.Namespace) -> int:
     except (FileExistsError, NonFiniteLossError) as err:
         print(f"safelens align: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, FileExistsError) else 1
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under a multi-process launch only the main process reports
     last = result.history[-1] if result.history else {}
     shown = {k: round(v, 4) for k, v in last.items()
              if k in ("loss", "rewards/accuracies", "rewards/margins") and v is not None}
