@@ -34,6 +34,7 @@ def test_second_call_reuses_the_finished_run(base, tmp_path):
     first = train_or_reuse(tmp_path / "dpo", "dpo", preset=None, **base, **FAST)
     assert not first.reused and first.wall_s > 0 and len(first.history) == 3
     assert run_is_finished(tmp_path / "dpo")
+    assert not list((tmp_path / "dpo" / "checkpoint").glob("optimizer.*"))  # dropped when done
     weights = params_of(load_model(str(first.model_dir), device="cpu"))
     again = train_or_reuse(tmp_path / "dpo", "dpo", preset=None, **base, **{**FAST,
                                                                              "progress": True})
@@ -70,6 +71,13 @@ def test_an_interrupted_run_is_resumed(base, tmp_path):
     rec = train_or_reuse(tmp_path / "run", "dpo", preset=None, **cfg)
     assert not rec.reused and [r["step"] for r in rec.history] == [1, 2, 3, 4]
     assert rec.history[0] == before  # steps 1-2 come from the checkpointed run, not a rerun
+
+
+def test_drop_optimizer_state_refuses_an_unfinished_run(tmp_path):
+    from safelens.training.runs import drop_optimizer_state
+
+    with pytest.raises(ValueError, match="not a finished run"):
+        drop_optimizer_state(tmp_path)
 
 
 def test_config_changes_ignores_run_only_settings():
