@@ -50,6 +50,20 @@ def _err(values: list[tuple[float, float, float]]) -> np.ndarray:
     return np.maximum(np.array([lo, hi]), 0.0)
 
 
+def _finish(fig: Any, ax: Any, xlabel: str | None, ylabel: str, title: str | None,
+            grid_axis: str = "both", legend_size: int = 8, legend_title: str | None = None) -> Any:
+    """Labels, grid, legend and title shared by the plots of this module; returns ``fig``."""
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(axis=grid_axis, alpha=0.3)
+    ax.legend(fontsize=legend_size, title=legend_title, title_fontsize=legend_size)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_rate_bars(
     table: Mapping[str, Mapping[str, Mapping[str, Any]]],
     ylabel: str = "rate (%)",
@@ -92,14 +106,8 @@ def plot_rate_bars(
     ax.set_xticks(x)
     ax.set_xticklabels(groups, rotation=30 if len(groups) > 5 else 0, ha="right"
                        if len(groups) > 5 else "center")
-    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 105)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, None, ylabel, title, grid_axis="y")
 
 
 def plot_rate_vs(
@@ -138,15 +146,8 @@ def plot_rate_vs(
         vals = np.array([rate_value(r) for r in rates]) * 100  # [K, 3]
         ax.plot(x, vals[:, 0], marker="o", color=f"C{i}", label=name)
         ax.fill_between(x, vals[:, 1], vals[:, 2], color=f"C{i}", alpha=0.12)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 100)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, xlabel, ylabel, title)
 
 
 def plot_training_curves(
@@ -188,12 +189,5 @@ def plot_training_curves(
         drawn += 1
     if not drawn:
         raise ValueError(f"no run logs {key!r} (runs: {list(histories)})")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel(key)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, title=f"not logged: {', '.join(skipped)}" if skipped else None,
-              title_fontsize=7)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "optimizer step", key, title, legend_size=7,
+                   legend_title=f"not logged: {', '.join(skipped)}" if skipped else None)
