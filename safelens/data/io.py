@@ -77,6 +77,26 @@ def read_jsonl(
     return _validate(rows, kind, source, max_chars, on_overlong, numbers=numbers)
 
 
+def read_jsonl_prefix(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The records of an append-only JSONL file up to its first line that does not parse.
+
+    For files written while a job runs (training logs, resumable evaluations): a torn last line
+    from an interrupted write ends the list instead of raising. A missing file gives ``[]``.
+    No schema validation (see :func:`read_jsonl` for data files).
+    """
+    path = Path(path)
+    records: list[dict[str, Any]] = []
+    if not path.is_file():
+        return records
+    with path.open() as handle:
+        for line in handle:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return records
+
+
 def write_jsonl(
     path: str | os.PathLike[str],
     rows: Iterable[Mapping[str, Any]],

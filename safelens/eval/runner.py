@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from safelens.data.io import read_jsonl_prefix
 from safelens.eval.generation import GenerationConfig, generate
 
 
@@ -37,19 +38,6 @@ def _prefill_of(row: dict) -> str | None:
     if prefill is not None and not isinstance(prefill, str):
         raise ValueError(f"row {row.get('id', '?')}: 'prefill' must be a string, got {type(prefill).__name__}")
     return prefill or None
-
-
-def _read_partial(path: Path, n_rows: int) -> list[dict]:
-    if not path.exists():
-        return []
-    done = []
-    with path.open() as handle:
-        for line in handle:
-            try:
-                done.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a torn last line from an interrupted write: regenerate from there
-    return done[:n_rows]
 
 
 def generate_rows(
@@ -76,7 +64,8 @@ def generate_rows(
     """
     cfg = config or GenerationConfig()
     partial = Path(str(out) + ".partial") if out is not None else None
-    results = _read_partial(partial, len(rows)) if partial else []
+    # a torn last line from an interrupted write ends the prefix: regenerate from there
+    results = read_jsonl_prefix(partial)[: len(rows)] if partial else []
     for done, row in zip(results, rows, strict=False):
         if done.get("prompt") != row.get("prompt"):
             raise ValueError(
@@ -149,12 +138,6 @@ def save_eval(out: str | Path, rows: list[dict], summary: dict | None) -> None:
         out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2, default=float))
 
 
-def _as_numpy(scores) -> np.ndarray:
-    if isinstance(scores, torch.Tensor):
-        scores = scores.detach().float().cpu().numpy()
-    return np.asarray(scores, dtype=np.float64).reshape(-1)
-
-
 def _cut_to_tokens(tokenizer, texts: Sequence[str], n_tokens: int) -> list[str]:
     """Each text cut to its first ``n_tokens`` tokens (decoded back to text)."""
     ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
@@ -165,7 +148,7 @@ def _add_win_rate(rows: list[dict], summary: dict, scorer, reference_tokens: int
                   tokenizer) -> None:
     """Per-row rewards/outcomes and the overall / per-domain / per-kind win rate (in place)."""
     from safelens.eval.metrics import rate
-    from safelens.reward.win_rate import win_outcomes, win_rate_ci
+    from safelens.reward.win_rate import win_outcomes, win_rate_summary
 
     missing = [r.get("id", i) for i, r in enumerate(rows) if not r.get("reference")]
     if missing:
@@ -177,15 +160,12 @@ def _add_win_rate(rows: list[dict], summary: dict, scorer, reference_tokens: int
         references = _cut_to_tokens(tokenizer, references, reference_tokens)
     # The user sees the prefill plus the continuation, so that is what gets scored.
     shown = [(r.get("prefill") or "") + r["response"] for r in rows]
-    policy = _as_numpy(scorer.score(prompts, shown))  # [N]
-    ref = _as_numpy(scorer.score(prompts, references))  # [N]
+    policy = scorer.score(prompts, shown)  # [N]
+    ref = scorer.score(prompts, references)  # [N]
     wins = win_outcomes(policy, ref)  # [N] in {0, 0.5, 1}
-    wr, lo, hi = win_rate_ci(policy, ref)
-    wr = {"win_rate": wr, "ci_low": lo, "ci_high": hi, "n": int(policy.size),
-          "reward/policy": float(policy.mean()), "reward/reference": float(ref.mean())}
     for row, p, r, w in zip(rows, policy, ref, wins, strict=True):
         row["reward"], row["reward_reference"], row["win"] = float(p), float(r), float(w)
-    summary["win_rate"] = wr
+    summary["win_rate"] = win_rate_summary(policy, ref)
     summary["win_rate_reference_tokens"] = reference_tokens
     for key, fld in (("by_domain", "domain"), ("by_kind", "kind")):
         values = np.array([str(r.get(fld, "unknown")) for r in rows], dtype=object)
@@ -296,7 +276,6 @@ def evaluate_policy(
         if done is not None:
             done.judge = judge_name
             return done
-    if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
     if model is None:
         raise ValueError(f"evaluate_policy: model is None and {out} holds no finished evaluation "

@@ -106,6 +106,37 @@ def win_rate_ci(
     return (float(w.mean()) if w.size else float("nan"), lo, hi)
 
 
+def win_rate_summary(
+    policy_scores: np.ndarray | torch.Tensor | Sequence[float],
+    reference_scores: np.ndarray | torch.Tensor | Sequence[float],
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+    tie_tol: float = 0.0,
+) -> dict[str, Any]:
+    """The win-rate record of already computed rewards (what :func:`reward_win_rate` returns).
+
+    Returns:
+        ``{"win_rate", "ci_low", "ci_high", "n", "reward/policy", "reward/reference"}`` (the
+        last two are mean rewards).
+
+    Examples:
+        >>> win_rate_summary([2.0, 0.0], [1.0, 1.0])["win_rate"]
+        0.5
+    """
+    sp = _as_1d("policy_scores", policy_scores)
+    sr = _as_1d("reference_scores", reference_scores)
+    wr, lo, hi = win_rate_ci(sp, sr, n_boot=n_boot, alpha=alpha, seed=seed, tie_tol=tie_tol)
+    return {
+        "win_rate": wr,
+        "ci_low": lo,
+        "ci_high": hi,
+        "n": int(sp.size),
+        "reward/policy": float(sp.mean()) if sp.size else float("nan"),
+        "reward/reference": float(sr.mean()) if sr.size else float("nan"),
+    }
+
+
 def reward_win_rate(
     scorer: RewardScorer,
     prompts: Sequence[str],
@@ -138,14 +169,5 @@ def reward_win_rate(
             f"reward_win_rate: {len(prompts)} prompts, {len(responses)} responses and "
             f"{len(references)} references; expected equal lengths"
         )
-    sp = _as_1d("policy_scores", scorer.score(prompts, responses))
-    sr = _as_1d("reference_scores", scorer.score(prompts, references))
-    wr, lo, hi = win_rate_ci(sp, sr, n_boot=n_boot, alpha=alpha, seed=seed, tie_tol=tie_tol)
-    return {
-        "win_rate": wr,
-        "ci_low": lo,
-        "ci_high": hi,
-        "n": int(sp.size),
-        "reward/policy": float(sp.mean()) if sp.size else float("nan"),
-        "reward/reference": float(sr.mean()) if sr.size else float("nan"),
-    }
+    return win_rate_summary(scorer.score(prompts, responses), scorer.score(prompts, references),
+                            n_boot=n_boot, alpha=alpha, seed=seed, tie_tol=tie_tol)

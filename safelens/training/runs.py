@@ -78,15 +78,9 @@ def run_is_finished(run_dir: str | Path) -> bool:
 
 def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
     """The records of ``run_dir/log.jsonl`` (a torn last line is skipped)."""
-    path = Path(run_dir) / "log.jsonl"
-    records = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
-    return records
+    from safelens.data.io import read_jsonl_prefix
+
+    return read_jsonl_prefix(Path(run_dir) / "log.jsonl")
 
 
 def drop_optimizer_state(run_dir: str | Path) -> int:

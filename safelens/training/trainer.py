@@ -67,6 +67,7 @@ from safelens.training.optim import (
     build_optimizer,
     build_scheduler,
 )
+from safelens.training.runs import config_changes
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +75,6 @@ Callback = Callable[["Trainer", int, dict[str, Any]], None]
 WrapperFactory = Callable[[torch.optim.Optimizer, list, TrainContext], Any]
 
 #: Settings that may differ between a run and its resumption without changing the result.
-_RESUME_SAFE = {"progress", "log_every", "save_every", "device", "ref_batch_size",
-                "reference_cache_dir"}
-
 
 @dataclass
 class TrainResult:
@@ -288,9 +286,7 @@ class Trainer:
         if saved.get("method") not in (None, self.method.name):
             raise ValueError(f"{self.out_dir} was trained with method {saved.get('method')!r}, "
                              f"not {self.method.name!r}")
-        now = self.config.to_dict()
-        diff = sorted(k for k, v in now.items()
-                      if k in saved and saved[k] != v and k not in _RESUME_SAFE)
+        diff = config_changes(saved, self.config.to_dict())
         if diff:
             warnings.warn(f"resuming {self.out_dir} with changed settings {diff}: the result "
                           "will differ from an uninterrupted run", stacklevel=3)
