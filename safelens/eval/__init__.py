@@ -14,11 +14,20 @@ from safelens.eval.judges import (
     run_judge,
 )
 from safelens.eval.metrics import bootstrap_ci, format_summary, rate, summarize
-from safelens.eval.runner import generate_rows, judge_rows
+from safelens.eval.runner import (
+    EvalResult,
+    evaluate_on_sets,
+    evaluate_policy,
+    finished_eval,
+    generate_rows,
+    judge_rows,
+    summarize_judged,
+)
 
 __all__ = [
-    "REFUSAL_MARKERS", "GenerationConfig", "HFJudge", "HarmJudge", "Judge", "KeywordJudge",
-    "LearnedJudge", "available_judges", "bootstrap_ci", "format_summary", "generate",
-    "generate_rows", "get_judge", "judge_rows", "rate", "register_judge", "run_judge",
-    "summarize",
+    "REFUSAL_MARKERS", "EvalResult", "GenerationConfig", "HFJudge", "HarmJudge", "Judge",
+    "KeywordJudge", "LearnedJudge", "available_judges", "bootstrap_ci", "evaluate_on_sets",
+    "evaluate_policy", "finished_eval", "format_summary", "generate", "generate_rows",
+    "get_judge", "judge_rows", "rate", "register_judge", "run_judge", "summarize",
+    "summarize_judged",
 ]

@@ -1,6 +1,7 @@
 """Evaluate a model on a prompt set: generate, judge, summarise — resumable.
 
-:func:`evaluate_policy` is what ``safelens eval``, ``safelens demo`` and the notebooks run:
+:func:`evaluate_policy` is what ``safelens eval``, ``safelens demo`` and the notebooks run
+(:func:`evaluate_on_sets` runs it for one model on several named prompt sets):
 :func:`generate_rows` (rows generated in chunks and appended to ``OUT.partial``; an interrupted
 run started again with the same ``out`` skips the rows already there), :func:`judge_rows`, an
 optional reward-model win rate, then :func:`save_eval` writes ``OUT`` and ``OUT.summary.json``.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -290,3 +291,44 @@ def evaluate_policy(
     if out is not None:
         save_eval(out, judged, summary)
     return EvalResult(judged, summary, judge_name)
+
+
+def evaluate_on_sets(
+    model: torch.nn.Module | str | Path,
+    eval_sets: Mapping[str, Sequence[dict]],
+    out_dir: str | Path,
+    *,
+    stem: str,
+    **kwargs,
+) -> dict[str, EvalResult]:
+    """:func:`evaluate_policy` of one model on several named prompt sets, each cached.
+
+    Set ``name`` is saved as ``out_dir / f"{stem}-{name}.jsonl"``; a finished one is read back.
+    When ``model`` is a name or path it is loaded (:func:`safelens.models.load_model`) only if
+    some set still has to be generated, so re-running a finished comparison loads nothing.
+    Use a stem that changes with the model, e.g. ``f"{rec.run_dir.name}-{rec.fingerprint}"``
+    for a :class:`safelens.training.runs.RunRecord`.
+
+    Args:
+        model: a ``TransformerBridge``, or a model name / local path for ``load_model``.
+        eval_sets: ``{set name: labelled prompt rows}``.
+        out_dir: folder of the cached evaluations.
+        stem: file-name prefix naming the model.
+        **kwargs: passed to :func:`evaluate_policy` (``judge``, ``config``, ``scorer``,
+            ``reference_tokens``, ``progress``).
+
+    Returns:
+        ``{set name: EvalResult}`` in ``eval_sets`` order.
+    """
+    if "out" in kwargs:
+        raise TypeError("evaluate_on_sets: the output paths come from out_dir and stem, not out=")
+    results = {}
+    for name, rows in eval_sets.items():
+        path = Path(out_dir) / f"{stem}-{name}.jsonl"
+        if finished_eval(path, rows) is None and not isinstance(model, torch.nn.Module):
+            from safelens.models import load_model
+
+            model = load_model(str(model))
+        results[name] = evaluate_policy(
+            model if isinstance(model, torch.nn.Module) else None, rows, out=path, **kwargs)
+    return results

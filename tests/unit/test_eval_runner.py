@@ -163,3 +163,25 @@ def test_summarize_judged_pools_evaluations(tiny_model):
         assert pooled[key] == whole.summary[key], key
     with pytest.raises(ValueError, match="needs a 'refused' or 'unsafe' verdict"):
         summarize_judged([{"harmful": True}])
+
+
+def test_evaluate_on_sets_caches_each_set_and_loads_nothing_when_done(tiny_model, tmp_path):
+    from safelens.eval.runner import evaluate_on_sets, evaluate_policy
+
+    cfg = GenerationConfig(max_new_tokens=3)
+    sets = {"a": LABELLED[:2], "b": LABELLED[2:]}
+    first = evaluate_on_sets(tiny_model, sets, tmp_path, stem="m", config=cfg, progress=False)
+    assert list(first) == ["a", "b"]
+    for name, rows in sets.items():
+        assert (tmp_path / f"m-{name}.jsonl").is_file()
+        alone = evaluate_policy(tiny_model, rows, config=cfg, progress=False)
+        assert first[name].summary == alone.summary
+    # every set finished: a path that does not exist is never loaded
+    again = evaluate_on_sets(tmp_path / "no-such-model", sets, tmp_path, stem="m", config=cfg)
+    assert {n: r.summary for n, r in again.items()} == {
+        n: json.loads(json.dumps(r.summary, default=float)) for n, r in first.items()}
+    with pytest.raises(Exception, match="no-such-model"):  # a new set needs the model
+        evaluate_on_sets(tmp_path / "no-such-model", {"c": LABELLED[:1]}, tmp_path, stem="m",
+                         config=cfg)
+    with pytest.raises(TypeError, match="out_dir and stem"):
+        evaluate_on_sets(tiny_model, sets, tmp_path, stem="m", out=tmp_path / "x.jsonl")
