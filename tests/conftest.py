@@ -24,3 +24,21 @@ def default_model():
     from safelens.models import load_model
 
     return load_model()
+
+
+@pytest.fixture
+def interrupt_after():
+    """Trainer-callback factory: ``interrupt_after(n)`` stops a run after step ``n`` as Ctrl-C would.
+
+    Use as ``Trainer(..., callbacks=[interrupt_after(3)])`` inside
+    ``pytest.raises(KeyboardInterrupt)``; the run keeps its last checkpoint.
+    """
+
+    def make(n: int):
+        def callback(trainer, step, record):
+            if step == n:
+                raise KeyboardInterrupt(f"simulated interrupt after step {n}")
+
+        return callback
+
+    return make

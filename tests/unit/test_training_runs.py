@@ -54,18 +54,11 @@ def test_changed_settings_retrain(base, tmp_path):
     assert not method.reused and method.config["method"] == "ipo"
 
 
-def test_an_interrupted_run_is_resumed(base, tmp_path):
+def test_an_interrupted_run_is_resumed(base, tmp_path, interrupt_after):
     cfg = {**base, **FAST, "max_steps": 4, "save_every": 2}
 
-    class Crash(RuntimeError):
-        pass
-
-    def crash_after_2(trainer, step, record):
-        if step == 2:
-            raise Crash
-
-    with pytest.raises(Crash):
-        Trainer(make_method("dpo", **cfg), tmp_path / "run", callbacks=[crash_after_2]).train()
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(make_method("dpo", **cfg), tmp_path / "run", callbacks=[interrupt_after(2)]).train()
     before = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[0])
     assert not run_is_finished(tmp_path / "run")
     rec = train_or_reuse(tmp_path / "run", "dpo", preset=None, **cfg)
