@@ -40,11 +40,14 @@ blocks 0-14 frozen unless said). Vanilla: ASR 86%, over-refusal 12%.
     0.1   1e-4   1          15-29            10%   58%
     0.1   7e-5   1          10-29             6%   54%
     0.02  7e-5   1          15-29             6%   68%
+    0.1   1e-4   1          15-29            40%   18%   (harmful_fraction 0.35, not the preset)
 
 Plain DPO made the model *more* compliant, so the preset adds RPO's NLL on the chosen response.
 With it, lr moves the model along one trade-off curve between ASR and over-refusal; neither more
 trainable blocks nor a smaller beta gave a better trade-off at this scale. 7e-5 is the middle
-of that curve, not a point that wins both metrics.
+of that curve, not a point that wins both metrics. Fewer harmful pairs (35%) at lr 1e-4 is
+another point on that curve, with fewer over-refusals and more compliance; it has not been
+measured on the test split, so the preset is unchanged.
 """
 
 _QUICK: dict[str, Any] = {
