@@ -325,7 +325,7 @@ def evaluate_on_sets(
     results = {}
     for name, rows in eval_sets.items():
         path = Path(out_dir) / f"{stem}-{name}.jsonl"
-        if finished_eval(path, rows) is None and not isinstance(model, torch.nn.Module):
+        if not isinstance(model, torch.nn.Module) and finished_eval(path, rows) is None:
             from safelens.models import load_model
 
             model = load_model(str(model))

@@ -74,7 +74,6 @@ logger = logging.getLogger(__name__)
 Callback = Callable[["Trainer", int, dict[str, Any]], None]
 WrapperFactory = Callable[[torch.optim.Optimizer, list, TrainContext], Any]
 
-#: Settings that may differ between a run and its resumption without changing the result.
 
 @dataclass
 class TrainResult:

@@ -180,7 +180,9 @@ def test_evaluate_on_sets_caches_each_set_and_loads_nothing_when_done(tiny_model
     again = evaluate_on_sets(tmp_path / "no-such-model", sets, tmp_path, stem="m", config=cfg)
     assert {n: r.summary for n, r in again.items()} == {
         n: json.loads(json.dumps(r.summary, default=float)) for n, r in first.items()}
-    with pytest.raises(Exception, match="no-such-model"):  # a new set needs the model
+    from safelens.models import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="no-such-model"):  # a new set needs the model
         evaluate_on_sets(tmp_path / "no-such-model", {"c": LABELLED[:1]}, tmp_path, stem="m",
                          config=cfg)
     with pytest.raises(TypeError, match="out_dir and stem"):
