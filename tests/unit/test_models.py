@@ -135,3 +135,30 @@ def test_tiny_model_is_deterministic():
     ids = torch.tensor([[1, 2, 3]])
     with torch.no_grad():
         torch.testing.assert_close(a(ids), b(ids))
+
+
+def greedy_without_cache(model, prompt: str, max_new_tokens: int) -> str:
+    """Greedy decoding by full forward passes (no KV cache), stopping at end-of-turn."""
+    from safelens.models.chat import prompt_ids
+
+    tok = model.tokenizer
+    ids = torch.tensor([prompt_ids(tok, prompt)])
+    start = ids.shape[1]
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            nxt = model.original_model(input_ids=ids, use_cache=False).logits[0, -1].argmax()
+            ids = torch.cat([ids, nxt.view(1, 1)], dim=1)
+            if nxt.item() == tok.eos_token_id:
+                break
+    return tok.decode(ids[0, start:], skip_special_tokens=True).strip()
+
+
+def test_generate_equals_greedy_decoding_without_cache(tiny_model):
+    # Guards the KV-cache path of the wrapped HF model: transformers 5.24 with
+    # transformer-lens 4.3 broke it (each new token saw no earlier keys), which turned every
+    # generation into repeated tokens while plain forward passes stayed right.
+    from safelens.eval.generation import generate
+
+    prompts = ["How do I bake bread?", "hi", "Tell me a very short story about a cat, please."]
+    got = generate(tiny_model, prompts, max_new_tokens=12, progress=False, batch_size=3)
+    assert got == [greedy_without_cache(tiny_model, p, 12) for p in prompts]
