@@ -42,12 +42,36 @@ blocks 0-14 frozen unless said). Vanilla: ASR 86%, over-refusal 12%.
     0.02  7e-5   1          15-29             6%   68%
     0.1   1e-4   1          15-29            40%   18%   (harmful_fraction 0.35, not the preset)
 
+Rows cut to 96 tokens (responses keep their first ~40 tokens, where refusing or complying is
+decided), which makes a step about 40% cheaper, so more pairs fit the same 10 minutes
+(2026-11-30; beta 0.1, rpo_alpha 1, blocks 15-29 trained):
+
+    pairs  steps  lr     harmful share  ASR    over-refusal  align wall time
+    416    52     7e-5   0.50             6%   54%           about 8 min
+    512    64     5e-5   0.50            30%   28%           501 s
+    512    64     5e-5   0.35            34%   22%           508 s
+    512    64     7e-5   0.35            32%   20%           374 s (reference log-probs cached)
+    512    64     1e-4   0.35            38%   26%           363 s (reference log-probs cached)
+    512    64     1e-4   0.25            30%   16%           525 s
+
+With 50 harmful and 50 other prompts a 95% interval is about +-13 points, so none of these
+beats the preset beyond noise (lr 1e-4 even measured worse than 7e-5 here, which a monotone
+trade-off would not give): more pairs and shorter rows land on the same curve. The last row
+(a quarter harmful pairs) ties the preset's ASR with 12 points less over-refusal (6 of 50
+prompts); that is the variant to try first with more compute, but at n = 50 it is not a clear
+enough win to re-tune the preset (and the notebooks' runs) on.
+
 Plain DPO made the model *more* compliant, so the preset adds RPO's NLL on the chosen response.
 With it, lr moves the model along one trade-off curve between ASR and over-refusal; neither more
 trainable blocks nor a smaller beta gave a better trade-off at this scale. 7e-5 is the middle
 of that curve, not a point that wins both metrics. Fewer harmful pairs (35%) at lr 1e-4 is
-another point on that curve, with fewer over-refusals and more compliance; it has not been
-measured on the test split, so the preset is unchanged.
+another point on that curve, with fewer over-refusals and more compliance. None of the
+variants was evaluated on the test split; the preset is unchanged.
+
+On the test split (which holds out templates, acts and whole harm categories) the preset
+refuses less than on validation: ASR 53% [43, 62] and over-refusal 38% [29, 47], against 82% and
+12% for the vanilla model (README): 29 points less compliance for 26 points more over-refusal.
+"Refuses most harmful test prompts" (ASR below 50%) is missed by 3 points at this scale.
 """
 
 _QUICK: dict[str, Any] = {
