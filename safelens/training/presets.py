@@ -69,7 +69,9 @@ another point on that curve, with fewer over-refusals and more compliance. None 
 variants was evaluated on the test split; the preset is unchanged.
 
 On the test split (which holds out templates, acts and whole harm categories) the preset
-refuses less than on validation: ASR 53% [43, 62] and over-refusal 38% [29, 47], against 82% and
+refuses less than on validation, even on the test's 20 in-distribution harmful prompts (ASR
+55%; held-out templates 40%, acts 52%, categories 63%), so part of the validation figure is the
+luck of tuning on 50 prompts. Overall: ASR 53% [43, 62] and over-refusal 38% [29, 47], against 82% and
 12% for the vanilla model (README): 29 points less compliance for 26 points more over-refusal.
 "Refuses most harmful test prompts" (ASR below 50%) is missed by 3 points at this scale.
 """
