@@ -43,8 +43,9 @@ blocks 0-14 frozen unless said). Vanilla: ASR 86%, over-refusal 12%.
     0.1   1e-4   1          15-29            40%   18%   (harmful_fraction 0.35, not the preset)
 
 Rows cut to 96 tokens (responses keep their first ~40 tokens, where refusing or complying is
-decided), which makes a step about 40% cheaper, so more pairs fit the same 10 minutes
-(2026-11-30; beta 0.1, rpo_alpha 1, blocks 15-29 trained):
+decided), which makes a step about a third cheaper (5.3-5.5 s against 8.2 s per step of 8
+pairs, measured on the same machine), so more pairs fit the same 10 minutes (2026-11-30; beta
+0.1, rpo_alpha 1, blocks 15-29 trained):
 
     pairs  steps  lr     harmful share  ASR    over-refusal  align wall time
     416    52     7e-5   0.50             6%   54%           about 8 min

@@ -154,9 +154,9 @@ def greedy_without_cache(model, prompt: str, max_new_tokens: int) -> str:
 
 
 def test_generate_equals_greedy_decoding_without_cache(tiny_model):
-    # Guards the KV-cache path of the wrapped HF model: transformers 5.24 with
-    # transformer-lens 4.3 broke it (each new token saw no earlier keys), which turned every
-    # generation into repeated tokens while plain forward passes stayed right.
+    # Guards the KV-cache path of the wrapped HF model: with transformers 5.24 and
+    # transformer-lens 4.3 cached generation turned every answer into repeated tokens while
+    # plain forward passes stayed right (this test fails on 5.24.0, passes on 5.23.0).
     from safelens.eval.generation import generate
 
     prompts = ["How do I bake bread?", "hi", "Tell me a very short story about a cat, please."]
