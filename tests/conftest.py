@@ -8,6 +8,19 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# precision="auto" means fp32 in the suite (subprocesses included), so exact-equality checks do
+# not depend on whether the machine has native bf16; bf16 tests ask for it (`native_bf16`).
+os.environ.setdefault("SAFELENS_BF16", "0")
+
+
+@pytest.fixture
+def native_bf16(monkeypatch):
+    """Allow bf16 in this test; skip it where the hardware has no native bf16 matmuls."""
+    from safelens.models.precision import native_bf16
+
+    if not native_bf16("cpu"):
+        pytest.skip("this CPU has no native bf16 matmuls (avx512_bf16 / AMX)")
+    monkeypatch.setenv("SAFELENS_BF16", "1")
 
 
 @pytest.fixture(scope="session")

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from safelens.models.loading import DEFAULT_MODEL
+from safelens.models.precision import PRECISIONS
 
 SCHEDULERS = ("linear", "cosine", "constant")
-PRECISIONS = ("fp32", "bf16")
 
 
 def _help(default: Any, text: str, **kw: Any) -> Any:
@@ -42,8 +42,9 @@ class TrainConfig:
 
     # ---------------------------------------------------------------- model
     model: str = _help(DEFAULT_MODEL, "base model: the default's name, an HF id or a directory")
-    precision: Literal["fp32", "bf16"] = _help(
-        "fp32", "fp32 (default) or bf16 autocast for the policy forward passes")
+    precision: Literal["fp32", "bf16", "auto"] = _help(
+        "auto", "fp32, bf16 (autocast; weights, optimizer state and losses stay fp32) or auto "
+                "(bf16 where the CPU/GPU has native bf16 matmuls, else fp32)")
     device: str | None = _help(None, "cpu, cuda, ...; default: what Accelerate picks")
     freeze: str | None = _help(
         None, "regex of HF parameter names to keep frozen (e.g. 'embed_tokens'); None = train all")
@@ -82,6 +83,11 @@ class TrainConfig:
     max_grad_norm: float | None = _help(1.0, "clip the gradient norm to this; None or 0 = no clipping")
     seed: int = _help(0, "seed of the data order, label flips, subsampling and torch/numpy/random")
     # ---------------------------------------------------------------- run
+    prefix_cache: bool = _help(
+        True, "compute the output of the frozen lower blocks once per row and start every "
+              "training forward at the first trained block (same losses, less compute)")
+    prefix_cache_gb: float = _help(
+        4.0, "memory bound of the frozen-prefix cache in GiB; a larger cache is an error")
     ref_batch_size: int | None = _help(
         None, "pairs per forward when precomputing reference log-probs (default: micro-batch)")
     reference_cache_dir: str | None = _help(
@@ -129,6 +135,8 @@ class TrainConfig:
             raise bad("warmup_steps", "None or >= 0")
         if self.save_every < 0:
             raise bad("save_every", ">= 0")
+        if not (self.prefix_cache_gb > 0 and math.isfinite(self.prefix_cache_gb)):
+            raise bad("prefix_cache_gb", "> 0")
         if self.epochs <= 0:
             raise bad("epochs", "> 0")
         if self.max_grad_norm is not None and self.max_grad_norm < 0:

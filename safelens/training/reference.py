@@ -126,8 +126,13 @@ def compute_reference(
     device: torch.device,
     autocast: contextlib.AbstractContextManager | None = None,
     progress: bool = True,
+    prefix: Any = None,
 ) -> dict[str, torch.Tensor]:
-    """Summed log-probs, counts (and per-token values) of every row under ``model``."""
+    """Summed log-probs, counts (and per-token values) of every row under ``model``.
+
+    ``prefix`` (a :class:`~safelens.training.prefix.FrozenPrefixCache`) lets each forward
+    start at the first trained block from the cached output of the frozen ones.
+    """
     was_training = model.training
     model.eval()
     n = len(rows)
@@ -143,8 +148,10 @@ def compute_reference(
         index = torch.tensor(picked, dtype=torch.long)
         batch = build_batch([rows[i] for i in picked], index)
         chat = batch.chat.to(device)
+        batch.chat = chat
+        start = prefix.lookup(batch, model, autocast) if prefix is not None else None
         with autocast or contextlib.nullcontext():
-            summed, tok = response_logps(model, chat)  # [R*B], [R*B, T]
+            summed, tok = response_logps(model, chat, start=start)  # [R*B], [R*B, T]
         b = len(picked)
         mask = chat.response_mask.bool()
         for k, c in enumerate(batch.columns):

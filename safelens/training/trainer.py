@@ -55,6 +55,8 @@ from typing import Any
 import torch
 
 from safelens.models.logprobs import response_logps
+from safelens.models.precision import autocast as precision_autocast
+from safelens.models.precision import resolve_precision
 from safelens.training import checkpoint as ckpt
 from safelens.training import reference as refmod
 from safelens.training.batch import Logps
@@ -67,6 +69,7 @@ from safelens.training.optim import (
     build_optimizer,
     build_scheduler,
 )
+from safelens.training.prefix import FrozenPrefixCache
 from safelens.training.runs import config_changes
 
 logger = logging.getLogger(__name__)
@@ -251,6 +254,8 @@ class Trainer:
         self.resume, self.overwrite = resume, overwrite
         self.history: list[dict[str, Any]] = []
         self.reference: refmod.ReferenceCache | None = None
+        self.prefix: FrozenPrefixCache | None = None
+        self.precision: str | None = None
         self.step = 0
 
     # ------------------------------------------------------------------ setup helpers
@@ -304,6 +309,8 @@ class Trainer:
             "num_processes": accelerator.num_processes,
             "columns": list(self.method.columns),
             "average_logps": self.method.average_logps,
+            "precision_resolved": self.precision,
+            "prefix_cache_layer": self.prefix.layer if self.prefix is not None else None,
             "safelens_version": safelens.__version__,
             "torch_version": torch.__version__,
         }
@@ -368,8 +375,8 @@ class Trainer:
         named = named_trainable_parameters(model, cfg.freeze)
         param_names = [n for n, _ in named]
         params = [p for _, p in named]
-        autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-                    if cfg.precision == "bf16" else contextlib.nullcontext())
+        self.precision = resolve_precision(cfg.precision, device)
+        autocast = precision_autocast(self.precision, device)
 
         # -- data -----------------------------------------------------------------------
         if self.rows is None:
@@ -405,6 +412,18 @@ class Trainer:
             truncated["cut"] += int(batch.chat.truncated.sum())
             return batch
 
+        # -- frozen-prefix cache (the frozen blocks' output, once per row) ------------------
+        self.prefix = None
+        if cfg.prefix_cache:
+            self.prefix = FrozenPrefixCache.for_model(model, named, cfg.prefix_cache_gb)
+        if self.prefix is not None:
+            self.prefix.fill(model, rows, build, cfg.ref_batch_size or micro_size // world,
+                             device, autocast, progress=cfg.progress and is_main)
+            probe = build(rows[:2], torch.arange(min(2, len(rows))))
+            probe.chat = probe.chat.to(device)
+            if not self.prefix.check(model, probe, autocast):
+                self.prefix = None
+
         # -- reference log-probs (initial weights, before any resume weights are loaded) ---
         if method.needs_reference:
             key = refmod.reference_key(
@@ -413,7 +432,7 @@ class Trainer:
                 refmod.model_fingerprint(model),
                 cfg.max_length,
                 method.needs_token_logps,
-                cfg.precision,
+                self.precision,
                 method.cache_key(),
             )
             with accelerator.main_process_first():
@@ -430,6 +449,7 @@ class Trainer:
                         device,
                         autocast,
                         progress=cfg.progress and is_main,
+                        prefix=self.prefix,
                     ),
                     method.columns,
                     is_main=is_main,
@@ -511,12 +531,13 @@ class Trainer:
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             ckpt.save_checkpoint(self.out_dir, model, step, total, names, optimizer, scheduler,
-                                 wrapper, extra={"method": self.method.name})
+                                 wrapper, extra={"method": self.method.name,
+                                                 "precision": self.precision})
         accelerator.wait_for_everyone()
 
     def _make_closure(self, micro, rows, build, params, device, autocast, accelerator,
                       n_micro) -> Callable[..., StepOutput]:
-        method, reference = self.method, self.reference
+        method, reference, prefix = self.method, self.reference, self.prefix
         world = accelerator.num_processes
 
         def closure(backward: bool = True) -> StepOutput:
@@ -531,9 +552,11 @@ class Trainer:
                     index = torch.tensor(idx, dtype=torch.long)
                     batch = build([rows[i] for i in idx], index)
                     batch.chat = batch.chat.to(device)
+                    start = (prefix.lookup(batch, self.model, autocast)
+                             if prefix is not None else None)
                     with autocast:
                         summed, per_token = response_logps(
-                            self.model, batch.chat, average=method.average_logps)
+                            self.model, batch.chat, average=method.average_logps, start=start)
                     policy = Logps(batch.columns, summed, per_token, batch.chat.response_mask)
                     ref = (reference.lookup(batch, average=method.average_logps,
                                             per_token=method.needs_token_logps)

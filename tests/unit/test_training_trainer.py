@@ -206,7 +206,7 @@ def test_reward_level_scores_with_a_callable_once(fresh, tmp_path):
     assert list((tmp_path / "reference").glob("rewards-*.safetensors"))
 
 
-def test_freeze_and_bf16(fresh, tmp_path):
+def test_freeze_and_bf16(fresh, tmp_path, native_bf16):
     before = params_of(fresh)
     result = Trainer(make_method("dpo", **{**FAST, "max_steps": 2, "freeze": "embed_tokens",
                                            "precision": "bf16"}),
