@@ -32,7 +32,11 @@ def _add_generation_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--judge", default="keyword",
                         help="refusal judge: keyword | learned | an HF id or path")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
-    parser.add_argument("--dtype", default=None, help="float32 (default), bfloat16, float16")
+    parser.add_argument("--dtype", default=None,
+                        help="parameter dtype: float32 (default), bfloat16, float16")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
+                        help="forward-pass precision: fp32 (default), bf16 autocast, or auto "
+                             "(bf16 where the CPU/GPU has native bf16 matmuls)")
 
 
 def _generation_config(args: argparse.Namespace):
@@ -45,6 +49,7 @@ def _generation_config(args: argparse.Namespace):
         temperature=args.temperature,
         top_p=args.top_p,
         seed=args.seed,
+        precision=args.precision,
     )
 
 

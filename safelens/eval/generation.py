@@ -1,9 +1,11 @@
-"""Batched generation through the bridge (greedy by default), with assistant-turn prefills.
+"""Batched generation (greedy by default), with assistant-turn prefills.
 
-The bridge splices its hooked components into the HF module tree, so generating with
-``bridge.original_model.generate`` (KV cache, left padding, stop at EOS) runs every
-TransformerLens hook a caller has attached — ablations and activation noise apply during
-generation.
+Generation runs Hugging Face ``generate`` (KV cache, left padding, stop at EOS) on the model's
+plain view (:func:`safelens.models.plain.fast_module`: the HF module without the bridge's hook
+points, sharing its parameters), which is faster; as soon as any hook is attached to the bridge
+(ablations, activation noise, neuron scaling) it runs through the bridged module instead, so
+every TransformerLens hook applies during generation. Prompts are sorted by token length so a
+batch carries little padding, and ``precision`` runs the forward passes under bf16 autocast.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from safelens.models.chat import encode_prompts
+from safelens.models.chat import PromptBatch, prompt_ids
+from safelens.models.plain import fast_module
+from safelens.models.precision import PRECISIONS, autocast, resolve_precision
 
 
 @dataclass
@@ -30,6 +34,9 @@ class GenerationConfig:
         seed: RNG seed for sampling.
         system_prompt: optional system message for every prompt.
         max_prompt_length: prompts longer than this many tokens are an error.
+        precision: ``fp32``, ``bf16`` (autocast) or ``auto`` (bf16 where native); see
+            :mod:`safelens.models.precision`. Greedy bf16 answers can differ from fp32 ones
+            (``benchmarks/README.md`` measures how often), so the default is ``fp32``.
     """
 
     max_new_tokens: int = 128
@@ -40,8 +47,11 @@ class GenerationConfig:
     seed: int = 0
     system_prompt: str | None = None
     max_prompt_length: int = 1024
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.batch_size < 1:
@@ -79,40 +89,58 @@ def generate(
     if prefills is not None and len(prefills) != len(prompts):
         raise ValueError(f"got {len(prompts)} prompts but {len(prefills)} prefills")
     tokenizer = model.tokenizer
-    hf = getattr(model, "original_model", model)
+    hf = fast_module(model)
     device = next(hf.parameters()).device
-    # Sorting by length keeps padding (wasted compute) low; results go back in input order.
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len((prefills or {}) and prefills[i] or ""))
+    amp = autocast(resolve_precision(cfg.precision, device), device)
+    # Encode every prompt once, then batch by token length (little padding); results go back
+    # in input order.
+    encoded = []
+    for i, prompt in enumerate(prompts):
+        ids = prompt_ids(tokenizer, prompt, cfg.system_prompt,
+                         prefill=prefills[i] if prefills is not None else None)
+        if len(ids) > cfg.max_prompt_length:
+            raise ValueError(f"prompt {i} is {len(ids)} tokens, over "
+                             f"max_prompt_length={cfg.max_prompt_length}")
+        encoded.append(torch.tensor(ids, dtype=torch.long))
+    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out: list[str] = [""] * len(prompts)
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(cfg.seed)
+    kwargs = dict(max_new_tokens=cfg.max_new_tokens, do_sample=cfg.do_sample,
+                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    if cfg.do_sample:
+        kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p)
+    else:
+        kwargs.update(temperature=None, top_p=None, top_k=None)
     try:
         bar = tqdm(total=len(prompts), desc="generate", disable=not progress, leave=False)
         for start in range(0, len(order), cfg.batch_size):
             idx = order[start : start + cfg.batch_size]
-            batch = encode_prompts(
-                tokenizer,
-                [prompts[i] for i in idx],
-                [prefills[i] for i in idx] if prefills is not None else None,
-                system_prompt=cfg.system_prompt,
-                max_prompt_length=cfg.max_prompt_length,
-            )
-            kwargs = dict(max_new_tokens=cfg.max_new_tokens, do_sample=cfg.do_sample,
-                          pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-            if cfg.do_sample:
-                kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p)
-            else:
-                kwargs.update(temperature=None, top_p=None, top_k=None)
-            tokens = hf.generate(
-                input_ids=batch.input_ids.to(device),
-                attention_mask=batch.attention_mask.to(device),
-                **kwargs,
-            )  # [b, T + new]
+            batch = _left_pad([encoded[i] for i in idx], pad)
+            with amp:
+                tokens = hf.generate(
+                    input_ids=batch.input_ids.to(device),
+                    attention_mask=batch.attention_mask.to(device),
+                    **kwargs,
+                )  # [b, T + new]
             new = tokens[:, batch.input_ids.shape[1]:]
-            for i, text in zip(idx, tokenizer.batch_decode(new, skip_special_tokens=True), strict=False):
+            for i, text in zip(idx, tokenizer.batch_decode(new, skip_special_tokens=True),
+                               strict=True):
                 out[i] = text.strip()
             bar.update(len(idx))
         bar.close()
     finally:
         torch.random.set_rng_state(generator_state)
     return out
+
+
+def _left_pad(rows: Sequence[torch.Tensor], pad: int) -> PromptBatch:
+    """Left-pad 1-D id tensors into a :class:`PromptBatch` (``[b, T]`` each)."""
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)  # [b, T]
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)  # [b, T]
+    for b, row in enumerate(rows):
+        input_ids[b, width - len(row):] = row
+        attention_mask[b, width - len(row):] = 1
+    return PromptBatch(input_ids, attention_mask)
