@@ -24,7 +24,7 @@ from safelens.models.loading import DEFAULT_MODEL
 
 def _add_generation_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=128, help="tokens generated per row")
-    parser.add_argument("--batch-size", type=int, default=16, help="rows per generation batch")
+    parser.add_argument("--batch-size", type=int, default=64, help="rows per generation batch")
     parser.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
     parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass")

@@ -46,7 +46,7 @@ def generate_rows(
     rows: Sequence[dict],
     config: GenerationConfig | None = None,
     out: str | Path | None = None,
-    chunk_size: int = 32,
+    chunk_size: int = 64,
     progress: bool = True,
 ) -> list[dict]:
     """Add a ``response`` to every row (a row's ``prefill`` opens the assistant turn).

@@ -15,6 +15,7 @@ apply.
 
 from __future__ import annotations
 
+import copy
 import weakref
 
 import torch
@@ -25,12 +26,27 @@ _VIEWS: weakref.WeakKeyDictionary[torch.nn.Module, tuple[torch.nn.Module, tuple]
 _SPLICE = "._original_component"
 
 
-def has_active_hooks(model: torch.nn.Module) -> bool:
-    """Whether any module of ``model`` has a forward/backward (pre-)hook attached."""
+def _internal_hook_ids(model: torch.nn.Module) -> set[int]:
+    """Ids of the hooks TransformerLens installs for itself (its blocks' capture hooks)."""
+    ids: set[int] = set()
     for module in model.modules():
-        if (module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
-                or module._backward_pre_hooks):
-            return True
+        for handle in getattr(module, "_capture_hook_handles", None) or ():
+            ids.add(handle.id)
+    return ids
+
+
+def has_active_hooks(model: torch.nn.Module) -> bool:
+    """Whether a user hook (forward/backward, pre or post) is attached to any module.
+
+    TransformerLens' own capture hooks, which a bridge installs on its first hooked forward
+    and keeps, do not count.
+    """
+    internal = _internal_hook_ids(model)
+    for module in model.modules():
+        for hooks in (module._forward_hooks, module._forward_pre_hooks,
+                      module._backward_hooks, module._backward_pre_hooks):
+            if any(key not in internal for key in hooks):
+                return True
     return False
 
 
@@ -43,8 +59,13 @@ def _canonical(named: list[tuple[str, torch.Tensor]]) -> dict[str, torch.Tensor]
 
 def _build(hf: torch.nn.Module) -> tuple[torch.nn.Module, tuple]:
     """A model of ``type(hf)`` whose parameters and buffers are ``hf``'s own tensors."""
+    # Its own config: the bridge selects eager attention (for its attention-pattern hooks)
+    # and its forward passes leave state behind that breaks bf16 attention over left padding;
+    # the plain view runs PyTorch's fused SDPA kernel instead (same math, fewer passes).
+    config = copy.deepcopy(hf.config)
+    config._attn_implementation = "sdpa"
     with torch.device("meta"):
-        plain = type(hf)(hf.config)
+        plain = type(hf)(config)
     params = _canonical(list(hf.named_parameters(remove_duplicate=False)))
     buffers = _canonical(list(hf.named_buffers(remove_duplicate=False)))
     shared = []
@@ -61,7 +82,7 @@ def _build(hf: torch.nn.Module) -> tuple[torch.nn.Module, tuple]:
             raise RuntimeError(f"plain view: the bridged model has no buffer {name!r}")
         module._buffers[leaf] = buffers[name]
         shared.append(buffers[name])
-    plain.generation_config = hf.generation_config
+    plain.generation_config = copy.deepcopy(hf.generation_config)
     return plain, tuple(shared)
 
 

@@ -195,3 +195,46 @@ def test_bf16_run_trains_and_records_its_precision(tmp_path, native_bf16):
     state = json.loads((tmp_path / "checkpoint" / "trainer_state.json").read_text())
     assert state["precision"] == "bf16"
     assert all(abs(r["loss"]) < 10 for r in result.history)
+
+
+# ------------------------------------------------------------------------------ generation
+def test_transformer_lens_capture_hooks_do_not_count_as_user_hooks():
+    model = tiny(0)
+    handle = model.original_model.get_decoder().layers[0].register_forward_hook(
+        lambda *a: None)
+    from safelens.eval.generation import generate
+
+    generate(model, ["hi", "a longer prompt here"], max_new_tokens=2, progress=False)
+    handle.remove()
+    # the bridged forward above installs TransformerLens' own capture hooks; they stay
+    assert not has_active_hooks(model)
+    assert fast_module(model) is plain_view(model)
+
+
+def test_generation_equals_the_bridged_path_in_fp32():
+    from safelens.eval.generation import generate
+
+    model = tiny(0)
+    prompts = ["hi", "tell me about the sea and the sky", "why?"]
+    plain = generate(model, prompts, max_new_tokens=6, progress=False)
+    handle = model.original_model.get_decoder().layers[0].register_forward_hook(
+        lambda *a: None)
+    try:
+        bridged = generate(model, prompts, max_new_tokens=6, progress=False)
+    finally:
+        handle.remove()
+    assert plain == bridged
+
+
+def test_bf16_generation_with_hooks_is_refused(native_bf16):
+    from safelens.eval.generation import generate
+
+    model = tiny(0)
+    handle = model.original_model.get_decoder().layers[0].register_forward_hook(
+        lambda *a: None)
+    try:
+        with pytest.raises(ValueError, match="precision='bf16' generation with hooks"):
+            generate(model, ["hi"], max_new_tokens=2, progress=False, precision="bf16")
+    finally:
+        handle.remove()
+    assert len(generate(model, ["hi"], max_new_tokens=2, progress=False, precision="bf16")) == 1

@@ -1,0 +1,91 @@
+"""Tuning runs of a training preset on the VALIDATION split, one results row per run.
+
+Each variant is a JSON object of config overrides on top of a preset. The script trains it
+(``safelens.training.runs.train_or_reuse``: a finished run with the same settings is reused),
+evaluates the model on ``data/prompts/validation.jsonl`` (greedy, fp32 generation, keyword
+judge) and appends one JSON line to the results file with the full resolved settings, the
+training wall time, ASR and over-refusal with their intervals and the final training metrics.
+The test split is never read.
+
+Usage::
+
+    python scripts/tune_preset.py --method dpo --preset quick \\
+        --variant '{"max_train_rows": 800, "max_steps": 200, "lr": 3e-5}' \\
+        --results safelens/training/tuning/quick.jsonl --runs runs/tune
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--method", default="dpo")
+    ap.add_argument("--preset", default="quick")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="JSON object of overrides (repeatable; '{}' = the preset as it is)")
+    ap.add_argument("--results", required=True, help="JSONL file the rows are appended to")
+    ap.add_argument("--runs", default="runs/tune", help="folder of the training runs")
+    ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--note", default="", help="free text stored with each row")
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore")
+
+    from safelens.data.io import load_builtin
+    from safelens.eval.generation import GenerationConfig
+    from safelens.eval.runner import evaluate_policy
+    from safelens.models import load_model
+    from safelens.training.presets import resolve_config
+    from safelens.training.runs import train_or_reuse
+
+    prompts = load_builtin("prompts", "validation")
+    for text in args.variant or ["{}"]:
+        overrides = json.loads(text)
+        config = resolve_config(args.method, preset=args.preset, **overrides)
+        tag = hashlib.sha256(json.dumps([args.method, config.to_dict()], sort_keys=True,
+                                        default=str).encode()).hexdigest()[:10]
+        run_dir = Path(args.runs) / f"{args.method}-{args.preset}-{tag}"
+        t0 = time.time()
+        run = train_or_reuse(run_dir, args.method, preset=args.preset, **overrides)
+        train_s = run.wall_s if not run.reused else None
+        model = load_model(str(run.run_dir))
+        t1 = time.time()
+        result = evaluate_policy(model, prompts, judge="keyword",
+                                 config=GenerationConfig(max_new_tokens=args.max_new_tokens,
+                                                         batch_size=16),
+                                 out=run_dir / "validation.jsonl", progress=False)
+        s = result.summary
+        last = run.log[-1] if run.log else {}
+        row = {
+            "date": time.strftime("%Y-%m-%d"), "method": args.method, "preset": args.preset,
+            "overrides": overrides, "config": config.to_dict(),
+            "precision_resolved": run.config.get("precision_resolved"),
+            "train_seconds": round(train_s, 1) if train_s is not None else None,
+            "eval_seconds": round(time.time() - t1, 1),
+            "split": "validation", "judge": "keyword", "max_new_tokens": args.max_new_tokens,
+            "asr": s["asr"], "over_refusal": s["over_refusal"],
+            "over_refusal_benign": s.get("over_refusal_benign"),
+            "over_refusal_lookalike": s.get("over_refusal_lookalike"),
+            "final_loss": last.get("loss"), "final_margin": last.get("rewards/margins"),
+            "run_dir": str(run_dir), "note": args.note,
+        }
+        Path(args.results).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.results, "a") as handle:
+            handle.write(json.dumps(row, default=str) + "\n")
+        print(f"{json.dumps(overrides)}: ASR {100 * s['asr']['value']:.0f}% "
+              f"over-refusal {100 * s['over_refusal']['value']:.0f}% "
+              f"train {row['train_seconds']} s ({time.time() - t0:.0f} s in all)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
