@@ -18,7 +18,10 @@ Four measurements, each a ratio against a baseline measured in the same run:
     its time excludes tokenization; ours includes it). Needs ``pip install trl``; skipped
     with ``--no-trl``.
 
-  ``today`` and ``engine`` alternate step by step in one process (load drift hits both);
+  Between them, the ladder ``+bf16`` (today's path under bf16 autocast), ``+plain`` (and the
+  hook-free plain view), ``+buckets`` (and length buckets), then ``engine`` (and the prefix
+  cache), plus ``engine_fp32`` (the engine without bf16) show what each part buys.
+  Our paths alternate step by step in one process (load drift hits them alike);
   TRL runs afterwards in a subprocess. Tokens are non-pad tokens (prompt + response, both
   columns); the padding fraction is padded / (padded + real) positions actually run.
   GFLOP/s = 6 x trainable params x tokens / step time (as ``bench_dpo_vs_trl.py``), against
@@ -26,8 +29,8 @@ Four measurements, each a ratio against a baseline measured in the same run:
 * ``generate`` — greedy decoding of the built-in test prompts (``--gen-prompts``, default all
   200; 64 new tokens): ``today`` (bridged module, batches of 8 in character-length order,
   fp32) vs plain HF ``generate`` on an unbridged model with the same weights (same batching)
-  vs the engine in fp32 and in bf16 autocast (plain view, token-length order,
-  ``--gen-batch``). Reports generated tokens/s and the share of prompts whose greedy answer
+  vs the engine (plain view, token-length order, ``--gen-batch`` prompts per batch) in fp32,
+  in fp32 with a static KV cache, and in bf16 autocast. Reports generated tokens/s and the share of prompts whose greedy answer
   equals today's fp32 answer token for token.
 
 Usage::
@@ -132,26 +135,31 @@ def bench_train(args) -> dict:
             refs.append((summed[:B].clone(), summed[B:].clone()))
     opt = torch.optim.AdamW(params, lr=1e-6, weight_decay=0.0)
 
+    fp32 = autocast("fp32", "cpu")
+    # (bridged hooks, precision context, length buckets, frozen-prefix cache) per path
+    paths = {"today": (True, fp32, False, False), "+bf16": (True, amp, False, False),
+             "+plain": (False, amp, False, False), "+buckets": (False, amp, True, False),
+             "engine": (False, amp, True, True), "engine_fp32": (False, fp32, True, True)}
+
     def step(i: int, path: str) -> dict:
+        from safelens.models.logprobs import length_buckets
+
+        hooked, ctx, bucket, use_prefix = paths[path]
         t0 = time.perf_counter()
         batch = build(batches[i], torch.arange(i * B, (i + 1) * B))
-        if path == "today":
-            hook = model.original_model.get_decoder().layers[0].register_forward_hook(
-                lambda *a: None)  # forces the bridged (hooked) modules
-            try:
-                summed, _ = response_logps(model, batch.chat, bucket=False)
-            finally:
+        hook = (model.original_model.get_decoder().layers[0].register_forward_hook(
+            lambda *a: None) if hooked else None)  # a hook forces the bridged modules
+        try:
+            start = prefix.lookup(batch, model, ctx) if use_prefix else None
+            with ctx:
+                summed, _ = response_logps(model, batch.chat, bucket=bucket, start=start)
+        finally:
+            if hook is not None:
                 hook.remove()
-            padded_positions = batch.chat.input_ids.numel()
-        else:
-            start = prefix.lookup(batch, model, amp)
-            with amp:
-                summed, _ = response_logps(model, batch.chat, start=start)
-            from safelens.models.logprobs import length_buckets
-
-            lengths = batch.chat.attention_mask.sum(1).tolist()
-            padded_positions = sum(len(r) * max(lengths[j] for j in r)
-                                   for r in length_buckets(lengths))
+        lengths = batch.chat.attention_mask.sum(1).tolist()
+        padded_positions = (sum(len(r) * max(lengths[j] for j in r)
+                                for r in length_buckets(lengths))
+                            if bucket else batch.chat.input_ids.numel())
         loss = dpo_loss(summed[:B], summed[B:], *refs[i], 0.1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -161,9 +169,9 @@ def bench_train(args) -> dict:
         return {"time": dt, "tokens": tokens, "loss": float(loss),
                 "pad_fraction": 1 - tokens / padded_positions}
 
-    records: dict[str, list[dict]] = {"today": [], "engine": []}
+    records: dict[str, list[dict]] = {path: [] for path in paths}
     for i in range(args.steps + 1):  # step 0 is a warmup
-        for path in ("today", "engine"):
+        for path in paths:
             rec = step(i, path)
             if i > 0:
                 records[path].append(rec)
@@ -180,7 +188,8 @@ def _summary(recs: list[dict], n_params: int) -> dict:
     tps = [k / t for k, t in zip(tokens, times, strict=True)]
     return {"step_s": statistics.median(times), "tokens_per_s": statistics.median(tps),
             "gflops": 6 * n_params * statistics.median(tokens) / statistics.median(times) / 1e9,
-            "pad_fraction": statistics.mean(r.get("pad_fraction", 0.0) for r in recs),
+            **({"pad_fraction": statistics.mean(r["pad_fraction"] for r in recs)}
+               if recs and "pad_fraction" in recs[0] else {}),
             "steps": recs}
 
 
@@ -312,6 +321,8 @@ def bench_generate(args) -> dict:
     runs["plain_hf"] = timed(plain_hf)
     runs["engine_fp32"] = timed(lambda: generate(model, prompts, batch_size=args.gen_batch,
                                                  precision="fp32", **kw))
+    runs["engine_static"] = timed(lambda: generate(model, prompts, batch_size=args.gen_batch,
+                                                   precision="fp32", kv_cache="static", **kw))
     runs["engine_bf16"] = timed(lambda: generate(model, prompts, batch_size=args.gen_batch,
                                                  precision="auto", **kw))
     base = runs["today"][0]
@@ -332,7 +343,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--gen-prompts", type=int, default=200)
     ap.add_argument("--gen-tokens", type=int, default=64)
-    ap.add_argument("--gen-batch", type=int, default=16)
+    ap.add_argument("--gen-batch", type=int, default=64)
     ap.add_argument("--no-trl", action="store_true", help="skip the TRL contender")
     ap.add_argument("--only", choices=["train", "generate"], default=None)
     ap.add_argument("--json", default=None)
@@ -363,7 +374,8 @@ def main(argv: list[str] | None = None) -> dict:
               f"precision {train['precision']})")
         print(f"{'path':<10}{'step s':>9}{'tokens/s':>10}{'x today':>9}{'GFLOP/s':>9}"
               f"{'% bf16 pk':>10}{'% fp32 pk':>10}{'pad':>7}")
-        for name in ("today", "engine", "trl_bf16"):
+        for name in ("today", "+bf16", "+plain", "+buckets", "engine", "engine_fp32",
+                     "trl_bf16"):
             s = train.get(name)
             if not s or "error" in s:
                 if s:
@@ -372,7 +384,8 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{name:<10}{s['step_s']:>9.2f}{s['tokens_per_s']:>10.0f}"
                   f"{s['tokens_per_s'] / base:>9.2f}{s['gflops']:>9.0f}"
                   f"{100 * s['gflops'] / peaks['bf16']:>9.0f}%"
-                  f"{100 * s['gflops'] / peaks['fp32']:>9.0f}%{100 * s['pad_fraction']:>6.0f}%")
+                  f"{100 * s['gflops'] / peaks['fp32']:>9.0f}%"
+                  + (f"{100 * s['pad_fraction']:>6.0f}%" if "pad_fraction" in s else "   n/a"))
         if "trl_bf16" in train and "error" not in train["trl_bf16"]:
             print(f"engine / TRL bf16: "
                   f"{train['engine']['tokens_per_s'] / train['trl_bf16']['tokens_per_s']:.2f}x")
@@ -383,7 +396,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"\ngeneration ({gen['prompts']} prompts, {gen['max_new_tokens']} new tokens, "
               f"greedy)")
         print(f"{'path':<13}{'seconds':>9}{'tokens/s':>10}{'x today':>9}{'= today':>9}")
-        for name in ("today", "plain_hf", "engine_fp32", "engine_bf16"):
+        for name in ("today", "plain_hf", "engine_fp32", "engine_static", "engine_bf16"):
             s = gen[name]
             print(f"{name:<13}{s['seconds']:>9.1f}{s['tokens_per_s']:>10.1f}"
                   f"{s['tokens_per_s'] / base:>9.2f}{100 * s['same_as_today']:>8.0f}%")

@@ -38,6 +38,8 @@ class GenerationConfig:
         precision: ``fp32``, ``bf16`` (autocast) or ``auto`` (bf16 where native); see
             :mod:`safelens.models.precision`. Greedy bf16 answers can differ from fp32 ones
             (``benchmarks/README.md`` measures how often), so the default is ``fp32``.
+        kv_cache: ``dynamic`` (grows each step) or ``static`` (preallocated for the prompt
+            plus ``max_new_tokens``); same tokens, see ``benchmarks/README.md`` for speed.
     """
 
     max_new_tokens: int = 128
@@ -49,8 +51,11 @@ class GenerationConfig:
     system_prompt: str | None = None
     max_prompt_length: int = 1024
     precision: str = "fp32"
+    kv_cache: str = "dynamic"
 
     def __post_init__(self) -> None:
+        if self.kv_cache not in ("dynamic", "static"):
+            raise ValueError(f"kv_cache must be 'dynamic' or 'static', got {self.kv_cache!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.max_new_tokens < 1:
@@ -116,6 +121,8 @@ def generate(
     torch.manual_seed(cfg.seed)
     kwargs = dict(max_new_tokens=cfg.max_new_tokens, do_sample=cfg.do_sample,
                   pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    if cfg.kv_cache == "static":
+        kwargs["cache_implementation"] = "static"
     if cfg.do_sample:
         kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p)
     else:

@@ -238,3 +238,14 @@ def test_bf16_generation_with_hooks_is_refused(native_bf16):
     finally:
         handle.remove()
     assert len(generate(model, ["hi"], max_new_tokens=2, progress=False, precision="bf16")) == 1
+
+
+def test_static_kv_cache_gives_the_same_tokens(tiny_model):
+    from safelens.eval.generation import generate
+
+    prompts = ["hi", "tell me about the sea and the sky", "why?"]
+    dynamic = generate(tiny_model, prompts, max_new_tokens=6, progress=False)
+    static = generate(tiny_model, prompts, max_new_tokens=6, progress=False, kv_cache="static")
+    assert dynamic == static
+    with pytest.raises(ValueError, match="kv_cache"):
+        generate(tiny_model, prompts, max_new_tokens=2, progress=False, kv_cache="paged")
