@@ -2,9 +2,9 @@
 
 When the embeddings and blocks ``0 .. L-1`` are frozen (the ``quick`` preset freezes blocks
 0-14 of 30), the residual stream entering block ``L`` is a fixed function of a row's tokens.
-The trainer computes it once for every (row, response column) before training — the reference
-pass then starts from it as well — and every training forward (and every extra SAM pass) runs
-only blocks ``L ..``. Backward never entered the frozen blocks anyway (nothing there needs a
+The trainer computes it the first time it meets a (row, response column) — in the reference
+pass when there is one, else at the row's first training step — and every later forward (later
+epochs, every extra SAM pass) runs only blocks ``L ..``. Backward never entered the frozen blocks anyway (nothing there needs a
 gradient), so this removes their forward cost: about half of the forward on the quick preset.
 
 The cached value is exactly what the full forward computes (same kernels, same precision), so
@@ -13,8 +13,8 @@ the tiny model. Rows whose encoding changes between passes (a batch builder that
 deterministic) are recomputed on the fly, never served stale: every entry stores its token ids.
 
 Memory: ``Σ tokens × d_model × 4`` bytes (float32), e.g. 320 pairs of ~110 tokens on SmolLM2
-(d_model 576) take about 160 MB. ``max_gb`` bounds it; a cache that would not fit stops the
-run before training with the size it needs.
+(d_model 576) take about 160 MB. ``max_gb`` bounds it; :meth:`FrozenPrefixCache.reserve` counts
+the tokens before any forward pass and stops a run that would not fit, with the size it needs.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from safelens.models.logprobs import LayerStart, hidden_at_layer, n_layers, response_logps
 from safelens.models.plain import fast_module
@@ -107,39 +106,29 @@ class FrozenPrefixCache:
                 self.entries[key] = (ids, value)
                 self.nbytes += value.nbytes
 
-    @torch.no_grad()
-    def fill(self, model: torch.nn.Module, rows: Sequence[dict[str, Any]],
-             build: Callable[[Sequence[dict[str, Any]], torch.Tensor], TrainBatch],
-             batch_size: int, device: torch.device,
-             autocast: contextlib.AbstractContextManager | None = None,
-             progress: bool = True) -> None:
-        """Compute and keep the prefix output of every row (length-sorted batches).
+    def reserve(self, rows: Sequence[dict[str, Any]],
+                build: Callable[[Sequence[dict[str, Any]], torch.Tensor], TrainBatch],
+                d_model: int, chunk: int = 64) -> int:
+        """Check that every row's prefix fits ``max_gb`` before any work; returns the bytes.
+
+        Encodes the rows (tokenization only) to count their tokens.
 
         Raises:
-            MemoryError: the cache would exceed ``max_gb`` (message gives the size it needs).
+            MemoryError: the cache would exceed ``max_gb`` (the message gives the size).
         """
-        n = len(rows)
-        order = sorted(range(n), key=lambda i: len(rows[i]["prompt"]) + sum(
-            len(str(v)) for k, v in rows[i].items() if k in ("chosen", "rejected")))
-        bar = tqdm(total=n, desc=f"frozen blocks 0-{self.layer - 1}", disable=not progress,
-                   leave=False)
-        for start in range(0, n, batch_size):
-            picked = order[start:start + batch_size]
-            batch = build([rows[i] for i in picked], torch.tensor(picked, dtype=torch.long))
-            chat = batch.chat.to(device)
-            with autocast or contextlib.nullcontext():
-                hidden = hidden_at_layer(model, chat, self.layer)  # [R*B, T, D]
-            self._store(batch, hidden)
-            done = start + len(picked)
-            if self.nbytes > self.max_bytes:
-                need = self.nbytes / done * n / 2**30
-                self.entries.clear()
-                raise MemoryError(
-                    f"the frozen-prefix cache needs about {need:.1f} GiB for {n} rows, over "
-                    f"prefix_cache_gb={self.max_gb}; raise prefix_cache_gb or set "
-                    "prefix_cache=False (--no-prefix-cache)")
-            bar.update(len(picked))
-        bar.close()
+        tokens = 0
+        for start in range(0, len(rows), chunk):
+            part = build(rows[start:start + chunk], torch.arange(start, min(start + chunk,
+                                                                            len(rows))))
+            tokens += int(part.chat.attention_mask.sum())
+        need = tokens * d_model * 4
+        if need > self.max_bytes:
+            raise MemoryError(
+                f"the frozen-prefix cache needs {need / 2**30:.2f} GiB for {len(rows)} rows "
+                f"({tokens} tokens x d_model {d_model} x 4 bytes), over prefix_cache_gb="
+                f"{self.max_gb}; raise prefix_cache_gb or set prefix_cache=False "
+                "(--no-prefix-cache)")
+        return need
 
     def lookup(self, batch: TrainBatch, model: torch.nn.Module,
                autocast: contextlib.AbstractContextManager | None = None) -> LayerStart:
@@ -160,9 +149,13 @@ class FrozenPrefixCache:
                 else:
                     parts.append(entry[1])
         if any(p is None for p in parts):
+            # First visit of a row (or a changed encoding): compute the frozen blocks now, under
+            # no_grad (they need no gradient), and keep the result for later visits.
             self.misses += sum(p is None for p in parts)
             with torch.no_grad(), autocast or contextlib.nullcontext():
-                return LayerStart(self.layer, hidden_at_layer(model, chat, self.layer))
+                hidden = hidden_at_layer(model, chat, self.layer)  # [R*B, T, D]
+            self._store(batch, hidden)
+            return LayerStart(self.layer, hidden)
         d = parts[0].shape[-1]
         hidden = torch.zeros((R_B, T, d), dtype=torch.float32)  # [R*B, T, D]
         for r, part in enumerate(parts):

@@ -417,8 +417,12 @@ class Trainer:
         if cfg.prefix_cache:
             self.prefix = FrozenPrefixCache.for_model(model, named, cfg.prefix_cache_gb)
         if self.prefix is not None:
-            self.prefix.fill(model, rows, build, cfg.ref_batch_size or micro_size // world,
-                             device, autocast, progress=cfg.progress and is_main)
+            def encode_only(chunk: Sequence[dict[str, Any]], index: torch.Tensor):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    return method.build_batch(chunk, index, tokenizer)
+
+            self.prefix.reserve(rows, encode_only, int(model.original_model.config.hidden_size))
             probe = build(rows[:2], torch.arange(min(2, len(rows))))
             probe.chat = probe.chat.to(device)
             if not self.prefix.check(model, probe, autocast):

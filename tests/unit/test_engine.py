@@ -157,7 +157,8 @@ def test_prefix_cache_gives_the_same_run(method, tmp_path):
         runs[cache] = ([r["loss"] for r in result.history], params_of(model))
         if cache:
             assert trainer.prefix is not None and trainer.prefix.layer == 1
-            assert trainer.prefix.misses == 0
+            # each (row, column) computed once, then served from the cache
+            assert trainer.prefix.misses == len(trainer.prefix.entries) > 0
             saved = json.loads((tmp_path / "True" / "config.json").read_text())
             assert saved["prefix_cache_layer"] == 1 and saved["precision_resolved"] == "fp32"
         else:
@@ -176,7 +177,7 @@ def test_prefix_cache_is_off_when_the_embeddings_train(tmp_path):
 
 def test_prefix_cache_over_its_bound_is_a_clear_error(tmp_path):
     method = make_method("dpo", **FAST, freeze=FREEZE_BLOCK_0, prefix_cache_gb=1e-6)
-    with pytest.raises(MemoryError, match=r"needs about .* GiB .*prefix_cache_gb=1e-06"):
+    with pytest.raises(MemoryError, match=r"needs .* GiB for 16 rows .*prefix_cache_gb=1e-06"):
         Trainer(method, tmp_path, model=tiny(0), rows=make_rows()).train()
 
 
