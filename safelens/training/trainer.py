@@ -13,6 +13,12 @@ The closure runs each micro-batch as ONE forward pass over the method's response
 (NaN/inf stops the run with :class:`~safelens.training.optim.NonFiniteLossError`, leaving
 the last good checkpoint), and averages gradients over processes.
 
+Each forward runs on the model's hook-free plain view in length buckets, under the run's
+``precision`` (``auto``: bf16 autocast where the hardware has native bf16 matmuls; master weights,
+optimizer state, log-probs and losses stay float32), and — when the lower blocks are frozen —
+starts at the first trained block from the frozen-prefix cache
+(:mod:`safelens.training.prefix`).
+
 🤗 Accelerate provides the device, the process group (``accelerate launch`` for several
 processes/GPUs) and main-process coordination. ``batch_size`` is the global batch (all
 processes and accumulation steps): each process takes every ``world``-th pair of the step's
@@ -33,8 +39,9 @@ The model is deliberately not wrapped in DDP:
 :func:`~safelens.models.logprobs.response_logps` calls the HF decoder directly (it unembeds
 only response positions) and optimizer wrappers such as SAM need several
 forward/backward passes per step, so gradients are all-reduced explicitly in the closure
-instead (a no-op with one process). Mixed precision is a plain ``torch.autocast`` so that
-runs with different precisions can share one process (Accelerate's state is a singleton).
+instead (a no-op with one process). Mixed precision is a plain ``torch.autocast``
+(:func:`safelens.models.precision.autocast`) rather than Accelerate's ``mixed_precision``, so
+that runs with different precisions can share one process (Accelerate's state is a singleton).
 """
 
 from __future__ import annotations
