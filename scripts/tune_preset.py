@@ -64,12 +64,13 @@ def main(argv: list[str] | None = None) -> int:
                                                          batch_size=16),
                                  out=run_dir / "validation.jsonl", progress=False)
         s = result.summary
-        last = run.log[-1] if run.log else {}
+        last = run.history[-1] if run.history else {}
         row = {
             "date": time.strftime("%Y-%m-%d"), "method": args.method, "preset": args.preset,
             "overrides": overrides, "config": config.to_dict(),
             "precision_resolved": run.config.get("precision_resolved"),
             "train_seconds": round(train_s, 1) if train_s is not None else None,
+            "loop_seconds": last.get("time"),
             "eval_seconds": round(time.time() - t1, 1),
             "split": "validation", "judge": "keyword", "max_new_tokens": args.max_new_tokens,
             "asr": s["asr"], "over_refusal": s["over_refusal"],
