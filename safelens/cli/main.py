@@ -157,9 +157,11 @@ def cmd_align(args: argparse.Namespace) -> int:
     t0 = time.time()
     try:
         result = trainer.train()
-    except (FileExistsError, NonFiniteLossError) as err:
-        print(f"safelens align: error: {err}", file=sys.stderr)
-        return 2 if isinstance(err, FileExistsError) else 1
+    except NonFiniteLossError as err:
+        from safelens.errors import one_line
+
+        print(f"safelens: error: {one_line(err)}", file=sys.stderr)
+        return 1
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under a multi-process launch only the main process reports
     last = result.history[-1] if result.history else {}
