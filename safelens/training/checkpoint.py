@@ -205,9 +205,12 @@ def check_run_dir(out_dir: str | Path) -> None:
         CheckpointError: ``out_dir`` is a file, or holds a model checkpoint (not a safelens run).
     """
     out_dir = Path(out_dir)
+    from safelens.errors import check_output_dir
+
     if out_dir.exists() and not out_dir.is_dir():
         raise CheckpointError(f"--out {out_dir} is a file; expected a run directory")
     if not out_dir.is_dir():
+        check_output_dir(out_dir)  # created now: a read-only disk is named before any work
         return
     config = out_dir / "config.json"
     weights = [f.name for pattern in ("*.safetensors", "*.bin", "*.gguf", "*.pt", "*.pth")
@@ -226,6 +229,7 @@ def check_run_dir(out_dir: str | Path) -> None:
             f"--out {out_dir} holds {what}: it looks like a model folder, and a run would "
             "overwrite its files; expected a new or a safelens run directory (e.g. "
             f"{out_dir / 'run'})")
+    check_output_dir(out_dir)
 
 
 def refuse_changed_settings(run_dir: str | Path, saved: dict[str, Any],

@@ -24,7 +24,13 @@ def load_train_rows(config: TrainConfig) -> tuple[list[dict[str, Any]], str]:
     from safelens.data import load_builtin, read_jsonl
 
     if config.train_file:
-        return read_jsonl(config.train_file, kind="preference"), str(config.train_file)
+        rows = read_jsonl(config.train_file, kind="preference")
+        if not rows:
+            from safelens.errors import SafelensError
+
+            raise SafelensError(f"train_file {config.train_file} holds no preference rows; "
+                                "expected one JSON object per line")
+        return rows, str(config.train_file)
     return load_builtin("preferences", "train"), "builtin:preferences/train"
 
 
