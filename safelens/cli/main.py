@@ -101,18 +101,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     reference answer. Every stage is resumable: rerunning the command reuses a finished
     training run and the responses already generated.
     """
+    from safelens.cli.checks import check_generation_args, check_judge_name
     from safelens.data.io import load_builtin
+    from safelens.errors import check_device, check_number
     from safelens.eval.metrics import format_comparison
     from safelens.eval.runner import evaluate_policy
     from safelens.models import load_model
     from safelens.reward import default_reward_model
     from safelens.training.runs import train_or_reuse
 
+    if args.limit is not None:
+        check_number(args.limit, "--limit", low=1, integer=True)
+    check_generation_args(args)
+    check_device(args.device)
+    check_judge_name(args.judge)
     t_start = time.time()
     rows = load_builtin("prompts", "test")
     if args.quick:
         rows = rows[:: max(1, len(rows) // 48)]
-    if args.limit:
+    if args.limit is not None:
         rows = rows[: args.limit]
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)

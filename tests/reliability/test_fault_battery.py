@@ -490,6 +490,16 @@ def _(ws):
     return ["data", "build", "--out", str(ws.file("datafile", "x"))], ["datafile"]
 
 
+@case("demo-limit-negative")
+def _(ws):
+    return ["demo", "--out", str(ws.root / "demo"), "--limit", "-1"], ["--limit", "-1"]
+
+
+@case("demo-judge-typo")
+def _(ws):
+    return ["demo", "--out", str(ws.root / "demo"), "--judge", "kw"], ["--judge", "kw"]
+
+
 @case("unknown-command")
 def _(ws):
     return ["evaluate"], ["evaluate"]
