@@ -53,28 +53,36 @@ def _generation_config(args: argparse.Namespace):
     )
 
 
-def _evaluate(model, rows: list[dict], args: argparse.Namespace, out: Path | None):
+def _evaluate(model, rows: list[dict], args: argparse.Namespace, out: Path | None,
+              judge=None):
     """Generate + judge rows, returning (rows, summary)."""
     from safelens.eval.judges import get_judge
     from safelens.eval.runner import generate_rows, judge_rows
 
-    rows = generate_rows(model, rows, config=_generation_config(args), out=out)
-    return judge_rows(rows, get_judge(args.judge))
+    rows = generate_rows(model, rows, config=_generation_config(args), out=out,
+                         source=getattr(args, "prompts", None))
+    return judge_rows(rows, judge if judge is not None else get_judge(args.judge))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from safelens.cli.checks import check_eval_args
     from safelens.data.io import read_jsonl
+    from safelens.errors import SafelensError
     from safelens.eval.metrics import format_summary
     from safelens.eval.runner import save_eval
     from safelens.models import load_model
 
+    # Every setting and input is checked before the model loads (seconds to minutes).
+    judge = check_eval_args(args)
     rows = read_jsonl(args.prompts, kind="prompt")
-    if args.limit:
+    if not rows:
+        raise SafelensError(f"--prompts {args.prompts} holds no prompt rows; expected one JSON "
+                            "object per line")
+    if args.limit is not None:
         rows = rows[: args.limit]
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     model = load_model(args.model, device=args.device, dtype=args.dtype)
-    rows, summary = _evaluate(model, rows, args, out)
+    rows, summary = _evaluate(model, rows, args, out, judge=judge)
     save_eval(out, rows, summary)
     print(f"wrote {len(rows)} rows to {out}")
     if summary is not None:
@@ -98,18 +106,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     reference answer. Every stage is resumable: rerunning the command reuses a finished
     training run and the responses already generated.
     """
+    from safelens.cli.checks import check_generation_args, check_judge_name
     from safelens.data.io import load_builtin
+    from safelens.errors import check_device, check_number
     from safelens.eval.metrics import format_comparison
     from safelens.eval.runner import evaluate_policy
     from safelens.models import load_model
     from safelens.reward import default_reward_model
     from safelens.training.runs import train_or_reuse
 
+    if args.limit is not None:
+        check_number(args.limit, "--limit", low=1, integer=True)
+    check_generation_args(args)
+    check_device(args.device)
+    check_judge_name(args.judge)
     t_start = time.time()
     rows = load_builtin("prompts", "test")
     if args.quick:
         rows = rows[:: max(1, len(rows) // 48)]
-    if args.limit:
+    if args.limit is not None:
         rows = rows[: args.limit]
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -154,9 +169,11 @@ def cmd_align(args: argparse.Namespace) -> int:
     t0 = time.time()
     try:
         result = trainer.train()
-    except (FileExistsError, NonFiniteLossError) as err:
-        print(f"safelens align: error: {err}", file=sys.stderr)
-        return 2 if isinstance(err, FileExistsError) else 1
+    except NonFiniteLossError as err:
+        from safelens.errors import one_line
+
+        print(f"safelens: error: {one_line(err)}", file=sys.stderr)
+        return 1
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under a multi-process launch only the main process reports
     last = result.history[-1] if result.history else {}
@@ -297,17 +314,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean bad input or a bad environment: one line and exit 2, no traceback.
+
+    ``SafelensError``, ``json.JSONDecodeError`` and ``UnicodeDecodeError`` are ``ValueError``s.
+    """
+    import re
+
+    errors: list[type[BaseException]] = [ValueError, OSError, re.error]
+    try:
+        from safetensors import SafetensorError
+
+        errors.append(SafetensorError)
+    except ImportError:  # pragma: no cover - safetensors is a dependency
+        pass
+    return tuple(errors)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``safelens`` console script."""
+    """Entry point of the ``safelens`` console script.
+
+    Bad input (:class:`safelens.errors.SafelensError` and the OS, JSON, regex, Unicode and
+    safetensors errors it may surface as) prints one line ``safelens: error: ...`` on stderr and
+    returns 2.
+    """
+    from safelens.errors import one_line
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except _user_errors() as err:
         # Bad input is the user's to fix: a one-line message, not a traceback.
-        print(f"safelens {args.command}: error: {err}", file=sys.stderr)
+        print(f"safelens: error: {one_line(err)}", file=sys.stderr)
         return 2
 
 

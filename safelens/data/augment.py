@@ -52,7 +52,7 @@ PLACEHOLDER = "."
 
 
 def _token_ids(tokenizer: Any, text: str) -> list[int]:
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return list(tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
 
 
 def split_at_tokens(tokenizer: Any, text: str, k: int) -> tuple[str, str, int]:
@@ -88,7 +88,8 @@ def split_at_tokens(tokenizer: Any, text: str, k: int) -> tuple[str, str, int]:
     if k == 0:
         return "", text, 0
     try:
-        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
+                        split_special_tokens=True)
         ids, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
     except (NotImplementedError, TypeError, ValueError):
         ids, offsets = _token_ids(tokenizer, text), None

@@ -54,8 +54,19 @@ def read_jsonl(
     source = str(path)
     rows: list[dict[str, Any]] = []
     numbers: list[int] = []
-    with path.open("r", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    if path.is_dir():
+        raise DataValidationError(f"{source} is a directory; expected a JSONL file")
+    if not path.exists():
+        raise FileNotFoundError(2, "no such file", source)
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataValidationError(
+                    f"line {number} of {source}: invalid UTF-8 (byte {raw[error.start]:#04x} at "
+                    f"column {error.start + 1}); expected UTF-8 text"
+                ) from None
             if not line.strip():
                 continue
             try:

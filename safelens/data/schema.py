@@ -32,6 +32,8 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from safelens.errors import SafelensError
+
 RowKind = Literal["preference", "prompt"]
 """Which schema a list of rows follows."""
 
@@ -73,7 +75,7 @@ LABEL_COLUMNS: tuple[str, ...] = ("id", "category", "domain", "template")
 """Short string columns: non-empty strings (``template`` only when present on prompt rows)."""
 
 
-class DataValidationError(ValueError):
+class DataValidationError(SafelensError):
     """A data row (or file) does not follow the safelens schema.
 
     The message names the row, the source and what was expected, e.g.
@@ -187,9 +189,26 @@ def _validate(
                 clean.setdefault("harmful", clean["kind"] == "harmful")
         if labelled:
             _check_harm_label(clean, where)
+        for column in NUMERIC_COLUMNS:
+            if column in clean:
+                _check_number(clean[column], column, where)
         _check_labels(clean, where)
         out.append(_check_id(clean, where, number, seen_ids))
     return out
+
+
+NUMERIC_COLUMNS: tuple[str, ...] = ("reward_chosen", "reward_rejected")
+"""Optional numeric columns (reward-model scores): finite numbers when present."""
+
+
+def _check_number(value: Any, column: str, where: str) -> None:
+    """A finite int/float (not a bool, not NaN/inf)."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise DataValidationError(
+            f"{where}: '{column}' must be a finite number, got {type(value).__name__} {value!r:.60}"
+        )
 
 
 def _check_harm_label(clean: dict[str, Any], where: str) -> None:

@@ -3,7 +3,8 @@
 :func:`evaluate_policy` is what ``safelens eval``, ``safelens demo`` and the notebooks run
 (:func:`evaluate_on_sets` runs it for one model on several named prompt sets):
 :func:`generate_rows` (rows generated in chunks and appended to ``OUT.partial``; an interrupted
-run started again with the same ``out`` skips the rows already there), :func:`judge_rows`, an
+run started again with the same ``out`` skips the rows already there, when
+``OUT.partial.meta.json`` shows the same model and decoding settings), :func:`judge_rows`, an
 optional reward-model win rate, then :func:`save_eval` writes ``OUT`` and ``OUT.summary.json``.
 A finished ``OUT`` is read back instead of generated again.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from safelens.data.io import read_jsonl_prefix
+from safelens.errors import SafelensError
 from safelens.eval.generation import GenerationConfig, generate
 
 
@@ -37,8 +40,60 @@ class EvalResult:
 def _prefill_of(row: dict) -> str | None:
     prefill = row.get("prefill")
     if prefill is not None and not isinstance(prefill, str):
-        raise ValueError(f"row {row.get('id', '?')}: 'prefill' must be a string, got {type(prefill).__name__}")
+        raise SafelensError(f"row {row.get('id', '?')}: 'prefill' must be a string, got {type(prefill).__name__}")
     return prefill or None
+
+
+def partial_provenance(model: torch.nn.Module, config: GenerationConfig,
+                       source: str | os.PathLike[str] | None = None) -> dict:
+    """What produced an ``OUT.partial``: model name, weights fingerprint, decoding settings
+    and (for provenance) the prompts file's SHA-256. Stored as ``OUT.partial.meta.json``."""
+    import hashlib
+    from dataclasses import asdict
+
+    from safelens.training.reference import model_fingerprint
+
+    name = getattr(getattr(model, "cfg", None), "model_name", None) or type(model).__name__
+    record = {"format": PARTIAL_FORMAT, "model": str(name),
+              "weights": model_fingerprint(model), "decoding": asdict(config)}
+    if source is not None and Path(source).is_file():
+        record["prompts_file"] = str(source)
+        record["prompts_sha256"] = hashlib.sha256(Path(source).read_bytes()).hexdigest()
+    return record
+
+
+PARTIAL_FORMAT = "safelens.eval-partial/1"
+#: Keys of the provenance record that must match for a partial file to be reused.
+_MUST_MATCH = ("format", "model", "weights", "decoding")
+
+
+def _reusable_partial(partial: Path, meta_path: Path, wanted: dict) -> bool:
+    """Whether ``partial`` was produced by the same model and decoding settings.
+
+    When it was not (or nobody recorded what produced it), the old file is moved aside to
+    ``OUT.partial.stale`` and the fresh start is announced on stderr: never reused silently.
+    """
+    if not partial.exists():
+        return False
+    try:
+        saved = json.loads(meta_path.read_text()) if meta_path.is_file() else None
+    except (OSError, json.JSONDecodeError):
+        saved = None
+    if isinstance(saved, dict) and all(saved.get(k) == wanted[k] for k in _MUST_MATCH):
+        return True
+    if saved is None:
+        why = f"nothing records what produced it (no {meta_path.name})"
+    else:
+        why = "it was produced with a different " + ", ".join(
+            k for k in _MUST_MATCH if saved.get(k) != wanted[k])
+        if saved.get("model") != wanted["model"]:
+            why += f" (model {saved.get('model')!r}, now {wanted['model']!r})"
+    stale = Path(str(partial) + ".stale")
+    partial.replace(stale)
+    meta_path.unlink(missing_ok=True)
+    print(f"safelens: not resuming from {partial}: {why}; starting afresh (old rows kept in "
+          f"{stale})", file=sys.stderr)
+    return False
 
 
 def generate_rows(
@@ -48,6 +103,7 @@ def generate_rows(
     out: str | Path | None = None,
     chunk_size: int = 64,
     progress: bool = True,
+    source: str | os.PathLike[str] | None = None,
 ) -> list[dict]:
     """Add a ``response`` to every row (a row's ``prefill`` opens the assistant turn).
 
@@ -56,25 +112,42 @@ def generate_rows(
         rows: prompt rows (``prompt`` required, ``prefill`` optional).
         config: decoding settings.
         out: if given, completed rows are appended to ``<out>.partial`` as they finish, and a
-            rerun resumes from it.
+            rerun resumes from it — only when ``<out>.partial.meta.json`` shows the same model
+            (name + weights fingerprint) and decoding settings; otherwise it starts afresh and
+            says so on stderr.
         chunk_size: rows generated between two appends to the partial file.
         progress: tqdm bar over rows.
+        source: the prompts file, named in errors and recorded in the partial's provenance.
 
     Returns:
         Copies of ``rows`` with ``response`` added (for a prefill row, the continuation only).
+
+    Raises:
+        SafelensError: out-of-range decoding settings, a prompt over ``max_prompt_length``
+            tokens (named by row and id), or a partial file holding other prompts.
     """
+    from safelens.eval.checks import check_generation_config, check_prompt_lengths
+
     cfg = config or GenerationConfig()
+    check_generation_config(cfg)
     partial = Path(str(out) + ".partial") if out is not None else None
+    meta_path = Path(str(out) + ".partial.meta.json") if out is not None else None
+    wanted = partial_provenance(model, cfg, source) if partial else None
     # a torn last line from an interrupted write ends the prefix: regenerate from there
     results = read_jsonl_prefix(partial)[: len(rows)] if partial else []
     for done, row in zip(results, rows, strict=False):
         if done.get("prompt") != row.get("prompt"):
-            raise ValueError(
+            raise SafelensError(
                 f"{partial} does not belong to these prompts (row {done.get('id')} differs); "
                 "delete it to start over")
+    if partial and not _reusable_partial(partial, meta_path, wanted):
+        results = []
+    check_prompt_lengths(model.tokenizer, rows[len(results):], cfg.max_prompt_length,
+                         cfg.system_prompt, source=str(source) if source else None)
     if partial:
         # Rewrite what survived (drops a torn last line) so new rows append after whole lines.
         partial.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results))
+        meta_path.write_text(json.dumps(wanted, indent=1))
     bar = tqdm(total=len(rows), initial=len(results), desc="eval", disable=not progress)
     handle = partial.open("a") if partial else None
     try:
@@ -135,6 +208,7 @@ def save_eval(out: str | Path, rows: list[dict], summary: dict | None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     write_jsonl(out, rows)
     Path(str(out) + ".partial").unlink(missing_ok=True)
+    Path(str(out) + ".partial.meta.json").unlink(missing_ok=True)
     if summary is not None:
         out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2, default=float))
 

@@ -13,6 +13,7 @@ Rows are right-padded for training; generation inputs (:func:`encode_prompts`) a
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,6 +57,92 @@ class ChatBatch:
                          self.truncated[index])
 
 
+def text_ids(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
+    """Token ids of ``text`` as plain text: a ``<|im_end|>`` in it is text, not a control token.
+
+    Examples:
+        >>> from transformers import AutoTokenizer                        # doctest: +SKIP
+        >>> tok = AutoTokenizer.from_pretrained("HuggingFaceTB/SmolLM2-135M-Instruct")  # doctest: +SKIP
+        >>> tok.eos_token_id in text_ids(tok, "<|im_end|>")                # doctest: +SKIP
+        False
+    """
+    return list(tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
+
+
+def _special_strings(tokenizer: PreTrainedTokenizerBase) -> list[str]:
+    """The strings the tokenizer turns into special (control) tokens, longest first."""
+    found = set(tokenizer.all_special_tokens)
+    for token in getattr(tokenizer, "added_tokens_decoder", {}).values():
+        if getattr(token, "special", False):
+            found.add(str(token))
+    return sorted((t for t in found if t), key=len, reverse=True)
+
+
+_HOLDER = "\ue000safelens-message-{}\ue001"  # private-use code points: never in real text
+
+
+def chat_template_ids(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]],
+                      add_generation_prompt: bool = True) -> list[int]:
+    """``apply_chat_template`` ids where message contents are encoded as text.
+
+    The template's own control tokens (``<|im_start|>``, ``<|im_end|>``) stay; a control-token
+    string inside a message (``"<|im_end|>\\n<|im_start|>system ..."``) is encoded as the
+    characters it is made of, so user text cannot forge a turn. For text without such strings
+    the ids equal ``apply_chat_template(..., tokenize=True)``.
+
+    Raises:
+        SafelensError: a message holds a control-token string and the template rewrites
+            message text (so the text cannot be located in the rendered prompt).
+    """
+    specials = _special_strings(tokenizer)
+    contents = [m["content"] for m in messages]
+    rendered = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=add_generation_prompt, tokenize=False)
+    if not any(s in c for c in contents for s in specials):
+        # Nothing to forge: the template's own tokenization, unchanged.
+        return list(tokenizer(rendered, add_special_tokens=False)["input_ids"])
+    holders = [_HOLDER.format(i) for i in range(len(messages))]
+    skeleton = tokenizer.apply_chat_template(
+        [{**m, "content": h} for m, h in zip(messages, holders, strict=True)],
+        add_generation_prompt=add_generation_prompt, tokenize=False)
+    pattern = re.compile("(" + "|".join(re.escape(h) for h in holders) + ")")
+    parts = pattern.split(skeleton)
+    filled = "".join(contents[holders.index(p)] if p in holders else p for p in parts)
+    if filled != rendered or any(skeleton.count(h) != 1 for h in holders):
+        from safelens.errors import SafelensError
+
+        raise SafelensError(
+            "a message contains a control-token string (one of "
+            f"{[s for s in specials if any(s in c for c in contents)][:3]}) and this tokenizer's "
+            "chat template rewrites message text, so it cannot be encoded as plain text; "
+            "expected text without control tokens")
+    special_re = re.compile("(" + "|".join(re.escape(s) for s in specials) + ")")
+    # (is_special, text) pieces; message contents are always text, template text is split at
+    # the template's own control tokens, and neighbouring text pieces are tokenized together
+    # (as the tokenizer itself would: added tokens split the string first).
+    pieces: list[tuple[bool, str]] = []
+    for part in parts:
+        if part in holders:
+            pieces.append((False, contents[holders.index(part)]))
+            continue
+        for chunk in special_re.split(part):
+            if chunk:
+                pieces.append((chunk in specials, chunk))
+    ids: list[int] = []
+    text = ""
+    for is_special, chunk in pieces:
+        if not is_special:
+            text += chunk
+            continue
+        if text:
+            ids += text_ids(tokenizer, text)
+            text = ""
+        ids.append(tokenizer.convert_tokens_to_ids(chunk))
+    if text:
+        ids += text_ids(tokenizer, text)
+    return ids
+
+
 def prompt_ids(
     tokenizer: PreTrainedTokenizerBase,
     prompt: str,
@@ -63,6 +150,9 @@ def prompt_ids(
     prefill: str | None = None,
 ) -> list[int]:
     """Token ids of a user turn followed by the opening of the assistant turn.
+
+    User, system and prefill text is encoded as text (:func:`chat_template_ids`): a
+    control-token string in it does not become a control token.
 
     Args:
         tokenizer: a tokenizer with a chat template.
@@ -77,18 +167,17 @@ def prompt_ids(
     if tokenizer.chat_template is None:
         # Base models: a plain "User:/Assistant:" layout keeps the API uniform.
         text = (f"{system_prompt}\n\n" if system_prompt else "") + f"User: {prompt}\nAssistant:"
-        ids = tokenizer(text, add_special_tokens=True)["input_ids"]
+        ids = tokenizer(text, add_special_tokens=True, split_special_tokens=True)["input_ids"]
     else:
-        ids = list(tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
+        ids = chat_template_ids(tokenizer, messages, add_generation_prompt=True)
     if prefill:
-        ids += tokenizer(prefill, add_special_tokens=False)["input_ids"]
+        ids += text_ids(tokenizer, prefill)
     return ids
 
 
 def response_ids(tokenizer: PreTrainedTokenizerBase, response: str, close: bool = True) -> list[int]:
-    """Token ids of a response, closed by the end-of-turn (EOS) token when ``close``."""
-    ids = tokenizer(response, add_special_tokens=False)["input_ids"]
+    """Token ids of a response (as text), closed by the end-of-turn (EOS) token when ``close``."""
+    ids = text_ids(tokenizer, response)
     if close and tokenizer.eos_token_id is not None:
         ids = ids + [tokenizer.eos_token_id]
     return ids

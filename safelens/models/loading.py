@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import logging
 import os
 import warnings
@@ -68,10 +69,48 @@ def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` picks CUDA when available, else CPU."""
+    """``None`` picks CUDA when available, else CPU.
+
+    Raises:
+        SafelensError: a device name torch does not know, or one this machine lacks.
+    """
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(device, str):
+        from safelens.errors import check_device
+
+        check_device(device, setting="device")
     return torch.device(device)
+
+
+def _looks_like_path(name: str) -> bool:
+    """Whether ``name`` can only be a local path (a Hub id is ``name`` or ``org/name``)."""
+    return (name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
+            or name.endswith("/"))
+
+
+def check_model_name(name: str, setting: str = "--model") -> None:
+    """Raise :class:`ModelNotFoundError` for a model path that does not exist (before any load).
+
+    Examples:
+        >>> check_model_name("./no/such/model")
+        Traceback (most recent call last):
+        ...
+        safelens.models.loading.ModelNotFoundError: --model './no/such/model': no such directory; expected the default model's name, a directory with config.json and *.safetensors weights, or a Hub id (org/name)
+    """
+    if name.lower() in _DEFAULT_ALIASES:
+        return
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelNotFoundError(f"{setting} {name!r} is a file; expected a directory with "
+                                     "config.json and *.safetensors weights")
+        _resolve_local_dir(path)
+        return
+    if _looks_like_path(name) or not name.strip():
+        raise ModelNotFoundError(
+            f"{setting} {name!r}: no such directory; expected the default model's name, a "
+            "directory with config.json and *.safetensors weights, or a Hub id (org/name)")
 
 
 def default_gguf_path() -> Path:
@@ -138,14 +177,27 @@ def _resolve_local_dir(path: Path) -> Path:
     A checkpoint has an HF ``config.json`` *and* weights; a run directory's own ``config.json``
     is the training config, so ``path`` without weights falls through to ``path/model``.
     """
+    pickled = []
     for candidate in (path, path / "model"):
-        has_weights = any(candidate.glob("*.safetensors")) or any(candidate.glob("*.bin"))
-        if (candidate / "config.json").is_file() and has_weights:
+        if not (candidate / "config.json").is_file():
+            continue
+        if any(candidate.glob("*.safetensors")):
             return candidate
+        pickled += [f.name for pattern in _PICKLE_WEIGHTS for f in candidate.glob(pattern)]
+    if pickled:
+        # torch.load of a downloaded file can run arbitrary code: safetensors only.
+        raise ModelNotFoundError(
+            f"{path} holds only pickle weights ({', '.join(sorted(pickled)[:3])}), which "
+            "safelens does not load (unpickling can run code); expected *.safetensors weights "
+            "(convert them once with a trusted tool, e.g. save_pretrained(safe_serialization="
+            "True))")
     raise ModelNotFoundError(
-        f"no Hugging Face checkpoint in {path}: expected config.json and *.safetensors (or "
-        f"*.bin) weights in {path} or in {path / 'model'}"
+        f"no Hugging Face checkpoint in {path}: expected config.json and *.safetensors "
+        f"weights in {path} or in {path / 'model'}"
     )
+
+
+_PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
 
 
 def load_hf(
@@ -173,16 +225,26 @@ def load_hf(
     if name.lower() in _DEFAULT_ALIASES:
         source, model_name = _default_hf_files(), DEFAULT_MODEL_HUB_ID
     elif Path(name).expanduser().exists():
+        check_model_name(name, setting="model")
         source = _resolve_local_dir(Path(name).expanduser())
         model_name = str(source)
     else:
+        check_model_name(name, setting="model")
         source, model_name = name, name
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(
-            source, dtype=torch_dtype, trust_remote_code=trust_remote_code
+            source, dtype=torch_dtype, trust_remote_code=trust_remote_code, use_safetensors=True
         )
-    except OSError as err:
+    except Exception as err:
+        from safetensors import SafetensorError
+
+        if isinstance(err, SafetensorError | json.JSONDecodeError | UnicodeDecodeError):
+            raise ModelNotFoundError(
+                f"model '{name}': a file in {source} is damaged or truncated ({err}); expected a "
+                "complete checkpoint") from err
+        if not isinstance(err, OSError | ValueError) or isinstance(err, ModelNotFoundError):
+            raise
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         raise ModelNotFoundError(
             f"could not load model '{name}' (tried {source}"

@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from safelens.errors import SafelensError
+
 FORMAT = "safelens.checkpoint/1"
 STAGING = ".staging"
 _PARTS = ("model", "checkpoint")
@@ -113,15 +115,166 @@ def save_state(directory: str | Path, name: str, state: Any) -> None:
 
 
 def load_state(directory: str | Path, name: str) -> Any:
-    """Read what :func:`save_state` wrote (JSON + safetensors; no pickle)."""
-    from safetensors.torch import load_file
+    """Read what :func:`save_state` wrote (JSON + safetensors; no pickle).
 
+    Raises:
+        FileNotFoundError: a file is missing; CheckpointError: a file is damaged or truncated.
+    """
     directory = Path(directory)
     for suffix in (".json", ".safetensors"):
         if not (directory / f"{name}{suffix}").is_file():
             raise FileNotFoundError(f"checkpoint file {directory / (name + suffix)} is missing")
-    tensors = load_file(str(directory / f"{name}.safetensors"))
-    return unflatten_state(json.loads((directory / f"{name}.json").read_text()), tensors)
+    tensors = _load_safetensors(directory / f"{name}.safetensors")
+    try:
+        return unflatten_state(read_json(directory / f"{name}.json"), tensors)
+    except (KeyError, TypeError, ValueError) as err:
+        if isinstance(err, CheckpointError):
+            raise
+        raise CheckpointError(f"{directory / (name + '.json')} does not match "
+                              f"{name}.safetensors ({err!r}); the checkpoint is damaged") from None
+
+
+class CheckpointError(SafelensError):
+    """A checkpoint or run-directory file is damaged, or the run directory is unusable."""
+
+
+def read_json(path: Path) -> Any:
+    """``json.loads`` of a checkpoint file, naming the file when it does not parse."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path} is damaged or truncated ({err}); expected the JSON that "
+                              "safelens wrote. Start over with --overwrite") from None
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """``safetensors.torch.load_file``, naming the file when it is damaged or truncated."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is damaged or truncated ({err}); expected a complete "
+                              "safetensors file. Start over with --overwrite") from None
+
+
+def verify_checkpoint(run_dir: str | Path) -> None:
+    """Check that every file a resume reads is whole, before any model loads.
+
+    Parses each JSON file and reads each safetensors header (cheap: no tensor data).
+
+    Raises:
+        FileNotFoundError: a file is missing; CheckpointError: one is damaged (named).
+    """
+    from safetensors import SafetensorError, safe_open
+
+    run_dir = Path(run_dir)
+    ck = run_dir / "checkpoint"
+    read_json(ck / "trainer_state.json")
+    files = [ck / f"{n}.{ext}" for n in ("optimizer", "scheduler", "rng", "wrapper")
+             for ext in ("json", "safetensors")]
+    weights = sorted((run_dir / "model").glob("*.safetensors"))
+    if not weights:
+        raise FileNotFoundError(f"no *.safetensors weights in {run_dir / 'model'}; cannot resume")
+    for path in files + weights:
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint file {path} is missing; cannot resume")
+        if path.suffix == ".json":
+            read_json(path)
+            continue
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                keys = list(handle.keys())
+                size = path.stat().st_size
+                if keys and size <= 8:
+                    raise SafetensorError("empty file")
+        except (SafetensorError, OSError) as err:
+            raise CheckpointError(f"{path} is damaged or truncated ({err}); expected a complete "
+                                  "safetensors file. Start over with --overwrite") from None
+
+
+def check_run_dir(out_dir: str | Path) -> None:
+    """Refuse a run directory that would destroy something: a file, or a model folder.
+
+    ``safelens align --out DIR`` writes ``DIR/config.json``, ``DIR/model`` and more; a Hugging
+    Face checkpoint folder (its own ``config.json``, weights at the top level) would stop
+    loading, so it is refused even with ``--overwrite``.
+
+    Raises:
+        CheckpointError: ``out_dir`` is a file, or holds a model checkpoint (not a safelens run).
+    """
+    out_dir = Path(out_dir)
+    from safelens.errors import check_output_dir
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CheckpointError(f"--out {out_dir} is a file; expected a run directory")
+    if not out_dir.is_dir():
+        check_output_dir(out_dir)  # created now: a read-only disk is named before any work
+        return
+    config = out_dir / "config.json"
+    weights = [f.name for pattern in ("*.safetensors", "*.bin", "*.gguf", "*.pt", "*.pth")
+               for f in out_dir.glob(pattern)]
+    ours = False
+    if config.is_file():
+        try:
+            saved = json.loads(config.read_text(encoding="utf-8"))
+            ours = isinstance(saved, dict) and "method" in saved and "model_type" not in saved
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+            ours = False
+    if weights or (config.is_file() and not ours):
+        what = f"model weights ({', '.join(sorted(weights)[:2])})" if weights else \
+            "a config.json that safelens did not write"
+        raise CheckpointError(
+            f"--out {out_dir} holds {what}: it looks like a model folder, and a run would "
+            "overwrite its files; expected a new or a safelens run directory (e.g. "
+            f"{out_dir / 'run'})")
+    check_output_dir(out_dir)
+
+
+def refuse_changed_settings(run_dir: str | Path, saved: dict[str, Any],
+                            wanted: dict[str, Any]) -> None:
+    """Refuse to resume ``run_dir`` with settings that change what the run computes.
+
+    The optimizer and learning-rate schedule are restored from the checkpoint, so a new
+    ``lr``, ``max_steps`` (or any other setting) would not be applied as asked (the new steps
+    would run past the saved schedule, at learning rate 0). Run-only settings (progress,
+    logging, saving, device, reference batch size) may change.
+
+    Raises:
+        CheckpointError: naming each changed setting, its saved and its new value.
+    """
+    from safelens.training.runs import config_changes
+
+    diff = config_changes(saved, wanted)
+    if diff:
+        shown = ", ".join(f"{k} {saved[k]!r} -> {wanted[k]!r}" for k in diff[:6])
+        raise CheckpointError(
+            f"cannot resume {run_dir} with changed settings ({shown}): the checkpoint's "
+            "optimizer and learning-rate schedule belong to the saved settings; expected the "
+            "same settings as the run (drop those flags), or start over with --overwrite")
+
+
+def check_finite_parameters(model: Any, step: int) -> None:
+    """Raise before saving weights that hold NaN/inf (a broken model must never be written).
+
+    Raises:
+        NonFiniteParametersError: naming the step and the first bad tensors.
+    """
+    from safelens.models.loading import hf_state_dict
+
+    hf = getattr(model, "original_model", model)
+    bad = [name for name, t in hf_state_dict(hf).items()
+           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise NonFiniteParametersError(
+            f"after step {step}, {len(bad)} weight tensor(s) hold NaN/inf (e.g. "
+            f"{', '.join(bad[:3])}), so nothing was saved; the previous checkpoint, if any, is "
+            "kept. Expected finite weights: lower the learning rate or check --max-grad-norm")
+
+
+class NonFiniteParametersError(SafelensError):
+    """The trained weights hold NaN/inf; nothing was saved."""
 
 
 # ------------------------------------------------------------------------------ RNG
@@ -187,6 +340,7 @@ def save_checkpoint(
     from safelens.models import save_model
 
     run_dir = Path(run_dir)
+    check_finite_parameters(model, step)
     recover(run_dir)
     staging = run_dir / STAGING
     shutil.rmtree(staging, ignore_errors=True)
@@ -212,9 +366,15 @@ def read_trainer_state(run_dir: str | Path) -> dict[str, Any] | None:
     path = run_dir / "checkpoint" / "trainer_state.json"
     if not path.is_file():
         return None
-    meta = json.loads(path.read_text())
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path} has format {meta.get('format')!r}; expected {FORMAT!r}")
+    meta = read_json(path)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} has format "
+                              f"{meta.get('format') if isinstance(meta, dict) else meta!r}; "
+                              f"expected {FORMAT!r}")
+    for key, kind in (("step", int), ("total_steps", int), ("param_names", list)):
+        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            raise CheckpointError(f"{path}: {key!r} is {meta.get(key)!r}; expected "
+                                  f"{'an integer' if kind is int else 'a list'}")
     return meta
 
 
@@ -237,7 +397,7 @@ def load_checkpoint(
         raise FileNotFoundError(f"no checkpoint to resume in {Path(run_dir) / 'checkpoint'}")
     if meta["param_names"] != param_names:
         missing = sorted(set(meta["param_names"]) ^ set(param_names))[:5]
-        raise ValueError(f"the trainable parameters differ from the checkpoint's in {run_dir} "
+        raise CheckpointError(f"the trainable parameters differ from the checkpoint's in {run_dir} "
                          f"(e.g. {missing}); resume with the same model and freeze setting")
     ck = Path(run_dir) / "checkpoint"
     optimizer.load_state_dict(load_state(ck, "optimizer"))
@@ -250,8 +410,6 @@ def load_checkpoint(
 
 def load_weights_into(model: Any, model_dir: str | Path) -> None:
     """Copy the HF safetensors weights in ``model_dir`` into ``model`` (a bridge) in place."""
-    from safetensors.torch import load_file
-
     from safelens.models.loading import hf_state_dict
 
     model_dir = Path(model_dir)
@@ -262,10 +420,13 @@ def load_weights_into(model: Any, model_dir: str | Path) -> None:
     loaded = 0
     with torch.no_grad():
         for f in files:
-            for name, value in load_file(str(f)).items():
+            for name, value in _load_safetensors(f).items():
                 if name not in live:
-                    raise ValueError(f"{f}: tensor {name!r} does not exist in the model")
+                    raise CheckpointError(f"{f}: tensor {name!r} does not exist in the model")
+                if live[name].shape != value.shape:
+                    raise CheckpointError(f"{f}: tensor {name!r} has shape {tuple(value.shape)}; "
+                                          f"expected {tuple(live[name].shape)}")
                 live[name].copy_(value)
                 loaded += 1
     if not loaded:
-        raise ValueError(f"no weights loaded from {model_dir}")
+        raise CheckpointError(f"no weights loaded from {model_dir}")

@@ -10,7 +10,6 @@ Flags default to "not given", so only explicit flags override the preset and def
 from __future__ import annotations
 
 import argparse
-import json
 import types
 import typing
 from pathlib import Path
@@ -96,7 +95,9 @@ def resolve_cli_config(method: str | None, preset: str | None, out_dir: str | Pa
     base = None
     saved_path = Path(out_dir) / "config.json"
     if resume and saved_path.is_file():
-        saved = json.loads(saved_path.read_text())
+        from safelens.training.checkpoint import read_json
+
+        saved = read_json(saved_path)
         if method is not None and method != saved.get("method"):
             raise ValueError(f"{out_dir} was trained with --method {saved.get('method')}, "
                              f"not {method}")
@@ -115,7 +116,8 @@ def resolve_cli_config(method: str | None, preset: str | None, out_dir: str | Pa
         flags = ", ".join("--" + k.replace("_", "-") for k in foreign)
         raise ValueError(f"{flags} do(es) not apply to method {method!r}")
     if base is not None:
-        cfg = spec.config_cls.from_dict(base, strict=False).replace(**overrides)
+        # Overrides go in before validation: a saved device='cuda' resumed with --device cpu.
+        cfg = spec.config_cls.from_dict({**base, **overrides}, strict=False)
     else:
         cfg = resolve_config(method, preset=preset, **overrides)
     return method, preset, cfg

@@ -15,17 +15,19 @@ Examples:
     >>> DPOConfig(lr=-1.0)
     Traceback (most recent call last):
     ...
-    ValueError: DPOConfig.lr must be > 0, got -1.0
+    safelens.errors.SafelensError: DPOConfig.lr must be > 0, got -1.0 (--lr)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from safelens.errors import SafelensError, check_device
 from safelens.models.loading import DEFAULT_MODEL
 from safelens.models.precision import PRECISIONS
 
@@ -99,10 +101,15 @@ class TrainConfig:
     def __post_init__(self) -> None:
         name = type(self).__name__
 
-        def bad(field_name: str, expected: str) -> ValueError:
-            return ValueError(f"{name}.{field_name} must be {expected}, "
-                              f"got {getattr(self, field_name)!r}")
+        def bad(field_name: str, expected: str) -> SafelensError:
+            flag = "--" + field_name.replace("_", "-")
+            return SafelensError(f"{name}.{field_name} must be {expected}, "
+                                 f"got {getattr(self, field_name)!r} ({flag})")
 
+        for f in dataclasses.fields(self):  # NaN slips through every range comparison
+            v = getattr(self, f.name)
+            if isinstance(v, float) and math.isnan(v):
+                raise bad(f.name, "a number, not NaN")
         if not isinstance(self.model, str) or not self.model:
             raise bad("model", "a non-empty model name or path")
         if self.precision not in PRECISIONS:
@@ -137,12 +144,21 @@ class TrainConfig:
             raise bad("save_every", ">= 0")
         if not (self.prefix_cache_gb > 0 and math.isfinite(self.prefix_cache_gb)):
             raise bad("prefix_cache_gb", "> 0")
-        if self.epochs <= 0:
-            raise bad("epochs", "> 0")
-        if self.max_grad_norm is not None and self.max_grad_norm < 0:
-            raise bad("max_grad_norm", "None or >= 0")
+        if not (self.epochs > 0 and math.isfinite(self.epochs)):
+            raise bad("epochs", "a finite number > 0")
+        if self.max_grad_norm is not None and not (
+                self.max_grad_norm >= 0 and math.isfinite(self.max_grad_norm)):
+            raise bad("max_grad_norm", "None or a finite number >= 0")
+        if not math.isfinite(self.weight_decay):
+            raise bad("weight_decay", "a finite number >= 0")
+        if self.freeze is not None:
+            try:
+                re.compile(self.freeze)
+            except re.error as err:
+                raise bad("freeze", f"a valid regular expression ({err})") from None
+        check_device(self.device, setting=f"{name}.device (--device)")
         if self.batch_size % self.grad_accum_steps:
-            raise ValueError(f"{name}.batch_size={self.batch_size} is not divisible by "
+            raise SafelensError(f"{name}.batch_size={self.batch_size} is not divisible by "
                              f"grad_accum_steps={self.grad_accum_steps}")
 
     # -- helpers --------------------------------------------------------------------------------
@@ -160,7 +176,7 @@ class TrainConfig:
         names = set(cls.field_names())
         unknown = sorted(set(values) - names)
         if unknown and strict:
-            raise ValueError(f"{cls.__name__} has no field(s) {unknown}; "
+            raise SafelensError(f"{cls.__name__} has no field(s) {unknown}; "
                              f"known fields: {sorted(names)}")
         return cls(**{k: v for k, v in values.items() if k in names})
 
@@ -182,7 +198,7 @@ class SFTConfig(TrainConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.reduction not in ("token_mean", "sequence_sum"):
-            raise ValueError(f"SFTConfig.reduction must be 'token_mean' or 'sequence_sum', "
+            raise SafelensError(f"SFTConfig.reduction must be 'token_mean' or 'sequence_sum', "
                              f"got {self.reduction!r}")
 
 
@@ -197,9 +213,9 @@ class DPOConfig(TrainConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not (self.beta > 0 and math.isfinite(self.beta)):
-            raise ValueError(f"{type(self).__name__}.beta must be > 0, got {self.beta!r}")
+            raise SafelensError(f"{type(self).__name__}.beta must be > 0, got {self.beta!r}")
         if not (self.rpo_alpha >= 0 and math.isfinite(self.rpo_alpha)):
-            raise ValueError(f"{type(self).__name__}.rpo_alpha must be >= 0, "
+            raise SafelensError(f"{type(self).__name__}.rpo_alpha must be >= 0, "
                              f"got {self.rpo_alpha!r}")
 
 
@@ -217,7 +233,7 @@ class CDPOConfig(DPOConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 0.0 <= self.eps <= 0.5:
-            raise ValueError(f"CDPOConfig.eps must be in [0, 0.5], got {self.eps!r}")
+            raise SafelensError(f"CDPOConfig.eps must be in [0, 0.5], got {self.eps!r}")
 
 
 @dataclass
@@ -229,7 +245,7 @@ class RDPOConfig(DPOConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 0.0 <= self.eps < 0.5:
-            raise ValueError(f"RDPOConfig.eps must be in [0, 0.5), got {self.eps!r}")
+            raise SafelensError(f"RDPOConfig.eps must be in [0, 0.5), got {self.eps!r}")
 
 
 @dataclass
@@ -241,7 +257,7 @@ class DrDPOConfig(DPOConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.beta_prime > 0:
-            raise ValueError(f"DrDPOConfig.beta_prime must be > 0, got {self.beta_prime!r}")
+            raise SafelensError(f"DrDPOConfig.beta_prime must be > 0, got {self.beta_prime!r}")
 
 
 @dataclass
@@ -257,9 +273,9 @@ class NPOConfig(TrainConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not (self.beta > 0 and math.isfinite(self.beta)):
-            raise ValueError(f"NPOConfig.beta must be > 0, got {self.beta!r}")
+            raise SafelensError(f"NPOConfig.beta must be > 0, got {self.beta!r}")
         if self.sft_weight < 0:
-            raise ValueError(f"NPOConfig.sft_weight must be >= 0, got {self.sft_weight!r}")
+            raise SafelensError(f"NPOConfig.sft_weight must be >= 0, got {self.sft_weight!r}")
 
 
 @dataclass
@@ -274,7 +290,7 @@ class RewardLevelConfig(DPOConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not (self.beta_r >= 0 and math.isfinite(self.beta_r)):
-            raise ValueError(f"RewardLevelConfig.beta_r must be finite and >= 0, "
+            raise SafelensError(f"RewardLevelConfig.beta_r must be finite and >= 0, "
                              f"got {self.beta_r!r}")
 
 

@@ -10,6 +10,8 @@ would have.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,13 @@ def load_train_rows(config: TrainConfig) -> tuple[list[dict[str, Any]], str]:
     from safelens.data import load_builtin, read_jsonl
 
     if config.train_file:
-        return read_jsonl(config.train_file, kind="preference"), str(config.train_file)
+        rows = read_jsonl(config.train_file, kind="preference")
+        if not rows:
+            from safelens.errors import SafelensError
+
+            raise SafelensError(f"train_file {config.train_file} holds no preference rows; "
+                                "expected one JSON object per line")
+        return rows, str(config.train_file)
     return load_builtin("preferences", "train"), "builtin:preferences/train"
 
 
@@ -114,3 +122,39 @@ class DataOrder:
     def epoch(self, step: int) -> float:
         """Fractional epoch reached after ``step`` steps."""
         return step * self.batch_size / self.n
+
+
+def drop_identical_pairs(rows: list[dict[str, Any]], columns: Sequence[str],
+                         source: str | None = None) -> list[dict[str, Any]]:
+    """Drop pairs whose ``chosen`` equals ``rejected`` (a preference loss learns nothing there).
+
+    Only methods that train on both columns are affected. A few such rows are skipped with a
+    warning that counts them; when every row is such a pair the data cannot train anything and
+    an error names the file.
+
+    Raises:
+        SafelensError: every row has ``chosen == rejected``.
+
+    Examples:
+        >>> rows = [{"id": "a", "chosen": "x", "rejected": "x"}, {"id": "b", "chosen": "x", "rejected": "y"}]
+        >>> import warnings; warnings.simplefilter("ignore")
+        >>> [r["id"] for r in drop_identical_pairs(rows, ("chosen", "rejected"))]
+        ['b']
+    """
+    from safelens.errors import SafelensError
+
+    if not {"chosen", "rejected"} <= set(columns):
+        return rows
+    same = [i for i, r in enumerate(rows) if r["chosen"].strip() == r["rejected"].strip()]
+    if not same:
+        return rows
+    where = source or "the training rows"
+    if len(same) == len(rows):
+        raise SafelensError(
+            f"{where}: 'chosen' equals 'rejected' on all {len(rows)} training rows; expected "
+            "pairs with different responses (a preference loss learns nothing from them)")
+    ids = [str(rows[i].get("id", i)) for i in same[:5]]
+    warnings.warn(f"{where}: skipping {len(same)} of {len(rows)} rows whose 'chosen' equals "
+                  f"'rejected' (e.g. ids {ids})", UserWarning, stacklevel=2)
+    drop = set(same)
+    return [r for i, r in enumerate(rows) if i not in drop]

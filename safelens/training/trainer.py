@@ -68,7 +68,7 @@ from safelens.training import checkpoint as ckpt
 from safelens.training import reference as refmod
 from safelens.training.batch import Logps
 from safelens.training.config import TrainConfig
-from safelens.training.data import DataOrder, load_train_rows, prepare_rows
+from safelens.training.data import DataOrder, drop_identical_pairs, load_train_rows, prepare_rows
 from safelens.training.methods.base import Method, TrainContext
 from safelens.training.optim import (
     NonFiniteLossError,
@@ -77,7 +77,6 @@ from safelens.training.optim import (
     build_scheduler,
 )
 from safelens.training.prefix import FrozenPrefixCache
-from safelens.training.runs import config_changes
 
 logger = logging.getLogger(__name__)
 
@@ -268,12 +267,14 @@ class Trainer:
     # ------------------------------------------------------------------ setup helpers
     def _prepare_dir(self) -> int | None:
         """Check the run directory; returns the checkpoint step to resume from."""
+        ckpt.check_run_dir(self.out_dir)  # a file or a model folder is refused
         state = ckpt.read_trainer_state(self.out_dir) if self.out_dir.exists() else None
         if self.resume:
             if state is None:
                 raise FileNotFoundError(
                     f"cannot resume: {self.out_dir / 'checkpoint'} does not exist (no run was "
                     "checkpointed there); drop --resume to start a new run")
+            ckpt.verify_checkpoint(self.out_dir)  # a damaged file is named before any work
             self._check_resume_config()
             return int(state["step"])
         if state is not None or (self.out_dir / "log.jsonl").exists():
@@ -293,14 +294,11 @@ class Trainer:
         path = self.out_dir / "config.json"
         if not path.is_file():
             return
-        saved = json.loads(path.read_text())
+        saved = ckpt.read_json(path)
         if saved.get("method") not in (None, self.method.name):
             raise ValueError(f"{self.out_dir} was trained with method {saved.get('method')!r}, "
                              f"not {self.method.name!r}")
-        diff = config_changes(saved, self.config.to_dict())
-        if diff:
-            warnings.warn(f"resuming {self.out_dir} with changed settings {diff}: the result "
-                          "will differ from an uninterrupted run", stacklevel=3)
+        ckpt.refuse_changed_settings(self.out_dir, saved, self.config.to_dict())
 
     def _write_config(self, n_rows: int, total_steps: int, accelerator: Any) -> None:
         import safelens
@@ -392,7 +390,7 @@ class Trainer:
         else:
             rows = self.rows
             self.data_source = self.data_source or "rows passed to Trainer"
-        rows = prepare_rows(rows, cfg)
+        rows = drop_identical_pairs(prepare_rows(rows, cfg), method.columns, self.data_source)
         cache_dir = Path(cfg.reference_cache_dir or self.out_dir / "reference")
         ctx = TrainContext(model, tokenizer, accelerator, self.out_dir, cache_dir, named)
         rows = method.prepare(rows, ctx)

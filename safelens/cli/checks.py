@@ -1,0 +1,93 @@
+"""Checks of command-line settings that run before any model loads.
+
+Each raises :class:`safelens.errors.SafelensError` naming the flag (or file) and what was
+expected, so a mistyped judge or an unwritable ``--out`` is reported in a second, not after
+every response was generated.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from safelens.errors import SafelensError, check_device, check_number, check_output_dir
+
+
+def check_input_file(path: str | Path, setting: str) -> Path:
+    """``path`` as a Path; raises unless it is an existing regular file."""
+    path = Path(path)
+    if not path.exists():
+        raise SafelensError(f"{setting} {path}: no such file")
+    if not path.is_file():
+        raise SafelensError(f"{setting} {path} is a directory; expected a JSONL file")
+    return path
+
+
+def check_output_file(path: str | Path, setting: str = "--out",
+                      inputs: tuple[str | Path | None, ...] = ()) -> Path:
+    """``path`` as a Path; raises if it is a directory, an input file, or not writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise SafelensError(f"{setting} {path} is a directory; expected a file path")
+    for other in inputs:
+        if other is not None and Path(other).exists() and path.exists() \
+                and path.resolve() == Path(other).resolve():
+            raise SafelensError(f"{setting} {path} is also an input file; expected a new path "
+                                "(the input would be overwritten)")
+    check_output_dir(path.parent, setting=f"{setting} {path}: folder")
+    return path
+
+
+def check_judge_name(name: str, setting: str = "--judge") -> None:
+    """Raise unless ``name`` can name a judge (a registered one, ``learned:PATH``, a directory
+    or a Hub id ``org/name``)."""
+    from safelens.eval.judges import available_judges
+
+    if name in available_judges():
+        return
+    if name.startswith("learned:"):
+        if not Path(name.split(":", 1)[1]).is_dir():
+            raise SafelensError(f"{setting} {name!r}: no such directory "
+                                f"{name.split(':', 1)[1]!r}; expected a saved learned judge")
+        return
+    if Path(name).is_dir():
+        return
+    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
+        return  # a Hub id: checked when it loads
+    raise SafelensError(f"{setting} {name!r} is not a judge; expected one of "
+                        f"{', '.join(available_judges())}, learned:PATH, a directory or an HF id")
+
+
+def check_generation_args(args: argparse.Namespace) -> None:
+    """Decoding flags: ``--max-new-tokens``, ``--batch-size``, ``--temperature``, ``--top-p``."""
+    from safelens.eval.checks import check_generation_config
+
+    check_number(args.max_new_tokens, "--max-new-tokens", low=1, integer=True)
+    check_number(args.batch_size, "--batch-size", low=1, integer=True)
+    check_number(args.temperature, "--temperature", low=0, low_open=True)
+    check_number(args.top_p, "--top-p", low=0, high=1, low_open=True)
+    check_number(args.seed, "--seed", low=0, integer=True)
+    from safelens.cli.main import _generation_config
+
+    check_generation_config(_generation_config(args))
+
+
+def check_eval_args(args: argparse.Namespace) -> Any:
+    """Every ``safelens eval`` setting, before any model loads; returns the judge."""
+    from safelens.eval.judges import get_judge
+    from safelens.models.loading import check_model_name, resolve_dtype
+
+    if args.limit is not None:
+        check_number(args.limit, "--limit", low=1, integer=True)
+    check_generation_args(args)
+    check_device(args.device)
+    try:
+        resolve_dtype(args.dtype)
+    except ValueError as err:
+        raise SafelensError(f"--dtype: {err}") from None
+    check_input_file(args.prompts, "--prompts")
+    check_output_file(args.out, inputs=(args.prompts,))
+    check_model_name(args.model)
+    check_judge_name(args.judge)
+    return get_judge(args.judge)

@@ -1,0 +1,539 @@
+"""The fault battery: bad input and faults against the CLI, each a one-line error, exit 2.
+
+Every case builds its files in a fresh folder, runs ``safelens ...`` in-process and asserts
+that the command exits with status 2, prints exactly one ``error:`` line that names the
+offending file / row / setting (the case's ``needles``), prints no traceback, and leaves every
+pre-existing file (and the shared tiny model folder) byte-for-byte unchanged.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+from reliability_helpers import (
+    ALIGN_FLAGS,
+    PROMPT_ROWS,
+    copy_run,
+    preference_rows,
+    snapshot,
+    write_jsonl,
+)
+
+from safelens.cli.main import main
+
+
+@dataclass
+class Workspace:
+    root: Path
+    model: Path
+    run: Path | None
+    monkeypatch: pytest.MonkeyPatch
+    prompts: Path = field(init=False)
+    train: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.prompts = write_jsonl(self.root / "prompts.jsonl", PROMPT_ROWS)
+        self.train = write_jsonl(self.root / "train.jsonl", preference_rows())
+
+    def file(self, name: str, content: str | bytes) -> Path:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        return path
+
+    def rows(self, name: str, rows: list) -> Path:
+        return write_jsonl(self.root / name, rows)
+
+    def eval(self, *flags: str, prompts: Path | str | None = None, out: str | Path | None = None,
+             model: str | Path | None = None) -> list[str]:
+        return ["eval", "--model", str(model or self.model), "--prompts",
+                str(prompts or self.prompts), "--out", str(out or self.root / "out.jsonl"),
+                "--max-new-tokens", "2", *flags]
+
+    def align(self, *flags: str, train: Path | str | None = None, out: Path | str | None = None,
+              method: str | None = "dpo") -> list[str]:
+        head = ["align"] + (["--method", method] if method else [])
+        return [*head, "--model", str(self.model), "--train", str(train or self.train),
+                "--out", str(out or self.root / "run"), *ALIGN_FLAGS, *flags]
+
+    def resume_run(self) -> Path:
+        """A copy of the finished run; ``self.train`` becomes the file it was trained on."""
+        self.train = self.run.parent / "train.jsonl"
+        return copy_run(self.run, self.root / "resumed")
+
+
+#: ``name -> build(ws) -> (argv, needles)``.
+CASES: dict[str, Callable[[Workspace], tuple[list[str], list[str]]]] = {}
+#: Cases that need the finished tiny run.
+NEEDS_RUN: set[str] = set()
+
+
+def case(name: str, needs_run: bool = False):
+    def register(fn):
+        assert name not in CASES, name
+        CASES[name] = fn
+        if needs_run:
+            NEEDS_RUN.add(name)
+        return fn
+    return register
+
+
+def flag_case(command: str, name: str, flags: list[str], needles: list[str]) -> None:
+    """A case that only changes flags of a good eval / align call."""
+    case(f"{command}-{name}")(lambda ws: (getattr(ws, command)(*flags), needles))
+
+
+# ------------------------------------------------------------------ eval: settings
+for name, flags, needles in [
+    ("limit-negative", ["--limit", "-1"], ["--limit", "-1"]),
+    ("limit-zero", ["--limit", "0"], ["--limit"]),
+    ("limit-not-int", ["--limit", "abc"], ["--limit"]),
+    ("top-p-5", ["--sample", "--top-p", "5"], ["--top-p", "5"]),
+    ("top-p-0", ["--top-p", "0"], ["--top-p"]),
+    ("top-p-nan", ["--top-p", "nan"], ["--top-p", "nan"]),
+    ("top-p-negative", ["--top-p", "-0.5"], ["--top-p"]),
+    ("temperature-0", ["--sample", "--temperature", "0"], ["--temperature"]),
+    ("temperature-negative", ["--temperature", "-1"], ["--temperature"]),
+    ("temperature-inf", ["--temperature", "inf"], ["--temperature", "inf"]),
+    ("temperature-nan", ["--temperature", "nan"], ["--temperature"]),
+    ("max-new-tokens-0", ["--max-new-tokens", "0"], ["--max-new-tokens"]),
+    ("max-new-tokens-negative", ["--max-new-tokens", "-5"], ["--max-new-tokens"]),
+    ("batch-size-0", ["--batch-size", "0"], ["--batch-size"]),
+    ("seed-negative", ["--seed", "-1"], ["--seed"]),
+    ("judge-typo", ["--judge", "keywrod"], ["--judge", "keywrod"]),
+    ("judge-learned-missing", ["--judge", "learned:/no/such/judge"], ["--judge", "/no/such/judge"]),
+    ("judge-path-like", ["--judge", "./no/such/judge"], ["--judge"]),
+    ("device-bogus", ["--device", "gpu0"], ["--device", "gpu0"]),
+    ("dtype-bogus", ["--dtype", "fp8"], ["--dtype", "fp8"]),
+]:
+    flag_case("eval", name, flags, needles)
+
+if not torch.cuda.is_available():
+    flag_case("eval", "device-cuda-on-cpu", ["--device", "cuda"], ["--device", "cuda"])
+    flag_case("align", "device-cuda-on-cpu", ["--device", "cuda"], ["device", "cuda"])
+
+
+# ------------------------------------------------------------------ eval: the prompts file
+@case("eval-prompts-missing")
+def _(ws):
+    return ws.eval(prompts=ws.root / "nope.jsonl"), ["--prompts", "nope.jsonl", "no such file"]
+
+
+@case("eval-prompts-directory")
+def _(ws):
+    (ws.root / "adir").mkdir()
+    return ws.eval(prompts=ws.root / "adir"), ["adir", "is a directory"]
+
+
+@case("eval-prompts-empty")
+def _(ws):
+    return ws.eval(prompts=ws.file("empty.jsonl", "")), ["empty.jsonl", "no prompt rows"]
+
+
+@case("eval-prompts-blank-lines")
+def _(ws):
+    return ws.eval(prompts=ws.file("blank.jsonl", "\n  \n\n")), ["blank.jsonl", "no prompt rows"]
+
+
+BAD_PROMPT_FILES = {
+    "invalid-utf8": (b'{"prompt": "ok"}\n{"prompt": "caf\xe9"}\n', ["line 2", "UTF-8"]),
+    "invalid-utf8-line-3": (b'{"prompt": "a"}\n{"prompt": "b"}\n\xff\xfe\n', ["line 3", "UTF-8"]),
+    "malformed-json": (b'{"prompt": "ok"}\n{"prompt": \n', ["line 2", "malformed JSON"]),
+    "json-array": (b'["a prompt"]\n', ["line 1", "JSON object"]),
+    "json-string": (b'"a prompt"\n', ["line 1", "JSON object"]),
+    "no-prompt-column": (b'{"text": "hi"}\n', ["row 1", "prompt"]),
+    "empty-prompt": (b'{"prompt": "  "}\n', ["row 1", "'prompt' is empty"]),
+    "prompt-number": (b'{"prompt": 7}\n', ["row 1", "'prompt' must be a string"]),
+    "prompt-null": (b'{"prompt": null}\n', ["row 1", "'prompt'"]),
+    "harmful-string": (b'{"prompt": "x", "harmful": "yes"}\n', ["row 1", "'harmful'"]),
+    "kind-unknown": (b'{"prompt": "x", "kind": "evil"}\n', ["row 1", "'kind'", "evil"]),
+    "kind-disagrees": (b'{"prompt": "x", "harmful": true, "kind": "benign"}\n',
+                       ["row 1", "'harmful'", "'kind'"]),
+    "duplicate-ids": (b'{"id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n',
+                      ["row 2", "duplicate id"]),
+    "id-number": (b'{"id": 3, "prompt": "x"}\n', ["row 1", "'id'"]),
+    "prefill-number": (b'{"prompt": "x", "prefill": 5}\n', ["row 1", "'prefill'"]),
+    "prefill-empty": (b'{"prompt": "x", "prefill": ""}\n', ["row 1", "'prefill' is empty"]),
+    "reference-empty": (b'{"prompt": "x", "reference": " "}\n', ["row 1", "'reference'"]),
+    "heldout-unknown": (b'{"prompt": "x", "heldout": "maybe"}\n', ["row 1", "'heldout'"]),
+}
+for name, (content, needles) in BAD_PROMPT_FILES.items():
+    case(f"eval-prompts-{name}")(
+        lambda ws, name=name, content=content, needles=needles:
+        (ws.eval(prompts=ws.file(f"{name}.jsonl", content)), [f"{name}.jsonl", *needles]))
+
+
+@case("eval-prompt-over-long")
+def _(ws):
+    rows = [*PROMPT_ROWS, {"id": "long-one", "prompt": "word " * 1500}]
+    return ws.eval(prompts=ws.rows("long.jsonl", rows)), ["row 4", "long-one", "max_prompt_length"]
+
+
+# ------------------------------------------------------------------ eval: --out and --model
+@case("eval-out-directory")
+def _(ws):
+    (ws.root / "outdir").mkdir()
+    return ws.eval(out=ws.root / "outdir"), ["--out", "outdir", "directory"]
+
+
+@case("eval-out-is-prompts")
+def _(ws):
+    return ws.eval(out=ws.prompts), ["--out", "prompts.jsonl", "input"]
+
+
+@case("eval-out-parent-is-file")
+def _(ws):
+    ws.file("afile", "x")
+    return ws.eval(out=ws.root / "afile" / "out.jsonl"), ["--out", "afile", "is a file"]
+
+
+@case("eval-out-read-only")
+def _(ws):
+    def refuse(*a, **k):
+        raise OSError(errno.EROFS, "Read-only file system")
+    ws.monkeypatch.setattr("tempfile.TemporaryFile", refuse)
+    return ws.eval(out=ws.root / "ro" / "out.jsonl"), ["--out", "ro", "not writable", "Read-only"]
+
+
+@case("eval-out-disk-full")
+def _(ws):
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    ws.monkeypatch.setattr("tempfile.TemporaryFile", full)
+    return ws.eval(), ["--out", "not writable", "No space left"]
+
+
+@case("eval-model-missing-dir")
+def _(ws):
+    return ws.eval(model="./no/such/model"), ["./no/such/model", "no such directory"]
+
+
+@case("eval-model-deep-path")
+def _(ws):
+    return ws.eval(model="a/b/c"), ["a/b/c", "no such directory"]
+
+
+@case("eval-model-is-file")
+def _(ws):
+    return ws.eval(model=ws.file("model.bin", "x")), ["model.bin", "is a file"]
+
+
+@case("eval-model-dir-without-checkpoint")
+def _(ws):
+    (ws.root / "emptymodel").mkdir()
+    return ws.eval(model=ws.root / "emptymodel"), ["emptymodel", "config.json"]
+
+
+@case("eval-model-pickle-only")
+def _(ws):
+    folder = ws.root / "pickled"
+    folder.mkdir()
+    shutil.copy(ws.model / "config.json", folder / "config.json")
+    (folder / "pytorch_model.bin").write_bytes(b"not really a pickle")
+    return ws.eval(model=folder), ["pickled", "pickle", "safetensors"]
+
+
+@case("eval-model-truncated-safetensors")
+def _(ws):
+    folder = ws.root / "truncated"
+    shutil.copytree(ws.model, folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    return ws.eval(model=folder), ["truncated", "damaged or truncated"]
+
+
+@case("eval-model-bad-config-json")
+def _(ws):
+    folder = ws.root / "badconfig"
+    shutil.copytree(ws.model, folder)
+    (folder / "config.json").write_text('{"model_type": ')
+    return ws.eval(model=folder), ["badconfig"]
+
+
+# ------------------------------------------------------------------ align: settings
+for name, flags, needles in [
+    ("max-grad-norm-nan", ["--max-grad-norm", "nan"], ["max_grad_norm", "nan"]),
+    ("max-grad-norm-inf", ["--max-grad-norm", "inf"], ["max_grad_norm", "inf"]),
+    ("max-grad-norm-negative", ["--max-grad-norm", "-1"], ["max_grad_norm"]),
+    ("epochs-nan", ["--epochs", "nan"], ["epochs", "nan"]),
+    ("epochs-inf", ["--epochs", "inf"], ["epochs", "inf"]),
+    ("epochs-zero", ["--epochs", "0"], ["epochs"]),
+    ("lr-zero", ["--lr", "0"], ["lr"]),
+    ("lr-nan", ["--lr", "nan"], ["lr", "nan"]),
+    ("lr-negative", ["--lr=-1e-5"], ["lr", "-1e-05"]),
+    ("lr-not-a-number", ["--lr", "fast"], ["--lr", "fast"]),
+    ("weight-decay-nan", ["--weight-decay", "nan"], ["weight_decay"]),
+    ("weight-decay-negative", ["--weight-decay", "-0.1"], ["weight_decay"]),
+    ("adam-beta1-one", ["--adam-beta1", "1.0"], ["adam_beta1"]),
+    ("adam-eps-zero", ["--adam-eps", "0"], ["adam_eps"]),
+    ("warmup-ratio-1.5", ["--warmup-ratio", "1.5"], ["warmup_ratio"]),
+    ("warmup-steps-negative", ["--warmup-steps", "-2"], ["warmup_steps"]),
+    ("flip-rate-2", ["--flip-rate", "2"], ["flip_rate"]),
+    ("harmful-fraction-nan", ["--harmful-fraction", "nan"], ["harmful_fraction"]),
+    ("batch-size-zero", ["--batch-size", "0"], ["batch_size"]),
+    ("batch-size-indivisible", ["--batch-size", "3", "--grad-accum-steps", "2"],
+     ["batch_size", "grad_accum_steps"]),
+    ("max-steps-zero", ["--max-steps", "0"], ["max_steps"]),
+    ("max-length-zero", ["--max-length", "0"], ["max_length"]),
+    ("ref-batch-size-zero", ["--ref-batch-size", "0"], ["ref_batch_size"]),
+    ("save-every-negative", ["--save-every", "-1"], ["save_every"]),
+    ("beta-zero", ["--beta", "0"], ["beta"]),
+    ("beta-nan", ["--beta", "nan"], ["beta"]),
+    ("freeze-invalid-regex", ["--freeze", "layers.(0"], ["freeze", "layers.(0", "regular"]),
+    ("freeze-everything", ["--freeze", ".*"], ["freeze", ".*"]),
+    ("scheduler-unknown", ["--scheduler", "step"], ["--scheduler", "step"]),
+    ("precision-unknown", ["--precision", "fp8"], ["--precision", "fp8"]),
+    ("domains-none-match", ["--domains", "nowhere"], ["domains", "nowhere"]),
+    ("max-train-rows-zero", ["--max-train-rows", "0"], ["max_train_rows"]),
+]:
+    flag_case("align", name, flags, needles)
+
+
+@case("align-method-unknown")
+def _(ws):
+    return ws.align(method="dpoo"), ["dpoo"]
+
+
+@case("align-method-missing")
+def _(ws):
+    return ws.align(method=None), ["--method"]
+
+
+@case("align-flag-of-another-method")
+def _(ws):
+    return ws.align("--beta", "0.2", method="sft"), ["--beta", "sft"]
+
+
+@case("align-cdpo-eps-too-big")
+def _(ws):
+    return ws.align("--eps", "0.9", method="cdpo"), ["eps"]
+
+
+@case("align-drdpo-beta-prime-nan")
+def _(ws):
+    return ws.align("--beta-prime", "nan", method="drdpo"), ["beta_prime"]
+
+
+# ------------------------------------------------------------------ align: --out
+@case("align-out-is-file")
+def _(ws):
+    return ws.align(out=ws.file("runfile", "x")), ["--out", "runfile", "is a file"]
+
+
+@case("align-out-is-model-folder")
+def _(ws):
+    folder = ws.root / "hfmodel"
+    shutil.copytree(ws.model, folder)
+    return ws.align(out=folder), ["--out", "hfmodel", "model folder"]
+
+
+@case("align-out-is-model-folder-overwrite")
+def _(ws):
+    folder = ws.root / "hfmodel"
+    shutil.copytree(ws.model, folder)
+    return ws.align("--overwrite", out=folder), ["--out", "hfmodel", "model folder"]
+
+
+@case("align-out-holds-foreign-config")
+def _(ws):
+    ws.file("other/config.json", json.dumps({"architectures": ["LlamaForCausalLM"]}))
+    return ws.align(out=ws.root / "other"), ["--out", "other", "config.json"]
+
+
+@case("align-out-read-only")
+def _(ws):
+    def refuse(*a, **k):
+        raise OSError(errno.EROFS, "Read-only file system")
+    ws.monkeypatch.setattr("tempfile.TemporaryFile", refuse)
+    return ws.align(out=ws.root / "ro"), ["ro", "not writable"]
+
+
+@case("align-run-exists", needs_run=True)
+def _(ws):
+    return ws.align(out=ws.resume_run()), ["resumed", "already holds a run", "--resume"]
+
+
+@case("align-resume-without-checkpoint")
+def _(ws):
+    return ws.align("--resume", out=ws.root / "fresh"), ["cannot resume", "fresh", "checkpoint"]
+
+
+# ------------------------------------------------------------------ align: the training file
+@case("align-train-missing")
+def _(ws):
+    return ws.align(train=ws.root / "nope.jsonl"), ["nope.jsonl"]
+
+
+@case("align-train-directory")
+def _(ws):
+    (ws.root / "tdir").mkdir()
+    return ws.align(train=ws.root / "tdir"), ["tdir", "is a directory"]
+
+
+@case("align-train-empty")
+def _(ws):
+    return ws.align(train=ws.file("empty.jsonl", "")), ["empty.jsonl", "no preference rows"]
+
+
+@case("align-train-identical-pairs")
+def _(ws):
+    rows = [{**r, "rejected": r["chosen"]} for r in preference_rows()]
+    return ws.align(train=ws.rows("same.jsonl", rows)), ["same.jsonl", "'chosen' equals"]
+
+
+BAD_TRAIN_ROWS = {
+    "missing-chosen": (lambda r: {k: v for k, v in r.items() if k != "chosen"}, ["chosen"]),
+    "empty-rejected": (lambda r: {**r, "rejected": ""}, ["'rejected' is empty"]),
+    "chosen-number": (lambda r: {**r, "chosen": 1}, ["'chosen' must be a string"]),
+    "harmful-null": (lambda r: {**r, "harmful": None}, ["'harmful'"]),
+    "reward-chosen-nan": (lambda r: {**r, "reward_chosen": float("nan")},
+                          ["'reward_chosen'", "finite"]),
+    "reward-chosen-string": (lambda r: {**r, "reward_chosen": "high"}, ["'reward_chosen'"]),
+    "reward-rejected-inf": (lambda r: {**r, "reward_rejected": float("inf")},
+                            ["'reward_rejected'"]),
+    "reward-chosen-bool": (lambda r: {**r, "reward_chosen": True}, ["'reward_chosen'"]),
+}
+for name, (edit, needles) in BAD_TRAIN_ROWS.items():
+    case(f"align-train-{name}")(
+        lambda ws, name=name, edit=edit, needles=needles: (
+            ws.align(train=ws.rows(f"{name}.jsonl", [preference_rows()[0],
+                                                     edit(preference_rows()[1])]),
+                     method="reward-level"),
+            [f"{name}.jsonl", "row 2", *needles]))
+
+
+@case("align-train-invalid-utf8")
+def _(ws):
+    good = json.dumps(preference_rows()[0]).encode()
+    return ws.align(train=ws.file("latin1.jsonl", good + b"\n" + b'{"prompt": "\xe9"}\n')), \
+        ["latin1.jsonl", "line 2", "UTF-8"]
+
+
+# ------------------------------------------------------------------ align --resume of a damaged run
+def _damage(ws, rel: str, how: str = "truncate") -> Path:
+    run = ws.resume_run()
+    path = run / rel
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if how == "truncate" else b"\x00garbage")
+    return run
+
+
+for rel in ("model/model.safetensors", "checkpoint/optimizer.safetensors",
+            "checkpoint/trainer_state.json", "checkpoint/optimizer.json",
+            "checkpoint/scheduler.json", "checkpoint/rng.safetensors", "config.json"):
+    for how in ("truncate", "garbage"):
+        case(f"align-resume-{how}-{rel.replace('/', '-')}", needs_run=True)(
+            lambda ws, rel=rel, how=how: (ws.align("--resume", out=_damage(ws, rel, how)),
+                                          [Path(rel).name]))
+
+
+@case("align-resume-missing-optimizer", needs_run=True)
+def _(ws):
+    run = ws.resume_run()
+    (run / "checkpoint" / "optimizer.safetensors").unlink()
+    return ws.align("--resume", out=run), ["optimizer.safetensors", "missing"]
+
+
+@case("align-resume-changed-lr", needs_run=True)
+def _(ws):
+    return ws.align("--resume", "--lr", "1e-3", out=ws.resume_run()), \
+        ["cannot resume", "changed settings", "lr 5e-07 -> 0.001"]
+
+
+@case("align-resume-changed-max-steps", needs_run=True)
+def _(ws):
+    return ws.align("--resume", "--max-steps", "3", out=ws.resume_run()), \
+        ["changed settings", "max_steps 1 -> 3"]
+
+
+@case("align-resume-other-method", needs_run=True)
+def _(ws):
+    return ws.align("--resume", out=ws.resume_run(), method="ipo"), ["dpo", "ipo"]
+
+
+# ------------------------------------------------------------------ reward and data
+@case("reward-winrate-missing-file")
+def _(ws):
+    return ["reward", "winrate", "--responses", str(ws.root / "r.jsonl"), "--reward-model",
+            str(ws.root)], ["r.jsonl"]
+
+
+@case("reward-winrate-no-reference")
+def _(ws):
+    return ["reward", "winrate", "--responses", str(ws.prompts), "--reward-model",
+            str(ws.root)], ["prompts.jsonl", "reference"]
+
+
+@case("reward-train-malformed")
+def _(ws):
+    return ["reward", "train", "--out", str(ws.root / "rm"), "--train",
+            str(ws.file("bad.jsonl", "{oops\n"))], ["bad.jsonl", "line 1"]
+
+
+@case("reward-train-epochs-not-int")
+def _(ws):
+    return ["reward", "train", "--out", str(ws.root / "rm"), "--epochs", "many"], ["--epochs"]
+
+
+@case("data-build-out-is-file")
+def _(ws):
+    return ["data", "build", "--out", str(ws.file("datafile", "x"))], ["datafile"]
+
+
+@case("demo-limit-negative")
+def _(ws):
+    return ["demo", "--out", str(ws.root / "demo"), "--limit", "-1"], ["--limit", "-1"]
+
+
+@case("demo-judge-typo")
+def _(ws):
+    return ["demo", "--out", str(ws.root / "demo"), "--judge", "kw"], ["--judge", "kw"]
+
+
+@case("unknown-command")
+def _(ws):
+    return ["evaluate"], ["evaluate"]
+
+
+# ------------------------------------------------------------------ the runner
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    try:
+        code = main(argv)
+    except SystemExit as stop:  # argparse errors
+        code = stop.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_is_one_clear_line(name, tmp_path, tiny_dir, request, capsys, monkeypatch):
+    run = request.getfixturevalue("finished_run") if name in NEEDS_RUN else None
+    ws = Workspace(tmp_path, tiny_dir, run, monkeypatch)
+    argv, needles = CASES[name](ws)
+    before, model_before = snapshot(tmp_path), snapshot(tiny_dir)
+    code, _, err = run_cli(argv, capsys)
+    monkeypatch.undo()
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert code == 2, f"{name}: exit {code}; stderr:\n{err}"
+    assert "Traceback" not in err, err
+    assert len(errors) == 1, f"{name}: expected one error line, got:\n{err}"
+    for needle in needles:
+        assert needle in errors[0], f"{name}: {needle!r} not named in {errors[0]!r}"
+    after = snapshot(tmp_path)
+    changed = [p for p, h in before.items() if after.get(p) != h]
+    assert not changed, f"{name}: pre-existing files changed or lost: {changed}"
+    assert snapshot(tiny_dir) == model_before
+
+
+def test_the_battery_has_at_least_80_kinds():
+    assert len(CASES) >= 80, len(CASES)
