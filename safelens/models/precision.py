@@ -19,7 +19,7 @@ Examples:
     >>> resolve_precision("fp16", "cpu")
     Traceback (most recent call last):
     ...
-    ValueError: precision must be one of ('fp32', 'bf16', 'auto'), got 'fp16'
+    safelens.errors.SafelensError: precision must be one of ('fp32', 'bf16', 'auto'), got 'fp16'
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ import os
 from pathlib import Path
 
 import torch
+
+from safelens.errors import SafelensError
 
 PRECISIONS = ("fp32", "bf16", "auto")
 
@@ -77,15 +79,16 @@ def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str
     """``fp32`` or ``bf16``: what ``precision`` means on ``device``.
 
     Raises:
-        ValueError: an unknown name, or ``bf16`` on a device without native bf16 matmuls.
+        SafelensError: an unknown name, or ``bf16`` on a device without native bf16 matmuls
+            (a ``ValueError``).
     """
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise SafelensError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     native = bf16_supported(device)
     if precision == "auto":
         return "bf16" if native else "fp32"
     if precision == "bf16" and not native:
-        raise ValueError(
+        raise SafelensError(
             f"precision='bf16' but {torch.device(device).type} has no native bf16 matmul "
             "(a CPU needs avx512_bf16 or AMX, a GPU bf16 support); use precision='fp32' or 'auto'")
     return precision

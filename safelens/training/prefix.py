@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from safelens.errors import SafelensError
 from safelens.models.logprobs import LayerStart, hidden_at_layer, n_layers, response_logps
 from safelens.models.plain import fast_module
 from safelens.training.batch import TrainBatch
@@ -114,7 +115,7 @@ class FrozenPrefixCache:
         Encodes the rows (tokenization only) to count their tokens.
 
         Raises:
-            MemoryError: the cache would exceed ``max_gb`` (the message gives the size).
+            SafelensError: the cache would exceed ``max_gb`` (the message gives the size).
         """
         tokens = 0
         for start in range(0, len(rows), chunk):
@@ -123,7 +124,7 @@ class FrozenPrefixCache:
             tokens += int(part.chat.attention_mask.sum())
         need = tokens * d_model * 4
         if need > self.max_bytes:
-            raise MemoryError(
+            raise SafelensError(
                 f"the frozen-prefix cache needs {need / 2**30:.2f} GiB for {len(rows)} rows "
                 f"({tokens} tokens x d_model {d_model} x 4 bytes), over prefix_cache_gb="
                 f"{self.max_gb}; raise prefix_cache_gb or set prefix_cache=False "

@@ -115,6 +115,9 @@ for name, flags, needles in [
     ("judge-path-like", ["--judge", "./no/such/judge"], ["--judge"]),
     ("device-bogus", ["--device", "gpu0"], ["--device", "gpu0"]),
     ("dtype-bogus", ["--dtype", "fp8"], ["--dtype", "fp8"]),
+    ("precision-unknown", ["--precision", "fp8"], ["--precision", "fp8"]),
+    # the suite sets SAFELENS_BF16=0: bf16 is then unsupported hardware
+    ("precision-bf16-unsupported", ["--precision", "bf16"], ["--precision", "bf16", "native"]),
 ]:
     flag_case("eval", name, flags, needles)
 
@@ -294,6 +297,10 @@ for name, flags, needles in [
     ("scheduler-unknown", ["--scheduler", "step"], ["--scheduler", "step"]),
     ("precision-unknown", ["--precision", "fp8"], ["--precision", "fp8"]),
     ("domains-none-match", ["--domains", "nowhere"], ["domains", "nowhere"]),
+    ("precision-bf16-unsupported", ["--precision", "bf16"], ["precision", "bf16", "native"]),
+    ("prefix-cache-gb-zero", ["--prefix-cache-gb", "0"], ["prefix_cache_gb"]),
+    ("prefix-cache-over-bound", ["--freeze", r"embed_tokens|layers\.0\.",
+                                 "--prefix-cache-gb", "1e-9"], ["prefix_cache_gb", "GiB"]),
     ("max-train-rows-zero", ["--max-train-rows", "0"], ["max_train_rows"]),
 ]:
     flag_case("align", name, flags, needles)

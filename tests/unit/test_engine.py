@@ -177,7 +177,7 @@ def test_prefix_cache_is_off_when_the_embeddings_train(tmp_path):
 
 def test_prefix_cache_over_its_bound_is_a_clear_error(tmp_path):
     method = make_method("dpo", **FAST, freeze=FREEZE_BLOCK_0, prefix_cache_gb=1e-6)
-    with pytest.raises(MemoryError, match=r"needs .* GiB for 16 rows .*prefix_cache_gb=1e-06"):
+    with pytest.raises(ValueError, match=r"needs .* GiB for 16 rows .*prefix_cache_gb=1e-06"):
         Trainer(method, tmp_path, model=tiny(0), rows=make_rows()).train()
 
 
