@@ -10,6 +10,7 @@ batch carries little padding, and ``precision`` runs the forward passes under bf
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from safelens.models.chat import PromptBatch, prompt_ids
-from safelens.models.plain import fast_module, plain_view
+from safelens.models.plain import attention_implementation, fast_module, plain_view
 from safelens.models.precision import PRECISIONS, autocast, resolve_precision
 
 
@@ -104,6 +105,8 @@ def generate(
         raise ValueError("precision='bf16' generation with hooks attached to the bridge gives "
                          "wrong answers for padded prompts; use precision='fp32' with hooks")
     amp = autocast(precision, device)
+    # SDPA decodes faster than the bridge's eager attention on the plain view (same tokens).
+    use_sdpa = hf is plain_view(model) and hf is not model
     # Encode every prompt once, then batch by token length (little padding); results go back
     # in input order.
     encoded = []
@@ -132,7 +135,9 @@ def generate(
         for start in range(0, len(order), cfg.batch_size):
             idx = order[start : start + cfg.batch_size]
             batch = _left_pad([encoded[i] for i in idx], pad)
-            with amp:
+            kernel = (attention_implementation(hf, "sdpa") if use_sdpa
+                      else contextlib.nullcontext())
+            with amp, kernel:
                 tokens = hf.generate(
                     input_ids=batch.input_ids.to(device),
                     attention_mask=batch.attention_mask.to(device),

@@ -15,8 +15,10 @@ apply.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import weakref
+from collections.abc import Iterator
 
 import torch
 
@@ -59,11 +61,9 @@ def _canonical(named: list[tuple[str, torch.Tensor]]) -> dict[str, torch.Tensor]
 
 def _build(hf: torch.nn.Module) -> tuple[torch.nn.Module, tuple]:
     """A model of ``type(hf)`` whose parameters and buffers are ``hf``'s own tensors."""
-    # Its own config: the bridge selects eager attention (for its attention-pattern hooks)
-    # and its forward passes leave state behind that breaks bf16 attention over left padding;
-    # the plain view runs PyTorch's fused SDPA kernel instead (same math, fewer passes).
+    # Its own config, so that choosing an attention kernel for the view
+    # (:func:`attention_implementation`) never changes the bridge.
     config = copy.deepcopy(hf.config)
-    config._attn_implementation = "sdpa"
     with torch.device("meta"):
         plain = type(hf)(config)
     params = _canonical(list(hf.named_parameters(remove_duplicate=False)))
@@ -132,3 +132,19 @@ def fast_module(model: torch.nn.Module) -> torch.nn.Module:
     if hf is None:
         return model
     return hf if has_active_hooks(model) else plain_view(model)
+
+
+@contextlib.contextmanager
+def attention_implementation(module: torch.nn.Module, name: str) -> Iterator[None]:
+    """Run ``module`` (a plain view) with another attention kernel, e.g. ``"sdpa"``.
+
+    On 2 CPU cores the fused SDPA kernel decodes faster than eager attention (same tokens),
+    while eager is faster for training forward + backward passes (``benchmarks/README.md``).
+    """
+    config = module.config
+    before = config._attn_implementation
+    config._attn_implementation = name
+    try:
+        yield
+    finally:
+        config._attn_implementation = before
