@@ -4,10 +4,13 @@
     Two-core CPU scale on the default model (SmolLM2-135M-Instruct): a balanced subsample
     of the built-in train split (half harmful, half benign/look-alike, 320 pairs), 40 steps of
     8 pairs, rows cut to 128 tokens, the embeddings and blocks 0-14 frozen, lr 7e-5, and an
-    NLL term on the chosen response (``rpo_alpha=1``, RPO) for the DPO family. Measured on an
-    idle 2-core CPU: 9 min 59 s for ``safelens align --method dpo --preset quick`` (reference
-    log-probs about 3.4 min, then 40 steps of about 9.6 s). Tuned on the
-    built-in VALIDATION split only (``QUICK_NOTES``); the test split was never looked at.
+    NLL term on the chosen response (``rpo_alpha=1``, RPO) for the DPO family. With the fast
+    engine (``precision="auto"``: bf16 autocast on this project's CPUs, the frozen-prefix cache,
+    length buckets) ``safelens align --method dpo --preset quick`` takes about 2 minutes on 2
+    idle cores (111 s on 2026-12-05: 40 steps of 1.84 s after the reference pass; the fp32
+    engine 195 s, 2.94 s a step; before the engine 9 min 59 s, 40 steps of about 9.6 s). Tuned
+    on the built-in VALIDATION split only (``QUICK_NOTES``, ``tuning/quick.jsonl``); the test
+    split was never looked at.
 ``paper``
     The ShaPO seed's App. D.3 setting: beta 0.1, lr 5e-7, Dr.DPO beta' 1.0, 3 epochs, global
     batch 32 in 2 micro-batches. This is GPU scale (the seed uses H100s): on 2 CPU cores one
@@ -75,6 +78,12 @@ refuses less than on validation, even on the test's 20 in-distribution harmful p
 luck of tuning on 50 prompts. Overall: ASR 53% [43, 62] and over-refusal 38% [29, 47], against 82% and
 12% for the vanilla model (README): 29 points less compliance for 26 points more over-refusal.
 "Refuses most harmful test prompts" (ASR below 50%) is missed by 3 points at this scale.
+
+2026-12-05, the fast engine (bf16 autocast by default): the preset as it is gives ASR 34% and
+over-refusal 28% on validation (fp32: 30% / 28%, 6 of 100 verdicts differ). Spending the saved
+time on more steps (all 800 pairs, 200 steps, lr 2e-5) gave ASR 4% at 66% over-refusal: the
+same trade-off curve, further towards refusing everything. The preset is unchanged; those runs
+are rows of ``safelens/training/tuning/quick.jsonl`` (full settings, results with intervals).
 """
 
 _QUICK: dict[str, Any] = {
