@@ -428,7 +428,7 @@ class Trainer:
                     return method.build_batch(chunk, index, tokenizer)
 
             self.prefix.reserve(rows, encode_only, int(model.original_model.config.hidden_size))
-            probe = build(rows[:2], torch.arange(min(2, len(rows))))
+            probe = encode_only(rows[:2], torch.arange(min(2, len(rows))))
             probe.chat = probe.chat.to(device)
             if not self.prefix.check(model, probe, autocast):
                 self.prefix = None
