@@ -302,6 +302,26 @@ def finished_eval(out: str | Path, rows: Sequence[dict]) -> EvalResult | None:
     return EvalResult(done, json.loads(summary_path.read_text()))
 
 
+def _same_producer(done: EvalResult, out: Path, wanted: dict) -> bool:
+    """Whether a finished evaluation at ``out`` was made by the model and decoding ``wanted``.
+
+    When not (or when it records nothing), ``out`` and its summary are moved aside to
+    ``*.stale`` and the re-evaluation is announced on stderr: a finished evaluation of another
+    model is never reported under this one's name.
+    """
+    saved = done.summary.get("provenance")
+    if isinstance(saved, dict) and all(saved.get(k) == wanted[k] for k in _MUST_MATCH):
+        return True
+    why = ("nothing records what produced it" if not isinstance(saved, dict) else
+           "it was produced with a different " + ", ".join(
+               k for k in _MUST_MATCH if saved.get(k) != wanted[k]))
+    for path in (out, out.with_suffix(".summary.json")):
+        path.replace(Path(str(path) + ".stale"))
+    print(f"safelens: not reusing the finished evaluation {out}: {why}; evaluating again "
+          f"(old files kept as *.stale)", file=sys.stderr)
+    return False
+
+
 def evaluate_policy(
     model: torch.nn.Module,
     rows: Sequence[dict],
@@ -330,7 +350,9 @@ def evaluate_policy(
             before scoring. Pass the generation budget (``max_new_tokens``) when it is short, so
             that a cut-off answer is not compared with a full reference. ``None`` = full.
         out: JSONL path; makes the evaluation resumable and cached (a finished ``out`` with its
-            ``.summary.json`` is read back, generation and judging are skipped).
+            ``.summary.json`` is read back, generation and judging are skipped, when its
+            ``summary["provenance"]`` shows the same model weights and decoding settings, or
+            when ``model`` is None).
         progress: tqdm bar over rows.
 
     Returns:
@@ -345,9 +367,13 @@ def evaluate_policy(
 
     judge_obj = get_judge(judge) if isinstance(judge, str) else judge
     judge_name = judge if isinstance(judge, str) else type(judge).__name__
+    wanted = (partial_provenance(model, config or GenerationConfig())
+              if model is not None else None)
     if out is not None:
         out = Path(out)
         done = finished_eval(out, rows)
+        if done is not None and wanted is not None and not _same_producer(done, out, wanted):
+            done = None
         if done is not None:
             done.judge = judge_name
             return done
@@ -362,6 +388,7 @@ def evaluate_policy(
         raise ValueError("evaluate_policy: every row needs 'harmful' or 'kind' to be summarised")
     if scorer is not None:
         _add_win_rate(judged, summary, scorer, reference_tokens, model.tokenizer)
+    summary["provenance"] = wanted
     if out is not None:
         save_eval(out, judged, summary)
     return EvalResult(judged, summary, judge_name)

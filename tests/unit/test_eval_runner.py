@@ -187,3 +187,26 @@ def test_evaluate_on_sets_caches_each_set_and_loads_nothing_when_done(tiny_model
                          config=cfg)
     with pytest.raises(TypeError, match="out_dir and stem"):
         evaluate_on_sets(tiny_model, sets, tmp_path, stem="m", out=tmp_path / "x.jsonl")
+
+
+def test_finished_evaluation_of_another_model_is_not_reused(tiny_model, tmp_path, capsys):
+    from safelens.eval.runner import evaluate_policy
+    from safelens.models import load_tiny_model
+
+    out = tmp_path / "eval.jsonl"
+    kw = dict(judge="keyword", config=GenerationConfig(max_new_tokens=3), out=out,
+              progress=False)
+    first = evaluate_policy(tiny_model, LABELLED, **kw)
+    assert first.summary["provenance"]["weights"]
+    again = evaluate_policy(tiny_model, LABELLED, **kw)  # same model and decoding: reused
+    assert again.summary["provenance"] == first.summary["provenance"]
+    assert [r["response"] for r in again.rows] == [r["response"] for r in first.rows]
+    assert "not reusing" not in capsys.readouterr().err
+    other = load_tiny_model(seed=1)
+    fresh = evaluate_policy(other, LABELLED, **kw)
+    assert "not reusing the finished evaluation" in capsys.readouterr().err
+    assert fresh.summary["provenance"]["weights"] != first.summary["provenance"]["weights"]
+    assert (tmp_path / "eval.jsonl.stale").is_file()
+    # other decoding settings: evaluated again too
+    evaluate_policy(other, LABELLED, **{**kw, "config": GenerationConfig(max_new_tokens=4)})
+    assert "decoding" in capsys.readouterr().err
