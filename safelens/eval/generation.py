@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from safelens.models.chat import PromptBatch, prompt_ids
+from safelens.models.chat import left_pad, prompt_ids
 from safelens.models.plain import attention_implementation, fast_module, plain_view
 from safelens.models.precision import PRECISIONS, autocast, resolve_precision
 
@@ -134,7 +134,7 @@ def generate(
         bar = tqdm(total=len(prompts), desc="generate", disable=not progress, leave=False)
         for start in range(0, len(order), cfg.batch_size):
             idx = order[start : start + cfg.batch_size]
-            batch = _left_pad([encoded[i] for i in idx], pad)
+            batch = left_pad([encoded[i] for i in idx], pad)
             kernel = (attention_implementation(hf, "sdpa") if use_sdpa
                       else contextlib.nullcontext())
             with amp, kernel:
@@ -153,13 +153,3 @@ def generate(
         torch.random.set_rng_state(generator_state)
     return out
 
-
-def _left_pad(rows: Sequence[torch.Tensor], pad: int) -> PromptBatch:
-    """Left-pad 1-D id tensors into a :class:`PromptBatch` (``[b, T]`` each)."""
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)  # [b, T]
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)  # [b, T]
-    for b, row in enumerate(rows):
-        input_ids[b, width - len(row):] = row
-        attention_mask[b, width - len(row):] = 1
-    return PromptBatch(input_ids, attention_mask)

@@ -286,11 +286,15 @@ def encode_prompts(
             if len(row) > max_prompt_length:
                 raise ValueError(
                     f"prompt {i} is {len(row)} tokens, over max_prompt_length={max_prompt_length}")
+    return left_pad(rows, tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+
+
+def left_pad(rows: Sequence[Sequence[int] | torch.Tensor], pad: int) -> PromptBatch:
+    """Left-pad token-id rows into a :class:`PromptBatch` (``[B, T]`` each)."""
     width = max(len(r) for r in rows)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     input_ids = torch.full((len(rows), width), pad, dtype=torch.long)  # [B, T]
     attention_mask = torch.zeros((len(rows), width), dtype=torch.long)  # [B, T]
     for b, row in enumerate(rows):
-        input_ids[b, width - len(row):] = torch.tensor(row)
+        input_ids[b, width - len(row):] = torch.as_tensor(row, dtype=torch.long)
         attention_mask[b, width - len(row):] = 1
     return PromptBatch(input_ids, attention_mask)
