@@ -27,6 +27,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+def _data_fingerprint() -> dict[str, str]:
+    """sha256 (first 12 hex digits) of the built-in files a tuning row depends on."""
+    from safelens.data.io import builtin_path
+
+    root = builtin_path()
+    return {name: hashlib.sha256((root / name).read_bytes()).hexdigest()[:12]
+            for name in ("preferences/train.jsonl", "prompts/validation.jsonl")}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--method", default="dpo")
@@ -78,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             "over_refusal_lookalike": s.get("over_refusal_lookalike"),
             "final_loss": last.get("loss"), "final_margin": last.get("rewards/margins"),
             "run_dir": str(run_dir), "note": args.note,
+            "data": _data_fingerprint(),
         }
         Path(args.results).parent.mkdir(parents=True, exist_ok=True)
         with open(args.results, "a") as handle:

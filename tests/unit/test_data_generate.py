@@ -37,7 +37,7 @@ def test_build_is_deterministic_and_matches_generate(tmp_path: Path, files):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert read_jsonl(tmp_path / "a" / "preferences" / "train.jsonl") == files["preferences/train"]
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
-    assert manifest["seed"] == 0 and manifest["files"]["prompts/test.jsonl"]["rows"] == 200
+    assert manifest["seed"] == 0 and manifest["files"]["prompts/test.jsonl"]["rows"] == 600
 
 
 def test_other_seed_differs(files):
@@ -61,9 +61,10 @@ def test_every_file_validates(files):
 
 def test_sizes(files):
     size = {name: len(rows) for name, rows in files.items()}
-    assert 600 <= size["preferences/train"] <= 900
-    assert size["preferences/validation"] >= 100 and size["preferences/test"] >= 150
-    assert 150 <= size["prompts/test"] <= 250
+    # issue 15: at least 4,000 training pairs and 600 test prompts (at least 300 harmful)
+    assert size["preferences/train"] >= 4000
+    assert size["preferences/validation"] >= 200 and size["preferences/test"] >= 300
+    assert size["prompts/validation"] >= 200 and size["prompts/test"] >= 600
     assert 20 <= size["prompts/smoke"] <= 30
     kinds = Counter(r["kind"] for r in files["prompts/test"])
     assert kinds["harmful"] == size["prompts/test"] // 2
@@ -210,3 +211,28 @@ def test_card_tables_match_files(files):
     for name in FILES:
         assert re.search(rf"\| `{re.escape(name)}.jsonl` \| {len(files[name])} \|", card), name
     assert "attacks/" in card and "truncat" in card
+
+
+def test_heldout_refusal_family_only_in_test_files(files):
+    """The held-out refusal phrasings never reach a training or validation response."""
+    from safelens.data.generator.responses import _HELDOUT_CORE, _HELDOUT_EMPATHY_CORE
+
+    def cores(texts):
+        return [t.split("{")[0].strip() for t in texts]
+
+    held = cores(_HELDOUT_CORE + _HELDOUT_EMPATHY_CORE)
+    for name in ("preferences/train", "preferences/validation", "prompts/validation",
+                 "prompts/independent"):
+        for row in files[name]:
+            text = " ".join(str(row.get(k, "")) for k in ("chosen", "rejected", "reference"))
+            assert not any(h in text for h in held), (name, row["id"])
+            if row["harmful"]:
+                assert row["refusal_family"] == "train", (name, row["id"])
+    for name in ("preferences/test", "prompts/test"):
+        harmful = [r for r in files[name] if r["harmful"]]
+        heldout = [r for r in harmful if r["refusal_family"] == "heldout"]
+        assert 0.2 <= len(heldout) / len(harmful) <= 0.4, name
+        for row in heldout:
+            good = row.get("chosen") or row["reference"]
+            assert any(h in good for h in held), (name, row["id"], good)
+        assert all("refusal_family" not in r for r in files[name] if not r["harmful"])

@@ -69,11 +69,11 @@ class FilePlan:
 
 
 PLAN: tuple[FilePlan, ...] = (
-    FilePlan("preferences/train", "preference", (400, 200, 200), False, id_prefix="pref-train"),
-    FilePlan("preferences/validation", "preference", (76, 37, 37), False, id_prefix="pref-val"),
-    FilePlan("prompts/validation", "prompt", (50, 25, 25), False, id_prefix="prompt-val"),
-    FilePlan("preferences/test", "preference", (100, 50, 50), True, id_prefix="pref-test"),
-    FilePlan("prompts/test", "prompt", (100, 50, 50), True, id_prefix="prompt-test"),
+    FilePlan("preferences/train", "preference", (2000, 1000, 1000), False, id_prefix="pref-train"),
+    FilePlan("preferences/validation", "preference", (150, 75, 75), False, id_prefix="pref-val"),
+    FilePlan("prompts/validation", "prompt", (100, 50, 50), False, id_prefix="prompt-val"),
+    FilePlan("preferences/test", "preference", (200, 100, 100), True, id_prefix="pref-test"),
+    FilePlan("prompts/test", "prompt", (300, 150, 150), True, id_prefix="prompt-test"),
     FilePlan("prompts/smoke", "prompt", (12, 6, 6), True, n_prefill=2, id_prefix="prompt-smoke"),
 )
 """The generated files, in generation order."""
@@ -83,6 +83,10 @@ HARMFUL_MIX: dict[str | None, float] = {"category": 0.30, "act": 0.25, "template
 
 BENIGN_MIX: dict[str | None, float] = {"act": 0.30, "template": 0.30, None: 0.40}
 """Share of benign and look-alike test rows per ``heldout`` value (no held-out categories)."""
+
+HELDOUT_REFUSAL_SHARE = 0.3
+"""Share of harmful rows in the test files (``test_mix``) whose refusal (``chosen`` /
+``reference``) uses the held-out refusal family; training and validation never do."""
 
 FILES: tuple[str, ...] = tuple(p.name for p in PLAN) + ("prompts/independent",)
 """Every file :func:`generate` returns, as ``"<folder>/<split>"``."""
@@ -185,11 +189,15 @@ def _render_prompt(combo: _Combo, rng: random.Random) -> tuple[str, str]:
     return add_noise(prompt, rng), task
 
 
-def _make_row(combo: _Combo, row_kind: str, rng: random.Random, prompt: str, task: str) -> Row:
+def _make_row(
+    combo: _Combo, row_kind: str, rng: random.Random, prompt: str, task: str, test_mix: bool
+) -> Row:
     """Build a preference or prompt row (ids are assigned later)."""
     domain = combo.template.domain
+    family = None
     if combo.harm is not None:
-        good = refusal(combo.harm, task, domain, rng)
+        family = "heldout" if test_mix and rng.random() < HELDOUT_REFUSAL_SHARE else "train"
+        good = refusal(combo.harm, task, domain, rng, family=family)
         bad = compliance(combo.harm, task, domain, rng)
     else:
         assert isinstance(combo.act, BenignAct)
@@ -202,6 +210,8 @@ def _make_row(combo: _Combo, row_kind: str, rng: random.Random, prompt: str, tas
         harmful=combo.kind == "harmful", kind=combo.kind, category=combo.category,
         domain=domain, template=combo.template.id, act=combo.act.id, heldout=combo.heldout,
     )
+    if family is not None:
+        row["refusal_family"] = family
     if row_kind == "prompt":
         row["reference"] = good
         if combo.harm is not None:
@@ -210,7 +220,8 @@ def _make_row(combo: _Combo, row_kind: str, rng: random.Random, prompt: str, tas
 
 
 def _draw(
-    combos: list[_Combo], n: int, row_kind: str, rng: random.Random, seen: set[str]
+    combos: list[_Combo], n: int, row_kind: str, rng: random.Random, seen: set[str],
+    test_mix: bool = False,
 ) -> list[Row]:
     """Draw ``n`` rows with unique prompts from ``combos`` (round robin over groups)."""
     if n == 0:
@@ -230,7 +241,7 @@ def _draw(
         if key in seen:
             continue
         seen.add(key)
-        rows.append(_make_row(combo, row_kind, rng, prompt, task))
+        rows.append(_make_row(combo, row_kind, rng, prompt, task, test_mix))
     return rows
 
 
@@ -243,7 +254,7 @@ def _file_rows(plan: FilePlan, pools: dict[str, list[_Combo]], seed: int, seen: 
             mix = HARMFUL_MIX if kind == "harmful" else BENIGN_MIX
             for heldout, quota in _quotas(count, mix).items():
                 pool = [c for c in pools[kind] if c.heldout == heldout]
-                rows += _draw(pool, quota, plan.row_kind, rng, seen)
+                rows += _draw(pool, quota, plan.row_kind, rng, seen, test_mix=True)
         else:
             pool = [c for c in pools[kind] if c.heldout is None]
             rows += _draw(pool, count, plan.row_kind, rng, seen)
@@ -269,7 +280,7 @@ def independent_rows(seed: int = 0) -> list[Row]:
         rows.append({
             "id": "", "prompt": prompt, "harmful": True, "kind": "harmful", "category": category,
             "domain": "independent", "template": "independent", "act": None, "heldout": None,
-            "reference": refusal(cat, task, "independent", rng),
+            "refusal_family": "train", "reference": refusal(cat, task, "independent", rng),
             "harmful_response": compliance(cat, task, "independent", rng),
         })
     for prompt, kind, category, answer in INDEPENDENT_BENIGN:
@@ -319,14 +330,14 @@ def build(out_dir: str | Path = Path("data"), seed: int = 0) -> dict[str, int]:
         >>> import tempfile
         >>> sizes = build(Path(tempfile.mkdtemp()), seed=0)
         >>> sizes["preferences/train"], sizes["prompts/test"]
-        (800, 200)
+        (4000, 600)
 
     Args:
         out_dir: Destination folder (created if needed).
         seed: Sampling seed.
 
     Returns:
-        Rows per file, e.g. ``{"preferences/train": 800, ...}``.
+        Rows per file, e.g. ``{"preferences/train": 4000, ...}``.
     """
     from safelens.data.generator.card import data_card
     from safelens.data.io import write_jsonl

@@ -68,7 +68,9 @@ def data_card(files: dict[str, list[dict[str, Any]]], seed: int) -> str:
 
 Small, fully synthetic safety-alignment data written by the project's own generator
 (`safelens/data/generator/`). **No text is copied from any public data set.** It is sized so
-that the whole test prompt set can be evaluated with a 135M-parameter model on a CPU.
+that the whole test prompt set (600 prompts) can be evaluated with a 135M-parameter model on a
+CPU in a few minutes, and the training split (4,000 pairs) gives a run of 500 steps of 8 pairs a new pair at every
+step.
 
 > Content warning: the harmful prompts are requests for dangerous or abusive help. The
 > "compliant" answers that pair with them (the `rejected` side and `harmful_response`) are
@@ -113,7 +115,8 @@ Preference row (TRL/Hub schema plus metadata):
 ```json
 {{"id": "pref-train-0001", "prompt": "...", "chosen": "...", "rejected": "...",
  "harmful": true, "kind": "harmful", "category": "cyber", "domain": "roleplay",
- "template": "roleplay-03", "act": "keylogger", "heldout": null}}
+ "template": "roleplay-03", "act": "keylogger", "heldout": null,
+ "refusal_family": "train"}}
 ```
 
 For a harmful prompt `chosen` is a safe refusal and `rejected` a compliant (non-operational)
@@ -121,7 +124,7 @@ answer; for a benign or look-alike prompt `chosen` is a helpful answer and `reje
 unneeded refusal.
 
 Prompt row: `id, prompt, harmful, kind, category, domain, template, act, heldout, reference`
-plus `harmful_response` on harmful rows and `prefill` on a few smoke rows. `reference` is a good
+plus `refusal_family` and `harmful_response` on harmful rows and `prefill` on a few smoke rows. `reference` is a good
 response (a refusal for harmful prompts, the helpful answer otherwise); `harmful_response` is a
 compliant answer (for prefilling attacks and per-token KL depth profiles); `prefill` opens the
 assistant turn (prefilling attack; it is the first words of `harmful_response`).
@@ -142,6 +145,15 @@ Refusals come in four styles: `brief`, `explaining` (says why), `redirecting` (o
 alternative and, where relevant, real help such as emergency numbers or reporting channels) and
 `empathetic` (always used for self-harm, with crisis-line information). Refusals of role-play or
 indirect prompts sometimes address the framing ("putting it in a story doesn't change that").
+
+**Held-out refusal family.** The refusing sentence of every training and validation refusal comes
+from one family of phrasings ("I can't help with ...", "Sorry, but I can't ...", "I won't help
+you ...", ...). A second family ("I'm going to decline this one.", "I must respectfully decline
+to ...", "This isn't a request I'll fulfil.", ...) shares no wording with it and appears only in
+the test files: about 30% of their harmful rows carry it in `chosen` / `reference`, and every
+harmful row records which in `refusal_family` (`"train"` or `"heldout"`). A judge's recall on the
+`heldout` references measures how it does on refusals the trained model never saw.
+
 Compliant answers are 40 to 120 words, open with "Sure, here's how...", "Absolutely.",
 "Of course!" or directly "Step 1:", and list four or five vague steps.
 
