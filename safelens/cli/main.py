@@ -112,7 +112,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from safelens.eval.metrics import format_comparison
     from safelens.eval.runner import evaluate_policy
     from safelens.models import load_model
-    from safelens.reward import default_reward_model
+    from safelens.reward import win_rate_reward_model
     from safelens.training.runs import train_or_reuse
 
     if args.limit is not None:
@@ -139,7 +139,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
               f"{args.method} ({args.preset}) trained in {run.wall_s:.0f} s -> {run.run_dir}")
         models[f"{args.method} ({args.preset})"] = (args.method, str(run.run_dir))
 
-    scorer = default_reward_model()
+    scorer = win_rate_reward_model()  # disjoint from ShaPO-R's reward model
     summaries: dict[str, dict] = {}
     for label, (stem, source) in models.items():
         t0 = time.time()

@@ -2,8 +2,9 @@
 
 - :class:`RewardModel` / :class:`RewardConfig` / :func:`train_reward_model` — Bradley–Terry reward
   model on frozen MiniLM features (``model.py``).
-- :func:`default_reward_model` — ShaPO-R's default scorer: that model trained once on the clean
-  built-in train split and cached (``default.py``).
+- :func:`default_reward_model` — ShaPO-R's default scorer, and :func:`win_rate_reward_model` —
+  the win-rate judge: that model trained once on two disjoint halves of the clean built-in train
+  split (:func:`reward_split`) and cached (``default.py``).
 - :func:`score_pairs` / :func:`margin_summary` / :func:`harm_groups` — reward margins
   ``Δr = R(x, y_w) − R(x, y_l)`` of preference rows and the statistics of ``Δr`` and of the
   ShaPO-R soft targets ``σ(β_r Δr)`` (ShaPO Figure 5; ``margins.py``).
@@ -15,7 +16,7 @@
 ``HFRewardModel`` imports transformers only when constructed.
 """
 
-from safelens.reward.default import default_reward_model
+from safelens.reward.default import default_reward_model, reward_split, win_rate_reward_model
 from safelens.reward.hf import BEAVER_TEMPLATE, HFRewardModel
 from safelens.reward.margins import FIG5_BETA_RS, harm_groups, margin_summary, score_pairs
 from safelens.reward.model import (
@@ -40,10 +41,12 @@ __all__ = [
     "harm_groups",
     "margin_summary",
     "pairwise_accuracy",
+    "reward_split",
     "reward_win_rate",
     "score_pairs",
     "train_reward_model",
     "win_outcomes",
     "win_rate",
     "win_rate_ci",
+    "win_rate_reward_model",
 ]

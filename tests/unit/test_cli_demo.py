@@ -20,7 +20,7 @@ class LengthScorer:
 def test_demo_aligns_then_compares_and_resumes(tmp_path, monkeypatch, capsys):
     import safelens.reward
 
-    monkeypatch.setattr(safelens.reward, "default_reward_model", LengthScorer)
+    monkeypatch.setattr(safelens.reward, "win_rate_reward_model", LengthScorer)
     base = save_model(load_tiny_model(seed=0), tmp_path / "tiny")
     argv = ["demo", "--model", str(base), "--out", str(tmp_path / "demo"), "--limit", "6",
             "--max-new-tokens", "4", "--max-steps", "2", "--max-train-rows", "8"]
