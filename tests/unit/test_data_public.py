@@ -135,7 +135,7 @@ def test_load_public_registry(cache):
     with pytest.raises(ValueError, match="unknown public data set"):
         P.load_public("nope")
     with pytest.raises(ValueError, match="no default Hub id"):
-        P.load_public("harmbench")
+        P.load_public("advbench")
 
 
 def test_missing_columns_error(tmp_path: Path, cache):
