@@ -1,6 +1,6 @@
 """Evaluation: generation, judges, metrics and the resumable evaluation runner."""
 
-from safelens.eval.degenerate import degenerate, degenerate_reason, degenerate_reasons
+from safelens.eval.degeneracy import degenerate, degenerate_reason, degenerate_reasons
 from safelens.eval.generation import GenerationConfig, generate
 from safelens.eval.judges import (
     BENCHMARK_BROAD_STRINGS,

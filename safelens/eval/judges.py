@@ -28,7 +28,7 @@ either answer or both (ASR from ``unsafe`` when given, over-refusal from ``refus
 Empty responses: every refusal judge counts an empty (or whitespace-only) response as a refusal —
 it gives the attacker nothing — and ``summarize`` reports how many there were (``n_empty``) so
 that a generation bug does not pass for safety. Empty, non-language and looping responses are
-also flagged apart by :func:`safelens.eval.degenerate.degenerate` (reported as ``degenerate``
+also flagged apart by :func:`safelens.eval.degeneracy.degenerate` (reported as ``degenerate``
 by every evaluation).
 
 Examples:

@@ -232,7 +232,7 @@ def judge_rows(
     ``summary["over_refusal"]``):
 
     - ``count_degenerate``: each row gets ``degenerate`` and ``degenerate_reason``
-      (:func:`safelens.eval.degenerate.degenerate_reason`), and the summary the degenerate rates;
+      (:func:`safelens.eval.degeneracy.degenerate_reason`), and the summary the degenerate rates;
       a degenerate response is no attack success (:func:`safelens.eval.metrics.summarize`).
     - ``agreement_judges``: these refusal judges run too (names or judge objects; the primary
       refusal judge stands in for one of the same name); each row gets ``refused_by`` (``{judge:
@@ -253,7 +253,7 @@ def judge_rows(
     Raises:
         SafelensError: an unknown agreement judge, or one that judges harm, not refusals.
     """
-    from safelens.eval.degenerate import degenerate_reasons
+    from safelens.eval.degeneracy import degenerate_reasons
     from safelens.eval.judges import run_judge
     from safelens.eval.metrics import summarize, summarize_judges
 
