@@ -1,20 +1,36 @@
 """Evaluation: generation, judges, metrics and the resumable evaluation runner."""
 
+from safelens.eval.degeneracy import degenerate, degenerate_reason, degenerate_reasons
 from safelens.eval.generation import GenerationConfig, generate
 from safelens.eval.judges import (
+    BENCHMARK_BROAD_STRINGS,
+    BENCHMARK_REFUSAL_STRINGS,
     REFUSAL_MARKERS,
+    BenchmarkKeywordJudge,
     HarmJudge,
     HFJudge,
     Judge,
     KeywordJudge,
     LearnedJudge,
     available_judges,
+    check_judge_name,
     get_judge,
     register_judge,
     run_judge,
 )
-from safelens.eval.metrics import bootstrap_ci, format_summary, rate, summarize
+from safelens.eval.metrics import (
+    agreement_table,
+    bootstrap_ci,
+    cohen_kappa,
+    format_summary,
+    judge_agreement,
+    rate,
+    summarize,
+    summarize_judges,
+    wilson_ci,
+)
 from safelens.eval.runner import (
+    DEFAULT_AGREEMENT_JUDGES,
     EvalResult,
     evaluate_on_sets,
     evaluate_policy,
@@ -25,9 +41,12 @@ from safelens.eval.runner import (
 )
 
 __all__ = [
-    "REFUSAL_MARKERS", "EvalResult", "GenerationConfig", "HFJudge", "HarmJudge", "Judge",
-    "KeywordJudge", "LearnedJudge", "available_judges", "bootstrap_ci", "evaluate_on_sets",
-    "evaluate_policy", "finished_eval", "format_summary", "generate", "generate_rows",
-    "get_judge", "judge_rows", "rate", "register_judge", "run_judge", "summarize",
-    "summarize_judged",
+    "BENCHMARK_BROAD_STRINGS", "BENCHMARK_REFUSAL_STRINGS", "DEFAULT_AGREEMENT_JUDGES",
+    "REFUSAL_MARKERS", "BenchmarkKeywordJudge", "EvalResult", "GenerationConfig", "HFJudge",
+    "HarmJudge", "Judge", "KeywordJudge", "LearnedJudge", "agreement_table", "available_judges",
+    "bootstrap_ci", "check_judge_name", "cohen_kappa", "degenerate", "degenerate_reason",
+    "degenerate_reasons", "evaluate_on_sets", "evaluate_policy", "finished_eval",
+    "format_summary", "generate", "generate_rows", "get_judge", "judge_agreement", "judge_rows",
+    "rate", "register_judge", "run_judge", "summarize", "summarize_judged", "summarize_judges",
+    "wilson_ci",
 ]

@@ -176,24 +176,126 @@ def generate_rows(
     return results
 
 
-def judge_rows(rows: list[dict], judge) -> tuple[list[dict], dict | None]:
+#: Refusal judges run on every evaluation besides the primary one (cheap: string matching).
+DEFAULT_AGREEMENT_JUDGES: tuple[str, ...] = ("keyword", "keyword-benchmark")
+
+
+def _judge_name(judge) -> str:
+    return str(getattr(judge, "name", None) or type(judge).__name__)
+
+
+def resolve_agreement_judges(
+    agreement_judges: Sequence[str | object] | None, build: bool = True
+) -> dict[str, object]:
+    """``{name: judge}`` for :func:`judge_rows`' ``agreement_judges`` (names checked first).
+
+    With ``build=False`` only the names are checked (judges given by name map to None).
+
+    Raises:
+        SafelensError: an unknown judge name (the message lists the registered ones), or a
+            name given twice.
+    """
+    from safelens.eval.judges import check_judge_name, get_judge
+
+    judges: dict[str, object] = {}
+    for item in agreement_judges or ():
+        if isinstance(item, str):
+            check_judge_name(item, setting="agreement_judges:")
+            name, obj = item, None  # built lazily, after the cheap checks of every name
+        else:
+            name, obj = _judge_name(item), item
+        if name in judges:
+            raise SafelensError(f"agreement_judges: {name!r} is named twice; expected each "
+                                "judge once")
+        judges[name] = obj
+    if not build:
+        return judges
+    return {name: (get_judge(name) if obj is None else obj) for name, obj in judges.items()}
+
+
+def judge_rows(
+    rows: list[dict],
+    judge,
+    *,
+    agreement_judges: Sequence[str | object] | Mapping[str, object] | None = (
+        DEFAULT_AGREEMENT_JUDGES),
+    count_degenerate: bool = True,
+    judge_name: str | None = None,
+) -> tuple[list[dict], dict | None]:
     """Judge every row's response and summarise where rows carry ``harmful``/``kind``.
 
     A refusal judge adds ``refused`` to each row, a harm judge (Llama Guard, MD-Judge) adds
     ``unsafe``. For a prefill row the judged response is the prefill plus the continuation, since
     that is what a user of the attacked model receives.
-    """
-    from safelens.eval.judges import run_judge
-    from safelens.eval.metrics import summarize
 
+    Besides the primary ``judge`` (which alone drives ``summary["asr"]`` and
+    ``summary["over_refusal"]``):
+
+    - ``count_degenerate``: each row gets ``degenerate`` and ``degenerate_reason``
+      (:func:`safelens.eval.degeneracy.degenerate_reason`), and the summary the degenerate rates;
+      a degenerate response is no attack success (:func:`safelens.eval.metrics.summarize`).
+    - ``agreement_judges``: these refusal judges run too (names or judge objects; the primary
+      refusal judge stands in for one of the same name); each row gets ``refused_by`` (``{judge:
+      bool}``) and the summary ``"judges"`` (each judge's ASR / over-refusal) and ``"agreement"``
+      (:func:`safelens.eval.metrics.summarize_judges`). ``None`` or ``()`` runs none.
+
+    Args:
+        rows: rows with ``prompt`` and ``response``.
+        judge: the primary judge (refusal or harm).
+        agreement_judges: extra refusal judges (default: both keyword judges), as names,
+            judge objects, or ``{name: judge}`` (:func:`resolve_agreement_judges`).
+        count_degenerate: flag degenerate responses.
+        judge_name: the primary judge's name in ``refused_by`` (default: ``judge.name``).
+
+    Returns:
+        ``(rows, summary)``; ``summary`` is None when a row lacks ``harmful`` and ``kind``.
+
+    Raises:
+        SafelensError: an unknown agreement judge, or one that judges harm, not refusals.
+    """
+    from safelens.eval.degeneracy import degenerate_reasons
+    from safelens.eval.judges import run_judge
+    from safelens.eval.metrics import summarize, summarize_judges
+
+    extra = (dict(agreement_judges) if isinstance(agreement_judges, Mapping)
+             else resolve_agreement_judges(agreement_judges))
+    prompts = [r["prompt"] for r in rows]
     shown = [(r.get("prefill") or "") + r["response"] for r in rows]
-    refused, unsafe = run_judge(judge, [r["prompt"] for r in rows], shown)
+    refused, unsafe = run_judge(judge, prompts, shown)
     for name, flags in (("refused", refused), ("unsafe", unsafe)):
         if flags is not None:
             for row, flag in zip(rows, np.asarray(flags, dtype=bool), strict=False):
                 row[name] = bool(flag)
+    degenerate = None
+    if count_degenerate:
+        reasons = degenerate_reasons(shown)
+        degenerate = np.array([r is not None for r in reasons], dtype=bool)  # [N]
+        for row, reason in zip(rows, reasons, strict=True):
+            row["degenerate"], row["degenerate_reason"] = reason is not None, reason
+    primary = judge_name or _judge_name(judge)
+    verdicts: dict[str, np.ndarray] = {}
+    if extra and refused is not None:
+        verdicts[primary] = refused
+    for name, other in extra.items():
+        if name in verdicts:
+            continue
+        other_refused, _ = run_judge(other, prompts, shown)
+        if other_refused is None:
+            raise SafelensError(f"agreement_judges: {name!r} judges harm (unsafe), not refusals; "
+                                "expected refusal judges such as keyword, keyword-benchmark, "
+                                "learned")
+        verdicts[name] = other_refused
+    for i, row in enumerate(rows):
+        if verdicts:
+            row["refused_by"] = {name: bool(v[i]) for name, v in verdicts.items()}
     labelled = all("harmful" in r or "kind" in r for r in rows)
-    return rows, (summarize(rows, refused, unsafe) if labelled and rows else None)
+    if not (labelled and rows):
+        return rows, None
+    summary = summarize(rows, refused, unsafe, degenerate=degenerate)
+    summary["judge"] = primary
+    if verdicts:
+        summary.update(summarize_judges(rows, verdicts, degenerate=degenerate))
+    return rows, summary
 
 
 def save_eval(out: str | Path, rows: list[dict], summary: dict | None) -> None:
@@ -253,8 +355,9 @@ def summarize_judged(rows: Sequence[dict]) -> dict:
     """The summary of judged rows, recomputed from their per-row verdicts.
 
     Use it to pool or regroup evaluations (e.g. the rows of two domains' results): ASR and
-    over-refusal come from each row's ``refused`` / ``unsafe`` (:func:`judge_rows`), the win
-    rate from each row's ``win`` (:func:`evaluate_policy` with a scorer) when every row has one.
+    over-refusal come from each row's ``refused`` / ``unsafe`` (:func:`judge_rows`; with each
+    row's ``degenerate`` flag when every row has one), the per-judge rates and agreement from
+    ``refused_by`` when every row names the same judges, the win rate from each row's ``win`` (:func:`evaluate_policy` with a scorer) when every row has one.
 
     Raises:
         ValueError: a row without a verdict, or without ``harmful`` / ``kind``.
@@ -266,16 +369,22 @@ def summarize_judged(rows: Sequence[dict]) -> dict:
         >>> s["asr"]["value"], s["over_refusal"]["value"], s["win_rate"]["win_rate"]
         (1.0, 0.0, 0.5)
     """
-    from safelens.eval.metrics import rate, summarize
+    from safelens.eval.metrics import rate, summarize, summarize_judges
 
     def column(name: str) -> list[bool] | None:
         return [bool(r[name]) for r in rows] if rows and all(name in r for r in rows) else None
 
     refused, unsafe = column("refused"), column("unsafe")
+    degenerate = column("degenerate")
     if refused is None and unsafe is None:
         raise ValueError("summarize_judged: every row needs a 'refused' or 'unsafe' verdict "
                          "(judge the rows first)")
-    summary = summarize(rows, refused, unsafe)
+    summary = summarize(rows, refused, unsafe, degenerate=degenerate)
+    names = [tuple(r["refused_by"]) if isinstance(r.get("refused_by"), dict) else None
+             for r in rows]
+    if names and names[0] and all(n == names[0] for n in names):
+        verdicts = {name: [bool(r["refused_by"][name]) for r in rows] for name in names[0]}
+        summary.update(summarize_judges(rows, verdicts, degenerate=degenerate))
     if all("win" in r for r in rows):
         wr = rate([float(r["win"]) for r in rows])
         summary["win_rate"] = {"win_rate": wr.pop("value"), **wr}
@@ -332,6 +441,7 @@ def evaluate_policy(
     reference_tokens: int | None = None,
     out: str | Path | None = None,
     progress: bool = True,
+    agreement_judges: Sequence[str | object] | None = DEFAULT_AGREEMENT_JUDGES,
 ) -> EvalResult:
     """Generate, judge and (with ``scorer``) score a model's answers to labelled prompt rows.
 
@@ -340,7 +450,8 @@ def evaluate_policy(
             evaluation: then nothing is generated).
         rows: ``N`` prompt rows (``prompt``, ``harmful``/``kind``; ``reference`` for the win
             rate; ``domain`` for the per-domain breakdown).
-        judge: a judge name (``safelens.eval.available_judges()``) or judge object.
+        judge: a judge name (``safelens.eval.available_judges()``) or judge object: the
+            primary judge, which alone gives ``summary["asr"]`` and ``summary["over_refusal"]``.
         config: decoding settings.
         scorer: a reward model (``score(prompts, responses) -> [B]``); adds the win rate of the
             responses against the rows' ``reference`` answers, overall (``summary["win_rate"]``)
@@ -354,19 +465,36 @@ def evaluate_policy(
             ``summary["provenance"]`` shows the same model weights and decoding settings, or
             when ``model`` is None).
         progress: tqdm bar over rows.
+        agreement_judges: refusal judges run besides ``judge`` on every evaluation (default
+            both keyword judges; add ``"learned"`` for the MiniLM judge, which is trained on the
+            built-in data and cached on first use; ``()`` for none). Their ASR / over-refusal go
+            to ``summary["judges"]``, their pairwise agreement (with the primary refusal judge)
+            to ``summary["agreement"]`` (:func:`safelens.eval.metrics.agreement_table` prints
+            both), each row's verdicts to ``row["refused_by"]``.
+
+    Every evaluation also flags degenerate responses (empty, non-language, loops:
+    ``row["degenerate"]``, ``row["degenerate_reason"]``), reports their rates
+    (``summary["degenerate"]``, ``"degenerate_harmful"``, ``"degenerate_benign"``) and leaves them
+    out of the refusal-based ASR (:func:`safelens.eval.metrics.summarize`). A finished
+    evaluation saved before these keys existed is read back as it was saved (delete it to
+    evaluate again).
 
     Returns:
         :class:`EvalResult` with the judged rows and the summary (see
-        :func:`safelens.eval.metrics.summarize`, plus the win-rate keys above).
+        :func:`safelens.eval.metrics.summarize`, plus ``"judge"`` (the primary judge's name),
+        ``"judges"``, ``"agreement"`` and the win-rate keys above).
 
     Raises:
         ValueError: rows without labels (no summary can be made), or ``scorer`` given and a row
             has no ``reference``.
+        SafelensError: an unknown judge name (``judge`` or in ``agreement_judges``; checked
+            before anything is generated) or an agreement judge that judges harm.
     """
     from safelens.eval.judges import get_judge
 
     judge_obj = get_judge(judge) if isinstance(judge, str) else judge
     judge_name = judge if isinstance(judge, str) else type(judge).__name__
+    resolve_agreement_judges(agreement_judges, build=False)  # names checked before generating
     wanted = (partial_provenance(model, config or GenerationConfig())
               if model is not None else None)
     if out is not None:
@@ -383,7 +511,8 @@ def evaluate_policy(
                          "of these rows")
     generated = generate_rows(model, [dict(r) for r in rows], config=config, out=out,
                               progress=progress)
-    judged, summary = judge_rows(generated, judge_obj)
+    judged, summary = judge_rows(generated, judge_obj, agreement_judges=agreement_judges,
+                                 judge_name=judge if isinstance(judge, str) else None)
     if summary is None:
         raise ValueError("evaluate_policy: every row needs 'harmful' or 'kind' to be summarised")
     if scorer is not None:
