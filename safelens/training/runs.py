@@ -6,6 +6,9 @@ directories. :func:`train_or_reuse` makes rerunning the grid cheap and safe:
 * a **finished** run whose saved ``config.json`` equals the config asked for is reused;
 * a finished run trained with **other settings** is retrained from scratch (the changed
   settings are logged), so a stale directory never answers for a new config;
+* a finished run trained on **other rows** (``train_data_sha256`` in ``config.json``: the
+  built-in data regenerated, the ``train_file`` edited) is retrained too, and so is a run that
+  predates that record;
 * an **interrupted** run (a checkpoint short of the last step) is resumed;
 * a run this call finishes drops its optimizer state (:func:`drop_optimizer_state`): a finished
   run is only reused, never resumed, and the AdamW moments are ~0.4 GB on the default model.
@@ -22,6 +25,7 @@ import hashlib
 import json
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +119,23 @@ def config_changes(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
                   if k not in RUN_ONLY_SETTINGS and k in saved and saved[k] != v)
 
 
+def _wanted_data_sha256(config: Any, method: str) -> str:
+    """``train_data_sha256`` of the rows the trainer would select for ``config`` now."""
+    from safelens.training.data import (
+        drop_identical_pairs,
+        load_train_rows,
+        prepare_rows,
+        rows_sha256,
+    )
+    from safelens.training.registry import get_method
+
+    rows, source = load_train_rows(config)
+    columns = get_method(method).method_cls.columns
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return rows_sha256(drop_identical_pairs(prepare_rows(rows, config), columns, source))
+
+
 def train_or_reuse(
     run_dir: str | Path,
     method: str,
@@ -151,6 +172,8 @@ def train_or_reuse(
     changed = config_changes(saved, wanted) if saved is not None else []
     if saved is not None and saved.get("method") != method:
         changed = ["method", *changed]
+    if saved is not None and saved.get("train_data_sha256") != _wanted_data_sha256(config, method):
+        changed = [*changed, "train data"]  # regenerated built-in data or an edited train_file
 
     if saved is not None and not changed and run_is_finished(run_dir):
         logger.info("reusing the finished run %s", run_dir)

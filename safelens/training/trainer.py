@@ -68,7 +68,13 @@ from safelens.training import checkpoint as ckpt
 from safelens.training import reference as refmod
 from safelens.training.batch import Logps
 from safelens.training.config import TrainConfig
-from safelens.training.data import DataOrder, drop_identical_pairs, load_train_rows, prepare_rows
+from safelens.training.data import (
+    DataOrder,
+    drop_identical_pairs,
+    load_train_rows,
+    prepare_rows,
+    rows_sha256,
+)
 from safelens.training.methods.base import Method, TrainContext
 from safelens.training.optim import (
     NonFiniteLossError,
@@ -309,6 +315,7 @@ class Trainer:
             "base_model": self.base_model,
             "preset": self.preset,
             "data_source": self.data_source,
+            "train_data_sha256": getattr(self, "train_data_sha256", None),
             "n_train_rows": n_rows,
             "total_steps": total_steps,
             "num_processes": accelerator.num_processes,
@@ -391,6 +398,7 @@ class Trainer:
             rows = self.rows
             self.data_source = self.data_source or "rows passed to Trainer"
         rows = drop_identical_pairs(prepare_rows(rows, cfg), method.columns, self.data_source)
+        self.train_data_sha256 = rows_sha256(rows)
         cache_dir = Path(cfg.reference_cache_dir or self.out_dir / "reference")
         ctx = TrainContext(model, tokenizer, accelerator, self.out_dir, cache_dir, named)
         rows = method.prepare(rows, ctx)

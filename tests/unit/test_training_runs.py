@@ -54,6 +54,26 @@ def test_changed_settings_retrain(base, tmp_path):
     assert not method.reused and method.config["method"] == "ipo"
 
 
+def test_changed_training_rows_retrain(base, tmp_path):
+    """Same settings, other rows (regenerated data, an edited train_file): trained again."""
+    rows = make_rows(8, rewards=False)
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    cfg = {**base, **FAST, "train_file": str(tmp_path / "train.jsonl")}
+    first = train_or_reuse(tmp_path / "run", "dpo", preset=None, **cfg)
+    assert len(first.config["train_data_sha256"]) == 16
+    assert train_or_reuse(tmp_path / "run", "dpo", preset=None, **cfg).reused
+    rows[0]["chosen"] = rows[0]["chosen"] + " (edited)"
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    again = train_or_reuse(tmp_path / "run", "dpo", preset=None, **cfg)
+    assert not again.reused
+    assert again.config["train_data_sha256"] != first.config["train_data_sha256"]
+    # a run that predates the record is not trusted either
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    del saved["train_data_sha256"]
+    (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
+    assert not train_or_reuse(tmp_path / "run", "dpo", preset=None, **cfg).reused
+
+
 def test_an_interrupted_run_is_resumed(base, tmp_path, interrupt_after):
     cfg = {**base, **FAST, "max_steps": 4, "save_every": 2}
 
