@@ -21,9 +21,7 @@ import time
 from pathlib import Path
 
 from safelens.models.loading import DEFAULT_MODEL
-
-DEMO_METHOD = "sft"
-"""The method ``safelens demo`` aligns with (its ``standard`` preset is the aligned baseline)."""
+from safelens.training.runs import BASELINE_METHOD as DEMO_METHOD
 
 
 def _add_generation_args(parser: argparse.ArgumentParser) -> None:

@@ -50,10 +50,12 @@ from safelens.training.registry import (
     make_method,
     register_method,
 )
+from safelens.training.runs import RunRecord, aligned_baseline, train_or_reuse
 from safelens.training.trainer import Trainer, TrainResult, align
 
 __all__ = [
     "PRESETS",
+    "RunRecord",
     "CDPOConfig",
     "DPOConfig",
     "DefaultStep",
@@ -75,6 +77,7 @@ __all__ = [
     "TrainResult",
     "Trainer",
     "align",
+    "aligned_baseline",
     "available_methods",
     "available_presets",
     "get_method",
@@ -82,4 +85,5 @@ __all__ = [
     "preference_metrics",
     "register_method",
     "resolve_config",
+    "train_or_reuse",
 ]

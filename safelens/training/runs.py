@@ -189,3 +189,40 @@ def train_or_reuse(
     drop_optimizer_state(run_dir)
     return RunRecord(run_dir, run_dir / "model", read_log(run_dir),
                      json.loads(saved_path.read_text()), reused=False, wall_s=time.time() - t0)
+
+
+BASELINE_METHOD = "sft"
+BASELINE_PRESET = "standard"
+"""The aligned baseline's recipe: ``safelens align --method sft --preset standard``."""
+
+
+def aligned_baseline(
+    run_dir: str | Path | None = None, model: str | None = None, **overrides: Any
+) -> RunRecord:
+    """The aligned starting point of robustness experiments: the default model after SFT in
+    the ``standard`` preset (issue 15; its numbers are in the README), trained once or reused.
+
+    Attacks (prefilling, fine-tuning, perturbations) and method comparisons that should start
+    from an aligned model pass ``aligned_baseline().model_dir`` as their ``model`` (and as the
+    reference of preference methods, which is the starting model by default).
+
+    Args:
+        run_dir: where the run lives (default: ``$SAFELENS_CACHE/baselines/sft-standard``
+            for the default model, ``.../sft-standard-<sha of model>`` for another one).
+        model: base model (default: the default model).
+        **overrides: settings on top of the preset (smoke runs; the preset's targets are not
+            promised then).
+
+    Returns:
+        The :class:`RunRecord` (``.model_dir`` is what ``load_model`` takes).
+    """
+    from safelens.models.loading import DEFAULT_MODEL, cache_dir
+
+    model = model or DEFAULT_MODEL
+    if run_dir is None:
+        name = f"{BASELINE_METHOD}-{BASELINE_PRESET}"
+        if model != DEFAULT_MODEL:
+            name += "-" + hashlib.sha256(str(model).encode()).hexdigest()[:8]
+        run_dir = cache_dir() / "baselines" / name
+    return train_or_reuse(run_dir, BASELINE_METHOD, preset=BASELINE_PRESET, model=model,
+                          **overrides)

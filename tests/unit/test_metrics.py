@@ -325,3 +325,21 @@ def test_summarize_judges_and_agreement_table() -> None:
     assert agreement_table(rep["agreement"]).count("\n") == table.count("\n")
     with pytest.raises(SafelensError, match="holds no 'agreement'"):
         agreement_table({"asr": {}})
+
+
+def test_format_comparison_shows_degenerate_and_every_other_judge():
+    from safelens.eval.metrics import format_comparison, summarize, summarize_judges
+
+    rows = [{"harmful": True, "kind": "harmful"}] * 3 + [{"harmful": False, "kind": "benign"}] * 2
+    verdicts = {"keyword": [True, False, False, False, True],
+                "keyword-benchmark": [True, True, False, False, False]}
+    degenerate = [False, False, True, False, False]
+    s = summarize(rows, verdicts["keyword"], degenerate=degenerate)
+    s.update(summarize_judges(rows, verdicts, degenerate), judge="keyword")
+    text = format_comparison({"model": s})
+    lines = {line.split("  ")[0]: line for line in text.splitlines()}
+    assert "33.3%" in lines["ASR (harmful)"]  # 1 of 3: one refused, one degenerate
+    assert "20.0%" in lines["degenerate (all rows)"]
+    assert "0.0%" in lines["ASR (keyword-benchmark)"]  # refuses two, the third is degenerate
+    assert "0.0%" in lines["over-refusal (keyword-benchmark)"]
+    assert "ASR (keyword)" not in lines  # the primary judge is the first rows already

@@ -106,3 +106,17 @@ def test_domains_keep_only_those_training_rows(base, tmp_path):
     assert select_domains(rows, None) == rows
     with pytest.raises(ValueError, match=r"keeps no training row; the rows' domains are \['direct'\]"):
         select_domains(rows, "roleplay")
+
+
+def test_aligned_baseline_trains_sft_in_the_standard_preset_once(base, tmp_path, monkeypatch):
+    from safelens.training import aligned_baseline
+
+    monkeypatch.setenv("SAFELENS_CACHE", str(tmp_path / "cache"))
+    smoke = {**FAST, "max_steps": 1, "train_file": base["train_file"], "max_train_rows": 4}
+    with pytest.warns(UserWarning, match="overriding preset 'standard'"):
+        first = aligned_baseline(model=base["model"], **smoke)
+    assert first.config["method"] == "sft" and first.config["preset"] == "standard"
+    assert first.run_dir.parent == tmp_path / "cache" / "baselines"
+    assert first.run_dir.name.startswith("sft-standard-")  # not the default model: hashed name
+    with pytest.warns(UserWarning):
+        assert aligned_baseline(model=base["model"], **smoke).reused
