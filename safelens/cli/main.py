@@ -120,6 +120,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from safelens.cli.checks import check_generation_args, check_judge_name
     from safelens.data.eval_sets import EVAL_SETS, eval_set
     from safelens.errors import SafelensError, check_device, check_number
+    from safelens.eval.judges import get_judge
     from safelens.eval.metrics import format_comparison
     from safelens.eval.runner import evaluate_policy
     from safelens.models import load_model
@@ -132,6 +133,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     check_generation_args(args)
     check_device(args.device)
     check_judge_name(args.judge)
+    agreement_names = [name.strip() for name in args.agreement_judges.split(",") if name.strip()]
+    for name in agreement_names:
+        check_judge_name(name, "--agreement-judges")
     sets = [name.strip() for name in args.sets.split(",") if name.strip()]
     unknown = [name for name in sets if name not in EVAL_SETS]
     if unknown or not sets:
@@ -167,8 +171,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         models[f"{args.method} ({args.preset})"] = (args.method, str(run.run_dir))
 
     scorer = win_rate_reward_model()  # disjoint from ShaPO-R's reward model
+    agreement = {name: get_judge(name) for name in agreement_names}  # loaded (trained) once
     report: dict = {"sets": {}, "train_seconds": train_s, "judge": args.judge,
-                    "max_new_tokens": args.max_new_tokens}
+                    "agreement_judges": agreement_names, "max_new_tokens": args.max_new_tokens}
     for label, (stem, source) in models.items():
         model = load_model(source, device=args.device, dtype=args.dtype)
         for name, rows in rows_by_set.items():
@@ -177,7 +182,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             with_reference = all(r.get("reference") for r in rows)
             result = evaluate_policy(model, rows, judge=args.judge,
                                      config=_generation_config(args),
-                                     scorer=scorer if with_reference else None, out=out)
+                                     scorer=scorer if with_reference else None, out=out,
+                                     agreement_judges=agreement)
             report["sets"].setdefault(name, {})[label] = result.summary
             print(f"{label} on {name}: evaluated in {time.time() - t0:.0f} s -> {out}")
         del model
@@ -305,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: %(default)s)")
     p.add_argument("--sets", default="test,harmbench,do-not-answer",
                    help="comma-separated evaluation sets (default: %(default)s)")
+    p.add_argument("--agreement-judges", default="keyword,keyword-benchmark,learned",
+                   help="refusal judges run on every answer besides --judge, for the agreement "
+                        "table ('learned' trains the MiniLM judge once, about 2 minutes) "
+                        "(default: %(default)s)")
     p.add_argument("--quick", action="store_true", help="evaluate a ~50-prompt subset of each set")
     p.add_argument("--max-steps", type=int, default=None,
                    help="train fewer steps than the preset (smoke runs; not the tuned preset)")

@@ -26,7 +26,8 @@ def test_demo_aligns_then_compares_and_resumes(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(safelens.reward, "win_rate_reward_model", LengthScorer)
     base = save_model(load_tiny_model(seed=0), tmp_path / "tiny")
     argv = ["demo", "--model", str(base), "--out", str(tmp_path / "demo"), "--limit", "6",
-            "--sets", "test,smoke", "--max-new-tokens", "4", "--max-steps", "2",
+            "--sets", "test,smoke", "--agreement-judges", "keyword,keyword-benchmark",
+            "--max-new-tokens", "4", "--max-steps", "2",
             "--max-train-rows", "8"]
     assert main(argv) == 0
     out = capsys.readouterr().out
