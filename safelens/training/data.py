@@ -67,6 +67,13 @@ def subsample(rows: list[dict[str, Any]], n: int | None, seed: int, balance: boo
     """
     rng = np.random.default_rng([seed, 1])
     if n is None or n >= len(rows):
+        if balance and rows:
+            share = sum(r.get("harmful") is True for r in rows) / len(rows)
+            if abs(share - harmful_fraction) > 0.02:
+                warnings.warn(f"balance: max_train_rows={n} keeps all {len(rows)} rows, so the "
+                              f"harmful share is {share:.2f}, not harmful_fraction="
+                              f"{harmful_fraction}; ask for fewer rows to get that share",
+                              stacklevel=2)
         return list(rows)
     if not balance:
         keep = np.sort(rng.choice(len(rows), n, replace=False))

@@ -4,6 +4,7 @@ and the `domains` training-row filter, on the tiny model saved to disk."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 import torch
@@ -120,3 +121,14 @@ def test_aligned_baseline_trains_sft_in_the_standard_preset_once(base, tmp_path,
     assert first.run_dir.name.startswith("sft-standard-")  # not the default model: hashed name
     with pytest.warns(UserWarning):
         assert aligned_baseline(model=base["model"], **smoke).reused
+
+
+def test_balance_that_cannot_apply_says_so():
+    from safelens.training.data import subsample
+
+    rows = [{"id": i, "harmful": i % 2 == 0} for i in range(10)]
+    with pytest.warns(UserWarning, match="harmful share is 0.50, not harmful_fraction=0.3"):
+        assert len(subsample(rows, 10, seed=0, balance=True, harmful_fraction=0.3)) == 10
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        subsample(rows, 10, seed=0, balance=True, harmful_fraction=0.5)  # nothing to say
