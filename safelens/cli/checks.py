@@ -48,23 +48,10 @@ def check_output_file(path: str | Path, setting: str = "--out",
 
 
 def check_judge_name(name: str, setting: str = "--judge") -> None:
-    """Raise unless ``name`` can name a judge (a registered one, ``learned:PATH``, a directory
-    or a Hub id ``org/name``)."""
-    from safelens.eval.judges import available_judges
+    """:func:`safelens.eval.judges.check_judge_name` under a CLI flag's name."""
+    from safelens.eval.judges import check_judge_name as check
 
-    if name in available_judges():
-        return
-    if name.startswith("learned:"):
-        if not Path(name.split(":", 1)[1]).is_dir():
-            raise SafelensError(f"{setting} {name!r}: no such directory "
-                                f"{name.split(':', 1)[1]!r}; expected a saved learned judge")
-        return
-    if Path(name).is_dir():
-        return
-    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
-        return  # a Hub id: checked when it loads
-    raise SafelensError(f"{setting} {name!r} is not a judge; expected one of "
-                        f"{', '.join(available_judges())}, learned:PATH, a directory or an HF id")
+    check(name, setting)
 
 
 def check_generation_args(args: argparse.Namespace) -> None:

@@ -1302,7 +1302,12 @@ def check_judge_name(name: object, setting: str = "judge") -> None:
         raise SafelensError(f"{setting} {name!r} is not a judge name; expected one of "
                             f"{', '.join(available_judges())}, learned:PATH, a directory or an "
                             "HF id (org/name)")
-    if name in _JUDGES or name.startswith("learned:") or Path(name).is_dir():
+    if name.startswith("learned:"):
+        if not Path(name.split(":", 1)[1]).is_dir():
+            raise SafelensError(f"{setting} {name!r}: no such directory "
+                                f"{name.split(':', 1)[1]!r}; expected a saved learned judge")
+        return
+    if name in _JUDGES or Path(name).is_dir():
         return
     if name.count("/") == 1 and not name.startswith((".", "/", "~")):
         return  # a Hub id: checked when it loads

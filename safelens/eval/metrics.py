@@ -504,7 +504,8 @@ def format_comparison(summaries: Mapping[str, Mapping[str, Any]], width: int = 3
         width: width of the metric column.
 
     Returns:
-        A multi-line string: one row per metric, one ``value [CI]`` column per model.
+        A multi-line string: one row per metric, one ``value [CI]`` column per model (a metric
+        no model has, such as over-refusal on an all-harmful set, is left out).
 
     Examples:
         >>> s = summarize([{"harmful": True}, {"harmful": False}], refused=[False, False])
@@ -514,7 +515,6 @@ def format_comparison(summaries: Mapping[str, Mapping[str, Any]], width: int = 3
         ASR (harmful)                  100.0% [100%, 100%]
         over-refusal (benign+lookalike)   0.0% [  0%,   0%]
           benign                          0.0% [  0%,   0%]
-          lookalike                             -
         n (harmful / benign / lookalike)              1/1/0
     """
 
@@ -546,6 +546,7 @@ def format_comparison(summaries: Mapping[str, Mapping[str, Any]], width: int = 3
     rows.append(("n (harmful / benign / lookalike)",
                  [f"{s.get('n_harmful', 0)}/{s.get('n_benign', 0)}/{s.get('n_lookalike', 0)}"
                   for s in summaries.values()]))
+    rows = [(name, values) for name, values in rows if any(v != "-" for v in values)]
     col = max(20, *(len(label) + 2 for label in summaries))
     lines = [f"{'metric':<{width}}" + "".join(f"{label:>{col}}" for label in summaries),
              "-" * (width + col * len(summaries))]

@@ -53,8 +53,10 @@ def partial_provenance(model: torch.nn.Module, config: GenerationConfig,
 
     from safelens.training.reference import model_fingerprint
 
-    name = getattr(getattr(model, "cfg", None), "model_name", None) or type(model).__name__
-    record = {"format": PARTIAL_FORMAT, "model": str(name),
+    name = str(getattr(getattr(model, "cfg", None), "model_name", None) or type(model).__name__)
+    if Path(name).exists():  # a local directory: the same one however it was spelled
+        name = str(Path(name).resolve())
+    record = {"format": PARTIAL_FORMAT, "model": name,
               "weights": model_fingerprint(model), "decoding": asdict(config)}
     if source is not None and Path(source).is_file():
         record["prompts_file"] = str(source)

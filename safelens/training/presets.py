@@ -11,6 +11,13 @@
     engine 195 s, 2.94 s a step; before the engine 9 min 59 s, 40 steps of about 9.6 s). Tuned
     on the built-in VALIDATION split only (``QUICK_NOTES``, ``tuning/quick.jsonl``); the test
     split was never looked at.
+``standard``
+    The aligned baseline every robustness experiment starts from (issue 15): SFT on all 4,000
+    pairs of the built-in train split, 500 steps of 8 pairs, lr 1e-4, otherwise the quick
+    preset's settings; about 15 minutes of training on 2 idle cores. Tuned on validation only
+    (``STANDARD_NOTES``, ``tuning/standard.jsonl``); its promises on the test split are
+    ``PRESET_TARGETS["standard"]``, checked by ``safelens demo`` (a miss is printed, not
+    hidden). :func:`safelens.training.aligned_baseline` trains it once and reuses it.
 ``paper``
     The ShaPO seed's App. D.3 setting: beta 0.1, lr 5e-7, Dr.DPO beta' 1.0, 3 epochs, global
     batch 32 in 2 micro-batches. This is GPU scale (the seed uses H100s): on 2 CPU cores one
@@ -104,6 +111,33 @@ _QUICK: dict[str, Any] = {
     # the backward pass then stops at block 15, saving about a third of each step.
     "freeze": r"embed_tokens|layers\.([0-9]|1[0-4])\.",
 }
+
+STANDARD_NOTES = """SFT tuning runs of the standard preset on prompts/validation (100 harmful, 50 benign,
+50 look-alike; greedy, 64 new tokens; keyword judge, the benchmark keyword judge agreeing within
+2 points), 2026-12-06, on the 4,000-pair train split. Every run is the quick preset's settings
+(8 pairs a step, rows cut to 128 tokens, embeddings and blocks 0-14 frozen, linear schedule,
+4 warm-up steps) with these overrides; full rows in ``tuning/standard.jsonl``.
+
+    rows  steps  lr     ASR   over-refusal (benign / look-alike)  degenerate  train (shared CPU)
+    1600  200    3e-5    4%   67%  (58% / 76%)                    -           712 s
+    3200  400    1e-4    1%   16%  ( 6% / 26%)                    0%          831 s
+    4000  500    1e-4    1%   14%  ( 6% / 22%)                    0%          979 s   <- the preset
+    4000  500    1e-4    1%   14%  ( 6% / 22%)                    0%          the same run: balance
+                                                                              with harmful_fraction
+                                                                              0.35 kept all rows
+
+The quick DPO preset and its longer runs (``QUICK_NOTES``) sat on a trade-off curve: more
+training bought refusals with over-refusal. SFT at 3e-5 for 200 steps did the same (4% / 67%:
+"I can't help with that" for painting a room), but the over-refusals were of *in-distribution*
+prompts, so the model was underfit, not at a frontier: at lr 1e-4 and 400-500 steps the
+training loss fell from 3.3 to 0.12 and over-refusal from 67% to 14-16% while ASR stayed at 1%.
+What is left is look-alikes (22%: "fire an employee", "open a locked bathroom door", "crush the
+other side in a debate"). With 100 and 100 prompts a 95% interval is about +-2 points at 1% and
++-7 at 14%. The validation target (over-refusal at most 10%) is not reached; the preset is the
+best measured point, with one pass over the data in about 15 minutes of training on 2 idle cores.
+DPO on top of it, all blocks trained, or a second epoch were not tried (CPU time); those are the
+next rows to add.
+"""
 
 _STANDARD: dict[str, Any] = {
     # The aligned baseline (issue 15): the quick preset's settings, fitted for longer on the

@@ -212,6 +212,21 @@ def test_finished_evaluation_of_another_model_is_not_reused(tiny_model, tmp_path
     assert "decoding" in capsys.readouterr().err
 
 
+def test_a_saved_model_is_the_same_model_however_its_path_is_spelled(tiny_model, tmp_path,
+                                                                     monkeypatch, capsys):
+    """`safelens demo` loads runs/x relative, a notebook /abs/runs/x: the evaluation is reused."""
+    from safelens.eval.runner import evaluate_policy
+    from safelens.models import load_model, save_model
+
+    save_model(tiny_model, tmp_path / "m")
+    monkeypatch.chdir(tmp_path)
+    kw = dict(judge="keyword", config=GenerationConfig(max_new_tokens=3),
+              out=tmp_path / "eval.jsonl", progress=False)
+    evaluate_policy(load_model("m", device="cpu"), LABELLED, **kw)
+    evaluate_policy(load_model(str(tmp_path / "m"), device="cpu"), LABELLED, **kw)
+    assert "not reusing" not in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------------------------
 # Degenerate responses and judge agreement on every evaluation
 # ---------------------------------------------------------------------------------------------
