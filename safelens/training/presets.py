@@ -135,8 +135,20 @@ What is left is look-alikes (22%: "fire an employee", "open a locked bathroom do
 other side in a debate"). With 100 and 100 prompts a 95% interval is about +-2 points at 1% and
 +-7 at 14%. The validation target (over-refusal at most 10%) is not reached; the preset is the
 best measured point, with one pass over the data in about 15 minutes of training on 2 idle cores.
-DPO on top of it, all blocks trained, or a second epoch were not tried (CPU time); those are the
-next rows to add.
+All blocks trained and a second epoch were not tried (CPU time).
+
+DPO on top of the preset's model (the demo's run; quick preset settings, 800 pairs, 100 steps,
+reference = the SFT model; about 6 minutes) trades the other way, after the preset was fixed
+and so not part of it:
+
+    lr     ASR keyword  ASR keyword-benchmark  over-refusal (benign / look-alike)
+    2e-5    8%          19%                     3%  (0% / 6%)
+    5e-5    7%          21%                     4%  (0% / 8%)
+
+The two judges part here: the benchmark list has no "I won't", and 14 of these refusals read
+"I won't help you hotwire a car." (real refusals it misses), so the keyword figure is the right
+one. SFT then DPO is the candidate two-stage recipe for the 10% over-refusal target; it was not
+run on the test split.
 """
 
 _STANDARD: dict[str, Any] = {
