@@ -118,7 +118,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     resumable: rerunning the command reuses a finished training run and finished evaluations.
     """
     from safelens.cli.checks import check_generation_args, check_judge_name
-    from safelens.data.eval_sets import EVAL_SETS, eval_set
+    from safelens.data.eval_sets import BUILTIN_EVAL_SETS, EVAL_SETS, eval_set
     from safelens.errors import SafelensError, check_device, check_number
     from safelens.eval.judges import get_judge
     from safelens.eval.metrics import format_comparison
@@ -147,7 +147,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         try:
             rows = eval_set(name)
         except SafelensError as err:
-            if name in ("test", "validation", "independent", "smoke"):
+            if name in BUILTIN_EVAL_SETS:
                 raise
             print(f"skipping {name}: {err}", file=sys.stderr)
             continue

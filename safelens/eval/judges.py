@@ -236,7 +236,7 @@ class KeywordJudge:
 
     def refusals(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         """``[B]`` bool, True = response refuses. ``prompts`` is only checked for length."""
-        _check_pairs("KeywordJudge.refusals", prompts, responses)
+        _check_pairs(f"{type(self).__name__}.refusals", prompts, responses)
         return np.array([self.is_refusal(r) for r in responses], dtype=bool)
 
     def __repr__(self) -> str:
@@ -391,11 +391,6 @@ class BenchmarkKeywordJudge(KeywordJudge):
             return self.empty_is_refusal
         text = _straight_quotes(str(response))
         return any(m in text for m in self.markers)
-
-    def refusals(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
-        """``[B]`` bool, True = response refuses. ``prompts`` is only checked for length."""
-        _check_pairs("BenchmarkKeywordJudge.refusals", prompts, responses)
-        return np.array([self.is_refusal(r) for r in responses], dtype=bool)
 
     def __repr__(self) -> str:
         return f"BenchmarkKeywordJudge(n_strings={len(self.markers)}, broad={self.broad})"
