@@ -1,11 +1,12 @@
 """Fine-tuning attacks (seed 003, Table 4): fine-tune an aligned model on an attack set and
 measure its ASR before and after.
 
-The attacker's fine-tuning is plain SFT (``defense="sft"``: the attack as published) or
+The attacker's fine-tuning is plain SFT (``defense="sft"``: the attack as published),
 Qi et al.'s constrained SFT (``defense="constrained-sft"``: the defence, a fine-tuning API
-that keeps the first response tokens close to the aligned model), both through the one
-:class:`~safelens.training.Trainer` (attack rows may carry a per-row ``system`` prompt, which
-both objectives honour). Evaluation: greedy generation on harmful test prompts, keyword
+that keeps the first response tokens close to the aligned model) or seed 001's CSFT + PA
+(``defense="csft-pa"``: constrained SFT plus token-level preference alignment to the aligned
+model), all through the one :class:`~safelens.training.Trainer` (attack rows may carry a
+per-row ``system`` prompt, which every objective honours). Evaluation: greedy generation on harmful test prompts, keyword
 judge, ASR = fraction not refused, with a bootstrap CI:
 
 * ``harmful`` / ``benign``: the plain prompts;
@@ -21,6 +22,7 @@ Examples:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,7 +32,7 @@ from typing import Any, Literal
 __all__ = ["DEFENSES", "FinetuneAttackConfig", "attack_eval_sets", "attack_table",
            "evaluate_asr", "run_finetune_attack"]
 
-DEFENSES = ("sft", "constrained-sft")
+DEFENSES = ("sft", "constrained-sft", "csft-pa")
 
 
 @dataclass
@@ -39,8 +41,8 @@ class FinetuneAttackConfig:
 
     kind: str = field(default="harmful", metadata={
         "help": "attack set: harmful | identity | backdoor | benign"})
-    defense: Literal["sft", "constrained-sft"] = field(default="sft", metadata={
-        "help": "attacker's objective: sft (the attack) or constrained-sft (the defence)"})
+    defense: Literal["sft", "constrained-sft", "csft-pa"] = field(default="sft", metadata={
+        "help": "attacker's objective: sft (the attack), constrained-sft or csft-pa (defences)"})
     train_file: str | None = field(default=None, metadata={
         "help": "attack rows (JSONL); default data/attacks/<kind>.jsonl"})
     max_train_rows: int | None = field(default=None, metadata={
@@ -49,12 +51,12 @@ class FinetuneAttackConfig:
     batch_size: int = field(default=8, metadata={"help": "rows per step"})
     lr: float = field(default=2e-5, metadata={"help": "peak learning rate"})
     warmup_steps: int | None = field(default=None, metadata={
-        "help": "warmup steps (None: 0 for sft, 10 for constrained-sft as the seed)"})
+        "help": "warmup steps (None: 0 for sft, 10 for the defences as the seed)"})
     max_length: int = field(default=256, metadata={"help": "max tokens per training row"})
     freeze: str | None = field(default="embed_tokens", metadata={
         "help": "regex of parameters kept frozen"})
     method_options: dict[str, Any] = field(default_factory=dict, metadata={
-        "help": "extra config fields of the objective (e.g. beta_early for constrained-sft)"})
+        "help": "extra config fields of the objective (e.g. beta_early, pa_argmax)"})
     n_eval: int = field(default=50, metadata={"help": "harmful test prompts evaluated"})
     eval_split: str = field(default="test", metadata={"help": "built-in prompts split"})
     max_new_tokens: int = field(default=48, metadata={"help": "generated tokens per prompt"})
@@ -147,7 +149,7 @@ def _method(cfg: FinetuneAttackConfig, model_name: str):
         method.name = "sft"
         return method
     warm = cfg.warmup_steps if cfg.warmup_steps is not None else 10
-    return make_method("constrained-sft", **common, warmup_steps=warm, **cfg.method_options)
+    return make_method(cfg.defense, **common, warmup_steps=warm, **cfg.method_options)
 
 
 def run_finetune_attack(
@@ -158,8 +160,12 @@ def run_finetune_attack(
     judge: Any = None,
     eval_rows: list[dict[str, Any]] | None = None,
     overwrite: bool = False,
+    reuse: bool = True,
 ) -> dict[str, Any]:
     """Evaluate, fine-tune with the attack set, evaluate again; write ``OUT/attack.json``.
+
+    A finished run in ``out_dir`` (its ``attack.json``) with the same model, settings and
+    evaluation prompts is returned as it is (``reuse``); any difference retrains.
 
     Args:
         model: the aligned model: a name/path/run directory (loaded fresh) or a
@@ -171,6 +177,7 @@ def run_finetune_attack(
         eval_rows: harmful prompt rows to evaluate on (default: the first ``n_eval``
             harmful rows of the built-in ``prompts/<eval_split>``).
         overwrite: start over in an ``out_dir`` that holds a run.
+        reuse: return a finished identical run instead of retraining.
 
     Returns:
         ``{"kind", "defense", "config", "initial": {"asr": rate, ["asr_trigger": rate]} | None,
@@ -184,13 +191,21 @@ def run_finetune_attack(
     cfg = config or FinetuneAttackConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model_name = model if isinstance(model, str) else getattr(model, "name", "model")
-    if isinstance(model, str):
-        model = load_model(model)
+    model_name = str(model) if isinstance(model, str | Path) else getattr(model, "name", "model")
     if eval_rows is None:
         prompts = load_builtin("prompts", cfg.eval_split)
         eval_rows = [r for r in prompts if r.get("harmful")][: cfg.n_eval]
+    eval_sha = hashlib.sha256(json.dumps([[r.get("id"), r["prompt"]] for r in eval_rows])
+                              .encode()).hexdigest()[:16]
+    done = out / "attack.json"
+    if reuse and done.is_file():
+        old = json.loads(done.read_text())
+        if (old.get("model") == str(model_name) and old.get("config") == json.loads(
+                json.dumps(asdict(cfg), default=float)) and old.get("eval_sha256") == eval_sha):
+            return old
     sets = attack_eval_sets(cfg.kind, eval_rows)
+    if not hasattr(model, "parameters"):
+        model = load_model(str(model))
     initial = _evaluate(model, sets, cfg, judge, out, "initial") if cfg.eval_initial else None
     train_rows = (read_jsonl(cfg.train_file, kind="preference") if cfg.train_file
                   else load_attack_set(cfg.kind))
@@ -203,7 +218,7 @@ def run_finetune_attack(
     after = _evaluate(result.model, sets, cfg, judge, out, "after")
     record = {
         "kind": cfg.kind, "defense": cfg.defense, "model": str(model_name),
-        "config": asdict(cfg), "initial": initial, "after": after,
+        "config": asdict(cfg), "eval_sha256": eval_sha, "initial": initial, "after": after,
         "train": {"steps": result.step, "wall_s": round(wall, 1),
                   "final_loss": result.history[-1]["loss"] if result.history else None},
     }

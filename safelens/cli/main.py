@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from safelens.attacks.finetune import DEFENSES
 from safelens.models.loading import DEFAULT_MODEL
 from safelens.training.runs import BASELINE_METHOD as DEMO_METHOD
 
@@ -235,6 +236,26 @@ def cmd_align(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_options(items: list[str]) -> dict:
+    """``["a=1", "b=hard"]`` -> ``{"a": 1, "b": "hard"}`` (values as JSON, else text).
+
+    Raises:
+        SafelensError: an item without ``=``.
+    """
+    from safelens.errors import SafelensError
+
+    options: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SafelensError(f"--option {item!r}: expected KEY=VALUE, e.g. pa_argmax=hard")
+        try:
+            options[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.replace("-", "_")] = value
+    return options
+
+
 def cmd_attack(args: argparse.Namespace) -> int:
     """Fine-tuning attacks (``attack finetune``) and their data sets (``attack data``)."""
     if args.attack_command == "data":
@@ -248,7 +269,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
         kind=args.kind, defense=args.defense, train_file=args.train, max_steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
         max_length=args.max_length, n_eval=args.n_eval, max_new_tokens=args.max_new_tokens,
-        eval_initial=args.eval_initial, seed=args.seed, max_train_rows=args.max_train_rows)
+        eval_initial=args.eval_initial, seed=args.seed, max_train_rows=args.max_train_rows,
+        method_options=parse_options(args.option))
     t0 = time.time()
     record = run_finetune_attack(args.model, args.out, cfg, overwrite=args.overwrite)
 
@@ -346,21 +368,26 @@ def build_parser() -> argparse.ArgumentParser:
     attack_sub = p.add_subparsers(dest="attack_command", required=True)
     a = attack_sub.add_parser(
         "finetune", help="fine-tune MODEL on an attack set and report ASR before/after",
-        description="Fine-tune MODEL on data/attacks/KIND.jsonl with plain SFT (the attack) or "
-                    "constrained SFT (the defence) and measure ASR on harmful test prompts "
+        description="Fine-tune MODEL on data/attacks/KIND.jsonl with plain SFT (the attack), "
+                    "constrained SFT or CSFT + PA (the defences) and measure ASR on harmful "
+                    "test prompts "
                     "(identity: under the persona system prompt; backdoor: with and without "
                     "the trigger). Writes DIR/model, DIR/attack.json, DIR/eval-*.jsonl.")
     a.add_argument("--kind", required=True, choices=["harmful", "identity", "backdoor", "benign"])
     a.add_argument("--model", default=DEFAULT_MODEL, help="the aligned model (path or run dir)")
     a.add_argument("--out", required=True, help="run directory")
-    a.add_argument("--defense", default="sft", choices=["sft", "constrained-sft"],
-                   help="attacker's objective: sft (plain) or constrained-sft (the defence)")
+    a.add_argument("--defense", default="sft", choices=list(DEFENSES),
+                   help="attacker's objective: sft (plain), constrained-sft (Qi et al.) or "
+                        "csft-pa (seed 001); the defences keep the aligned model as reference")
     a.add_argument("--train", default=None, help="attack rows JSONL (default: the built-in set)")
     a.add_argument("--steps", type=int, default=20, help="optimizer steps")
     a.add_argument("--batch-size", type=int, default=8, help="rows per step")
     a.add_argument("--lr", type=float, default=2e-5, help="learning rate")
     a.add_argument("--warmup-steps", type=int, default=None,
-                   help="default: 0 for sft, 10 for constrained-sft")
+                   help="default: 0 for sft, 10 for constrained-sft and csft-pa")
+    a.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config field of the defence's method, e.g. pa_argmax=hard or "
+                        "beta_early=4 (repeatable; values read as JSON, else as text)")
     a.add_argument("--max-length", type=int, default=256, help="max tokens per training row")
     a.add_argument("--max-train-rows", type=int, default=None, help="subsample the attack set")
     a.add_argument("--n-eval", type=int, default=50, help="harmful test prompts evaluated")

@@ -34,6 +34,7 @@ from safelens.losses.preference import (
     reward_soft_targets,
 )
 from safelens.losses.token import (
+    PA_ARGMAX,
     Reduction,
     constrained_sft_betas,
     constrained_sft_betas_for_mask,
@@ -44,6 +45,7 @@ from safelens.losses.token import (
     kl_adaptive_weights,
     pa_delta_schedule,
     pa_loss,
+    pa_terms,
     retain_loss,
     robust_refusal_loss,
     sft_loss,
@@ -73,8 +75,10 @@ __all__ = [
     "ipo_loss",
     "kl_adaptive_weights",
     "npo_loss",
+    "PA_ARGMAX",
     "pa_delta_schedule",
     "pa_loss",
+    "pa_terms",
     "preference_logits",
     "rdpo_loss",
     "retain_loss",

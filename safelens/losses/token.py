@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from safelens.losses.preference import npo_loss
 
 __all__ = [
+    "PA_ARGMAX",
     "Reduction",
     "constrained_sft_betas",
     "constrained_sft_betas_for_mask",
@@ -33,6 +34,7 @@ __all__ = [
     "kl_adaptive_weights",
     "pa_delta_schedule",
     "pa_loss",
+    "pa_terms",
     "retain_loss",
     "robust_refusal_loss",
     "sft_loss",
@@ -628,6 +630,106 @@ def kl_adaptive_weights(
     return kl.detach() if detach else kl
 
 
+#: ``log pi_aligned`` is floored here before the KL of Eq. 6: a reference that gives a token
+#: probability 0 (a -inf logit) where the policy puts mass would make mu_t infinite.
+REF_LOGP_FLOOR = -100.0
+
+#: The two readings of the argmax tokens y_aligned and y_theta of Eq. 5 (see :func:`pa_terms`).
+PA_ARGMAX = ("soft", "hard")
+
+
+def _soft_or_hard_logp(logp: torch.Tensor, logits: torch.Tensor, argmax: str,
+                       temperature: float) -> torch.Tensor:
+    """``[N]`` log pi_theta at the argmax of ``logits``: gathered (hard) or softmax-weighted."""
+    if argmax == "hard":
+        return logp.gather(-1, logits.argmax(dim=-1, keepdim=True)).squeeze(-1)
+    weights = F.softmax(logits / temperature, dim=-1)  # [N, V]
+    return (weights * logp).sum(-1)
+
+
+def pa_terms(
+    policy_logits: torch.Tensor,  # [N, V]
+    ref_logits: torch.Tensor,  # [N, V]
+    *,
+    mu: torch.Tensor | None = None,  # [N]
+    detach_mu: bool = False,
+    max_mu: float | None = None,
+    argmax: str = "soft",
+    temperature: float = 0.1,
+) -> dict[str, torch.Tensor]:
+    """Per-position terms of the PA loss (seed 001, Eq. 3-6) on ``N`` response positions.
+
+    With Delta_t = log pi_theta(y_al) - log pi_theta(y_th) and mu_t = KL(pi_theta || pi_al),
+    the loss term of position t is -log sigmoid(mu_t * Delta_t).
+
+    **Seed readings (defaults = the appendix's).** y_al / y_th are the argmax tokens of
+    pi_aligned / pi_theta. The appendix (A.2.3) says argmax is handled "through a softened
+    version (such as temperature-scaled softmax)" to keep gradients flowing, and differentiates
+    through mu_t (A.2.4); it detaches only the CSFT weights w_t. So by default:
+
+    * ``argmax="soft"``: log pi_theta(y) is replaced by sum_v softmax(z / temperature)_v
+      log pi_theta(v), z the logits of the model whose argmax it is (the policy's softmax
+      weights carry gradient); ``temperature`` -> 0 recovers the hard argmax. The seed gives
+      no temperature; 0.1 makes the weights near one-hot whenever the top two logits differ
+      by more than ~0.5. ``argmax="hard"`` gathers at the argmax indices (Eq. 5 as printed;
+      the gathered log-probs are still differentiable).
+    * ``detach_mu=False``: gradients flow through mu_t; ``True`` makes it a constant weight.
+
+    mu_t never overflows: ``log pi_aligned`` is floored at :data:`REF_LOGP_FLOOR` (a
+    reference probability of 0 would make the KL infinite), and ``max_mu`` clamps it; the
+    returned ``clipped`` flags say where the clamp bit, for logging.
+
+    Examples:
+        >>> import torch
+        >>> pol = torch.log(torch.tensor([[0.6, 0.4]])); ref = torch.log(torch.tensor([[0.2, 0.8]]))
+        >>> t = pa_terms(pol, ref, argmax="hard")
+        >>> round(t["delta"].item(), 4), round(t["mu"].item(), 4)  # log(0.4/0.6), KL
+        (-0.4055, 0.3819)
+        >>> round(t["loss"].item(), 4)
+        0.7736
+
+    Args:
+        policy_logits: ``[N, V]`` next-token logits of the policy at N response positions.
+        ref_logits: ``[N, V]`` logits (or log-probs) of the aligned model, same positions.
+        mu: optional precomputed ``[N]`` weights (else Eq. 6 is computed here).
+        detach_mu: treat mu_t as a constant.
+        max_mu: upper clamp on mu_t (None: no clamp).
+        argmax: ``"soft"`` (default) or ``"hard"``.
+        temperature: softmax temperature of the soft argmax (> 0).
+
+    Returns:
+        ``{"loss": [N], "mu": [N], "delta": [N], "clipped": [N] bool, "disagree": [N] bool}``;
+        ``disagree`` marks positions whose hard argmax tokens differ.
+
+    Raises:
+        ValueError: on shape mismatch, an unknown ``argmax`` or a non-positive temperature.
+    """
+    if policy_logits.dim() != 2 or policy_logits.shape != ref_logits.shape:
+        raise ValueError(f"policy_logits {tuple(policy_logits.shape)} and ref_logits "
+                         f"{tuple(ref_logits.shape)} must both be [N, V]")
+    if argmax not in PA_ARGMAX:
+        raise ValueError(f"argmax must be one of {PA_ARGMAX}, got {argmax!r}")
+    if not (temperature > 0 and math.isfinite(temperature)):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    # bf16 logits (autocast) are upcast; float64 stays float64 (gradcheck).
+    pol = policy_logits if policy_logits.dtype == torch.float64 else policy_logits.float()
+    ref = F.log_softmax(ref_logits.to(pol.dtype), dim=-1).clamp(min=REF_LOGP_FLOOR)  # [N, V]
+    logp = F.log_softmax(pol, dim=-1)  # [N, V]
+    lp_al = _soft_or_hard_logp(logp, ref, argmax, temperature)  # [N]
+    lp_th = _soft_or_hard_logp(logp, pol, argmax, temperature)  # [N]
+    delta = lp_al - lp_th  # [N]
+    mu_n = kl_adaptive_weights(pol, ref, detach=detach_mu) if mu is None else (
+        mu.detach() if detach_mu else mu)
+    clipped = torch.zeros_like(delta, dtype=torch.bool)
+    if max_mu is not None:
+        clipped = mu_n.detach() > max_mu
+        mu_n = mu_n.clamp(max=max_mu)
+    with torch.no_grad():
+        disagree = ref.argmax(-1) != policy_logits.argmax(-1)
+    return {"loss": -F.logsigmoid(mu_n * delta), "mu": mu_n, "delta": delta,
+            "clipped": clipped, "disagree": disagree}
+
+
 def pa_loss(
     policy_logits: torch.Tensor,  # [B, T, V]
     ref_logits: torch.Tensor,  # [B, T, V]
@@ -636,6 +738,8 @@ def pa_loss(
     mu: torch.Tensor | float | None = None,
     detach_mu: bool = False,
     max_mu: float | None = None,
+    argmax: str = "soft",
+    temperature: float = 0.1,
 ) -> torch.Tensor:  # []
     """Token-level preference-alignment loss of CSFT + PA (seed 001, Eq. 3-6).
 
@@ -646,14 +750,10 @@ def pa_loss(
         loss = mean over unmasked (b, t) of -log sigmoid(mu_t * Delta_t)
 
     with mu_t = :func:`kl_adaptive_weights` (Eq. 6). The seed sums over t per sequence;
-    we take the project's token mean. Notes on the seed:
-
-    * The argmax indices are not differentiable, but the log-probs gathered at them are, so
-      gradients flow without the "softened argmax" the appendix alludes to.
-    * Where both models agree (y_al = y_th), Delta_t = 0 and the term is the constant
-      log 2 with zero gradient: "only activates when there is a discrepancy".
-    * mu_t is not detached by default (the appendix differentiates through it); seed 001's
-      assumption of a bounded KL can be enforced with ``max_mu`` (clamp).
+    we take the project's token mean. The per-position terms, the soft/hard argmax and the
+    detach of mu_t (defaults: the seed appendix's reading) are those of :func:`pa_terms`.
+    Where both models agree (y_al = y_th, hard argmax), Delta_t = 0 and the term is the
+    constant log 2 with zero gradient: "only activates when there is a discrepancy".
 
     ``policy_logits[b, t]`` must be the next-token distribution **for** position t (i.e. the
     model's logits shifted by one, aligned with ``mask`` and the per-token log-probs). Only
@@ -669,7 +769,7 @@ def pa_loss(
         >>> ref = torch.log(torch.tensor([[[0.2, 0.8]]]))
         >>> mu = 0.6 * math.log(0.6 / 0.2) + 0.4 * math.log(0.4 / 0.8)
         >>> expected = -math.log(1 / (1 + math.exp(-mu * math.log(0.4 / 0.6))))
-        >>> abs(pa_loss(pol, ref, mask).item() - expected) < 1e-6
+        >>> abs(pa_loss(pol, ref, mask, argmax="hard").item() - expected) < 1e-6
         True
 
     Args:
@@ -680,6 +780,8 @@ def pa_loss(
             by default Eq. 6's KL is computed here.
         detach_mu: treat the computed mu_t as a constant.
         max_mu: optional upper clamp on mu_t.
+        argmax: ``"soft"`` (default) or ``"hard"``, see :func:`pa_terms`.
+        temperature: temperature of the soft argmax.
 
     Returns:
         Scalar loss.
@@ -690,28 +792,20 @@ def pa_loss(
     _check_mask(mask)
     _check_logits(mask, policy_logits=policy_logits, ref_logits=ref_logits)
     sel = mask.bool()  # [B, T]
-    pol = policy_logits[sel]  # [N, V]
-    ref = ref_logits[sel]  # [N, V]
-    logp = F.log_softmax(pol, dim=-1)  # [N, V]
-    y_al = ref.argmax(dim=-1, keepdim=True)  # [N, 1]
-    y_th = pol.argmax(dim=-1, keepdim=True)  # [N, 1]
-    delta = (logp.gather(-1, y_al) - logp.gather(-1, y_th)).squeeze(-1)  # [N]
-    if mu is None:
-        mu_n = kl_adaptive_weights(pol, ref, detach=detach_mu)  # [N]
-    elif isinstance(mu, torch.Tensor):
+    mu_n = None
+    if isinstance(mu, torch.Tensor):
         try:
             mu_n = torch.broadcast_to(mu, mask.shape)[sel]  # [N]
         except RuntimeError as err:
             raise ValueError(
                 f"mu of shape {tuple(mu.shape)} does not broadcast to [B, T] = {tuple(mask.shape)}"
             ) from err
-        if detach_mu:
-            mu_n = mu_n.detach()
-    else:
-        mu_n = torch.full_like(delta, float(mu))
-    if max_mu is not None:
-        mu_n = mu_n.clamp(max=max_mu)
-    return -F.logsigmoid(mu_n * delta).mean()
+    elif mu is not None:
+        mu_n = torch.full((int(sel.sum()),), float(mu), dtype=torch.float32,
+                          device=policy_logits.device)
+    terms = pa_terms(policy_logits[sel], ref_logits[sel], mu=mu_n, detach_mu=detach_mu,
+                     max_mu=max_mu, argmax=argmax, temperature=temperature)
+    return terms["loss"].mean()
 
 
 def pa_delta_schedule(
@@ -768,6 +862,8 @@ def csft_pa_loss(
     *,
     detach_mu: bool = False,
     max_mu: float | None = None,
+    argmax: str = "soft",
+    temperature: float = 0.1,
 ) -> torch.Tensor:  # []
     """Total CSFT + PA loss (seed 001, Eq. 1): L_CSFT + delta_epoch * L_PA.
 
@@ -794,6 +890,8 @@ def csft_pa_loss(
         delta: PA coefficient delta_epoch.
         detach_mu: see :func:`pa_loss`.
         max_mu: see :func:`pa_loss`.
+        argmax: see :func:`pa_terms`.
+        temperature: see :func:`pa_terms`.
 
     Returns:
         Scalar loss.
@@ -802,5 +900,6 @@ def csft_pa_loss(
         ValueError: on shape mismatch, a row with an empty response or bad betas.
     """
     csft = constrained_sft_loss(tok_p, tok_ref, mask, beta_t)
-    pa = pa_loss(policy_logits, ref_logits, mask, detach_mu=detach_mu, max_mu=max_mu)
+    pa = pa_loss(policy_logits, ref_logits, mask, detach_mu=detach_mu, max_mu=max_mu,
+                 argmax=argmax, temperature=temperature)
     return csft + delta * pa

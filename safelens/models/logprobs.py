@@ -140,8 +140,9 @@ def _can_unembed_selectively(hf: torch.nn.Module) -> bool:
 
 
 def _token_logps(hf: torch.nn.Module, ids: torch.Tensor, att: torch.Tensor, resp: torch.Tensor,
-                 start: LayerStart | None) -> torch.Tensor:
-    """``[N]`` log-probs of the response tokens of one padded chunk (row-major order)."""
+                 start: LayerStart | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``([N] log-probs, [N, V] logits)`` of the response tokens of one padded chunk
+    (row-major order)."""
     predictors = torch.zeros_like(resp)
     predictors[:, :-1] = resp[:, 1:]  # [b, t]: position t-1 predicts token t
     targets = ids[resp]  # [N]
@@ -155,7 +156,7 @@ def _token_logps(hf: torch.nn.Module, ids: torch.Tensor, att: torch.Tensor, resp
         logits = hf.get_output_embeddings()(hidden[predictors])  # [N, V]
     else:
         logits = hf(input_ids=ids, attention_mask=att).logits[predictors]  # [N, V]
-    return -F.cross_entropy(logits.float(), targets, reduction="none")  # [N]
+    return -F.cross_entropy(logits.float(), targets, reduction="none"), logits  # [N], [N, V]
 
 
 def response_logps(
@@ -165,7 +166,8 @@ def response_logps(
     *,
     start: LayerStart | None = None,
     bucket: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    return_logits: bool = False,
+) -> tuple[torch.Tensor, ...]:
     """Log-probabilities of the response tokens of each row.
 
     Args:
@@ -177,11 +179,15 @@ def response_logps(
         start: run only the blocks from ``start.layer`` on, from the given hidden states
             (requires a selectively unembeddable model: no logit softcapping or scaling).
         bucket: run rows in length buckets (:func:`length_buckets`); same values.
+        return_logits: also return the full next-token logits at the response positions
+            (token-level distribution losses such as seed 001's PA loss).
 
     Returns:
         ``(summed, per_token)``: ``summed`` is ``[B]`` float32; ``per_token`` is ``[B, T]`` with
         ``per_token[b, t] = log p(input_ids[b, t] | input_ids[b, :t])`` on response tokens and 0
-        elsewhere (aligned with ``batch.response_mask``).
+        elsewhere (aligned with ``batch.response_mask``). With ``return_logits`` a third item,
+        ``[N, V]`` logits of the N response tokens in row-major order (the order of
+        ``per_token[batch.response_mask.bool()]``), in the forward's dtype.
 
     Raises:
         ValueError: a row has no response token, or a response starts at position 0.
@@ -200,17 +206,23 @@ def response_logps(
     lengths = att.sum(1).tolist()
     runs = length_buckets(lengths) if bucket and B > 1 else [list(range(B))]
     per_token = torch.zeros((B, T), dtype=torch.float32, device=ids.device)  # [B, T]
+    row_logits: list[torch.Tensor | None] = [None] * B
     for run in runs:
         index = torch.tensor(run, device=ids.device)
         width = max(lengths[i] for i in run)
         sub = (ids[index, :width], att[index, :width], resp[index, :width])  # [b, w] each
         sub_start = (None if start is None else
                      LayerStart(start.layer, start.hidden[index, :width]))  # [b, w, D]
-        flat = _token_logps(hf, *sub, sub_start)  # [N_b]
+        flat, logits = _token_logps(hf, *sub, sub_start)  # [N_b], [N_b, V]
+        if return_logits:
+            for i, part in zip(run, logits.split(n_resp[index].tolist()), strict=True):
+                row_logits[i] = part
         chunk = torch.zeros(sub[0].shape, dtype=flat.dtype, device=ids.device).masked_scatter(
             sub[2], flat)  # [b, w]
         per_token = per_token.index_copy(0, index, F.pad(chunk, (0, T - width)))
     summed = per_token.sum(1)  # [B]
     if average:
         summed = summed / n_resp
+    if return_logits:
+        return summed, per_token, torch.cat(row_logits)  # type: ignore[arg-type]
     return summed, per_token

@@ -67,12 +67,16 @@ class Logps:
         per_token: ``[R * B, T]`` per-token log-probs (0 off the response), or None when the
             method did not ask for them (reference side).
         mask: ``[R * B, T]`` response mask (1 on response tokens).
+        logits: ``[N, V]`` next-token logits (reference side: log-probs) at the N response
+            positions of all rows, row-major (the order of ``per_token[mask.bool()]``), or None
+            when the method did not ask for them (``needs_logits``).
     """
 
     columns: tuple[str, ...]
     summed: torch.Tensor
     per_token: torch.Tensor | None = None
     mask: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
 
     @property
     def n(self) -> int:
@@ -94,6 +98,14 @@ class Logps:
         if self.per_token is None:
             raise ValueError("per-token log-probs were not computed (set needs_token_logps)")
         return self.per_token[self._slice(name)]
+
+    def token_logits(self, name: str) -> torch.Tensor:
+        """``[N_c, V]`` logits at the response positions of column ``name`` (row-major)."""
+        if self.logits is None or self.mask is None:
+            raise ValueError("logits were not computed (set needs_logits)")
+        part = self._slice(name)
+        start = int(self.mask[: part.start].sum())
+        return self.logits[start: start + int(self.mask[part].sum())]
 
     def token_mask(self, name: str) -> torch.Tensor:
         """``[B, T]`` response mask of column ``name``."""

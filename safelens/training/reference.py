@@ -11,6 +11,11 @@ model's weights fingerprint, ``max_length``, the columns, the method's ``cache_k
 the precision. Sums and token counts are stored, so one file serves both summed (DPO) and
 length-normalised (IPO: sum / count, exactly what ``response_logps(average=True)`` computes)
 log-probs; per-token values are stored when a method asks for them (that is part of the key).
+Token-distribution methods (seed 001's PA loss, ``needs_logits``) also get the reference's
+next-token distribution at every response position: its top-k log-probs and token ids
+(``logits_topk``; 0 = the whole vocabulary), bounded by ``logits_max_gb``. A lookup rebuilds a
+dense ``[N, V]`` log-prob matrix, spreading the mass outside the top k uniformly over the
+other V - k tokens (exact for k = V; the argmax, y_aligned of the PA loss, is always exact).
 A second run on the same data and base model — or a resumed run — reads the file instead of
 recomputing.
 """
@@ -28,8 +33,12 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from safelens.errors import SafelensError
 from safelens.models.logprobs import response_logps
 from safelens.training.batch import Logps, TrainBatch
+
+#: Floor of the reference's tail mass (1 - top-k mass) before its log is taken.
+TAIL_MASS_FLOOR = 1e-30
 
 logger = logging.getLogger(__name__)
 
@@ -81,13 +90,38 @@ class ReferenceCache:
         self.tokens = {c: tensors[f"{c}.tokens"] for c in self.columns if f"{c}.tokens" in tensors}
         self.offsets = {c: tensors[f"{c}.offsets"] for c in self.columns
                         if f"{c}.offsets" in tensors}
+        self.topk_logp = {c: tensors[f"{c}.topk_logp"] for c in self.columns
+                          if f"{c}.topk_logp" in tensors}  # {c: [total tokens, k]}
+        self.topk_idx = {c: tensors[f"{c}.topk_idx"] for c in self.columns
+                         if f"{c}.topk_idx" in tensors}  # {c: [total tokens, k]} int32
+        self.vocab = {c: int(tensors[f"{c}.vocab"][0]) for c in self.columns
+                      if f"{c}.vocab" in tensors}
         self.path, self.hit = path, hit
 
     def __len__(self) -> int:
         return len(next(iter(self.summed.values())))
 
-    def lookup(self, batch: TrainBatch, average: bool = False, per_token: bool = False) -> Logps:
+    def dense_logps(self, column: str, rows: Sequence[int]) -> torch.Tensor:
+        """``[N, V]`` reference log-probs at the response positions of ``rows`` (row-major):
+        the cached top k, and the remaining mass spread evenly over the other V - k tokens."""
+        if column not in self.topk_logp:
+            raise ValueError("this reference cache holds no logits (was it written for a "
+                             "method without needs_logits?)")
+        off = self.offsets[column]
+        top = torch.cat([self.topk_logp[column][off[i]:off[i + 1]] for i in rows])  # [N, k]
+        idx = torch.cat([self.topk_idx[column][off[i]:off[i + 1]] for i in rows]).long()
+        vocab, k = self.vocab[column], top.shape[1]
+        tail = (1.0 - top.exp().sum(-1)).clamp(min=TAIL_MASS_FLOOR)  # [N]
+        fill = (tail / max(vocab - k, 1)).log()  # [N]
+        dense = fill[:, None].expand(len(top), vocab).contiguous()  # [N, V]
+        return dense.scatter(1, idx, top)
+
+    def lookup(self, batch: TrainBatch, average: bool = False, per_token: bool = False,
+               logits: bool = False) -> Logps:
         """Reference :class:`Logps` for ``batch`` (rows ``batch.index``), on its device.
+
+        With ``logits``, ``Logps.logits`` holds the dense ``[N, V]`` reference log-probs of
+        every response position (:meth:`dense_logps`).
 
         Raises:
             ValueError: the batch's response lengths disagree with the cached ones (the cache
@@ -112,7 +146,11 @@ class ReferenceCache:
                               for c in batch.columns for i in idx.tolist()])
             tok = torch.zeros(mask.shape, dtype=flat.dtype, device=device)  # [R*B, T]
             tok = tok.masked_scatter(mask.bool(), flat.to(device))
-        return Logps(batch.columns, summed, tok, mask)
+        dense = None
+        if logits:
+            dense = torch.cat([self.dense_logps(c, idx.tolist()) for c in batch.columns])
+            dense = dense.to(device)  # [N, V]
+        return Logps(batch.columns, summed, tok, mask, dense)
 
 
 @torch.no_grad()
@@ -127,18 +165,30 @@ def compute_reference(
     autocast: contextlib.AbstractContextManager | None = None,
     progress: bool = True,
     prefix: Any = None,
+    logits_topk: int | None = None,
+    logits_max_gb: float = 2.0,
 ) -> dict[str, torch.Tensor]:
     """Summed log-probs, counts (and per-token values) of every row under ``model``.
 
     ``prefix`` (a :class:`~safelens.training.prefix.FrozenPrefixCache`) lets each forward
     start at the first trained block from the cached output of the frozen ones.
+    ``logits_topk`` (None: no logits; 0: the whole vocabulary) stores the top-k next-token
+    log-probs and ids of every response position (implies per-token values); the store may
+    not exceed ``logits_max_gb`` GiB (checked after the first batch, then as it grows).
+
+    Raises:
+        SafelensError: the logits store would exceed ``logits_max_gb``.
     """
+    per_token = per_token or logits_topk is not None
     was_training = model.training
     model.eval()
     n = len(rows)
     sums = {c: torch.zeros(n) for c in columns}
     counts = {c: torch.zeros(n, dtype=torch.long) for c in columns}
     toks: dict[str, list] = {c: [None] * n for c in columns}
+    tops: dict[str, list] = {c: [None] * n for c in columns}
+    idxs: dict[str, list] = {c: [None] * n for c in columns}
+    vocab, stored, seen = 0, 0, 0
     # Similar lengths share a batch (less padding); results go back to each row's index.
     order = sorted(range(n), key=lambda i: sum(len(rows[i][c]) for c in columns)
                    + len(rows[i]["prompt"]))
@@ -151,16 +201,37 @@ def compute_reference(
         batch.chat = chat
         start = prefix.lookup(batch, model, autocast) if prefix is not None else None
         with autocast or contextlib.nullcontext():
-            summed, tok = response_logps(model, chat, start=start)  # [R*B], [R*B, T]
+            out_lp = response_logps(model, chat, start=start,
+                                    return_logits=logits_topk is not None)
+        summed, tok = out_lp[0], out_lp[1]  # [R*B], [R*B, T]
         b = len(picked)
         mask = chat.response_mask.bool()
-        for k, c in enumerate(batch.columns):
-            part = slice(k * b, (k + 1) * b)
+        if logits_topk is not None:
+            logp_all = torch.log_softmax(out_lp[2].float(), dim=-1)  # [N, V]
+            vocab = logp_all.shape[-1]
+            k = vocab if logits_topk == 0 else min(logits_topk, vocab)
+            top, top_idx = logp_all.topk(k, dim=-1)  # [N, k] each
+            row_parts = list(zip(top.cpu().split(mask.sum(1).tolist()),
+                                 top_idx.to(torch.int32).cpu().split(mask.sum(1).tolist()),
+                                 strict=True))
+            stored += top.numel() * 8
+            seen += b
+            projected = stored * n / seen
+            if projected > logits_max_gb * 2**30:
+                raise SafelensError(
+                    f"reference logits: top-{k} of {vocab} for {n} rows need about "
+                    f"{projected / 2**30:.1f} GiB, above logits_max_gb={logits_max_gb}; "
+                    f"lower ref_topk or raise ref_logits_max_gb")
+        for k_col, c in enumerate(batch.columns):
+            part = slice(k_col * b, (k_col + 1) * b)
             sums[c][index] = summed[part].float().cpu()
             counts[c][index] = mask[part].sum(1).cpu()
             if per_token:
                 for j, i in enumerate(picked):
                     toks[c][i] = tok[part][j][mask[part][j]].float().cpu()
+            if logits_topk is not None:
+                for j, i in enumerate(picked):
+                    tops[c][i], idxs[c][i] = row_parts[k_col * b + j]
         bar.update(b)
     bar.close()
     model.train(was_training)
@@ -172,6 +243,10 @@ def compute_reference(
             out[f"{c}.tokens"] = torch.cat(toks[c]).contiguous()
             out[f"{c}.offsets"] = torch.cat(
                 [torch.zeros(1, dtype=torch.long), out[f"{c}.count"].cumsum(0)]).contiguous()
+        if logits_topk is not None:
+            out[f"{c}.topk_logp"] = torch.cat(tops[c]).contiguous()
+            out[f"{c}.topk_idx"] = torch.cat(idxs[c]).contiguous()
+            out[f"{c}.vocab"] = torch.tensor([vocab], dtype=torch.long)
     return out
 
 

@@ -443,10 +443,13 @@ class Trainer:
 
         # -- reference log-probs (initial weights, before any resume weights are loaded) ---
         if method.needs_reference:
+            ref_model = method.reference_model(ctx)
+            ref_prefix = self.prefix if ref_model is model else None
+            topk = method.reference_topk() if method.needs_logits else None
             key = refmod.reference_key(
                 rows,
                 method.columns,
-                refmod.model_fingerprint(model),
+                refmod.model_fingerprint(ref_model),
                 cfg.max_length,
                 method.needs_token_logps,
                 self.precision,
@@ -457,7 +460,7 @@ class Trainer:
                     cache_dir,
                     key,
                     lambda: refmod.compute_reference(
-                        model,
+                        ref_model,
                         rows,
                         build,
                         method.columns,
@@ -466,7 +469,9 @@ class Trainer:
                         device,
                         autocast,
                         progress=cfg.progress and is_main,
-                        prefix=self.prefix,
+                        prefix=ref_prefix,
+                        logits_topk=topk,
+                        logits_max_gb=method.reference_logits_max_gb(),
                     ),
                     method.columns,
                     is_main=is_main,
@@ -502,8 +507,10 @@ class Trainer:
             global_idx = order.batch(step)
             mine = global_idx[rank::world]
             micro = [mine[i::n_micro] for i in range(n_micro)]
+            progress = {"step": step, "total_steps": total_steps, "epoch": order.epoch(step),
+                        "max_epoch": order.epoch(total_steps)}
             closure = self._make_closure(micro, rows, build, params, device, autocast,
-                                         accelerator, n_micro)
+                                         accelerator, n_micro, progress)
             lr = scheduler.get_last_lr()[0]
             try:
                 out = wrapper.step(closure)
@@ -553,7 +560,7 @@ class Trainer:
         accelerator.wait_for_everyone()
 
     def _make_closure(self, micro, rows, build, params, device, autocast, accelerator,
-                      n_micro) -> Callable[..., StepOutput]:
+                      n_micro, progress=None) -> Callable[..., StepOutput]:
         method, reference, prefix = self.method, self.reference, self.prefix
         world = accelerator.num_processes
 
@@ -569,14 +576,17 @@ class Trainer:
                     index = torch.tensor(idx, dtype=torch.long)
                     batch = build([rows[i] for i in idx], index)
                     batch.chat = batch.chat.to(device)
+                    batch.extras.update(progress or {})
                     start = (prefix.lookup(batch, self.model, autocast)
                              if prefix is not None else None)
                     with autocast:
-                        summed, per_token = response_logps(
-                            self.model, batch.chat, average=method.average_logps, start=start)
-                    policy = Logps(batch.columns, summed, per_token, batch.chat.response_mask)
+                        out = response_logps(self.model, batch.chat, average=method.average_logps,
+                                             start=start, return_logits=method.needs_logits)
+                    policy = Logps(batch.columns, out[0], out[1], batch.chat.response_mask,
+                                   out[2] if method.needs_logits else None)
                     ref = (reference.lookup(batch, average=method.average_logps,
-                                            per_token=method.needs_token_logps)
+                                            per_token=method.needs_token_logps,
+                                            logits=method.needs_logits)
                            if reference is not None else None)
                     loss, metrics = method.compute_loss(policy, ref, batch)
                     value = float(loss.detach())

@@ -22,6 +22,7 @@ from safelens.losses import (
     npo_loss,
     pa_delta_schedule,
     pa_loss,
+    pa_terms,
     retain_loss,
     robust_refusal_loss,
     sft_loss,
@@ -470,25 +471,28 @@ def _pa_hand(mu_override=None) -> float:
 
 
 def test_pa_loss_matches_hand() -> None:
-    got = pa_loss(_dist_logits(POL), _dist_logits(REF), torch.tensor(PA_MASK)).item()
+    got = pa_loss(_dist_logits(POL), _dist_logits(REF), torch.tensor(PA_MASK), argmax="hard").item()
     assert got == pytest.approx(_pa_hand(), rel=1e-12)
     # Column 2 is masked out: changing it changes nothing.
     pol = _dist_logits(POL)
     pol[0, 2] = torch.tensor([5.0, -3.0, 0.0], dtype=F64)
-    again = pa_loss(pol, _dist_logits(REF), torch.tensor(PA_MASK)).item()
+    again = pa_loss(pol, _dist_logits(REF), torch.tensor(PA_MASK), argmax="hard").item()
     assert again == pytest.approx(got, rel=1e-14)
 
 
 def test_pa_loss_constant_mu() -> None:
-    got = pa_loss(_dist_logits(POL), _dist_logits(REF), torch.tensor(PA_MASK), mu=2.0).item()
+    got = pa_loss(_dist_logits(POL), _dist_logits(REF), torch.tensor(PA_MASK), mu=2.0,
+                  argmax="hard").item()
     assert got == pytest.approx(_pa_hand(mu_override=2.0), rel=1e-12)
     mu_t = _t([[2.0, 2.0, 7.0]])
-    got_t = pa_loss(_dist_logits(POL), _dist_logits(REF), torch.tensor(PA_MASK), mu=mu_t).item()
+    got_t = pa_loss(_dist_logits(POL), _dist_logits(REF), torch.tensor(PA_MASK), mu=mu_t,
+                    argmax="hard").item()
     assert got_t == pytest.approx(got, rel=1e-14)
 
 
 def test_pa_loss_max_mu_clamps() -> None:
-    got = pa_loss(_dist_logits(POL), _dist_logits(REF), torch.tensor(PA_MASK), max_mu=0.01).item()
+    got = pa_loss(_dist_logits(POL), _dist_logits(REF), torch.tensor(PA_MASK), max_mu=0.01,
+                  argmax="hard").item()
     # Both KLs exceed 0.01, so every mu_t is clamped to 0.01.
     assert all(_kl(p, q) > 0.01 for p, q in zip(POL[0][:2], REF[0][:2], strict=True))
     assert got == pytest.approx(_pa_hand(mu_override=0.01), rel=1e-12)
@@ -497,7 +501,7 @@ def test_pa_loss_max_mu_clamps() -> None:
 def test_pa_loss_agreeing_models_is_log2_with_zero_gradient() -> None:
     pol = _dist_logits(POL).requires_grad_(True)
     ref = _dist_logits([[[0.5, 0.4, 0.1], [0.3, 0.6, 0.1], [0.1, 0.1, 0.8]]])  # same argmaxes
-    loss = pa_loss(pol, ref, torch.tensor([[1, 1, 1]]))
+    loss = pa_loss(pol, ref, torch.tensor([[1, 1, 1]]), argmax="hard")
     assert loss.item() == pytest.approx(math.log(2), rel=1e-12)
     loss.backward()
     assert pol.grad.abs().max().item() < 1e-12
@@ -553,7 +557,7 @@ def test_csft_pa_total_is_csft_plus_delta_pa() -> None:
     mask = torch.tensor(PA_MASK)
     betas = constrained_sft_betas_for_mask(mask, dtype=F64)
     delta = pa_delta_schedule(1, 3)
-    total = csft_pa_loss(tok_p, tok_ref, mask, betas, pol, ref, delta)
+    total = csft_pa_loss(tok_p, tok_ref, mask, betas, pol, ref, delta, argmax="hard")
     csft = (
         sum(
             -(2 / _qi_beta(k + 1))
@@ -580,3 +584,41 @@ def test_kl_adaptive_weights_ignore_tokens_impossible_in_both_models() -> None:
 def test_pa_loss_rejects_non_broadcastable_mu() -> None:
     with pytest.raises(ValueError, match=r"mu of shape \(2,\)"):
         pa_loss(_dist_logits(POL), _dist_logits(REF), torch.tensor(PA_MASK), mu=_t([1.0, 2.0]))
+
+
+def test_pa_soft_argmax_tends_to_hard_as_temperature_falls() -> None:
+    pol, ref, mask = _dist_logits(POL), _dist_logits(REF), torch.tensor(PA_MASK)
+    hard = pa_loss(pol, ref, mask, argmax="hard").item()
+    gaps = [abs(pa_loss(pol, ref, mask, temperature=t).item() - hard) for t in (1.0, 0.1, 0.01)]
+    assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 1e-12
+
+
+def test_pa_soft_argmax_is_the_default_and_differentiable() -> None:
+    pol = _dist_logits(POL).requires_grad_(True)
+    loss = pa_loss(pol, _dist_logits(REF), torch.tensor(PA_MASK))
+    assert loss.item() != pa_loss(pol, _dist_logits(REF), torch.tensor(PA_MASK), argmax="hard").item()
+    loss.backward()
+    assert torch.isfinite(pol.grad).all() and pol.grad.abs().sum() > 0
+
+
+def test_pa_terms_infinite_kl_is_clipped_never_nan() -> None:
+    # The reference gives token 2 probability 0 where the policy puts mass: KL = inf.
+    pol = torch.tensor([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0]], requires_grad=True)
+    ref = torch.tensor([[0.0, 1.0, -math.inf], [2.0, 0.0, 0.0]])
+    terms = pa_terms(pol, ref, max_mu=10.0)
+    assert terms["clipped"].tolist() == [True, False]
+    assert terms["mu"][0].item() == 10.0 and torch.isfinite(terms["loss"]).all()
+    terms["loss"].sum().backward()
+    assert torch.isfinite(pol.grad).all()
+    unclamped = pa_terms(pol, ref)  # the floor alone keeps mu finite
+    assert torch.isfinite(unclamped["mu"]).all() and unclamped["mu"][0].item() > 30
+
+
+def test_pa_terms_rejects_bad_settings() -> None:
+    x = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="argmax must be one of"):
+        pa_terms(x, x, argmax="gumbel")
+    with pytest.raises(ValueError, match="temperature"):
+        pa_terms(x, x, temperature=0.0)
+    with pytest.raises(ValueError, match=r"\[N, V\]"):
+        pa_terms(x, torch.zeros(2, 4))

@@ -2,12 +2,13 @@
 
 One file per family: ``preference.py`` (dpo, ipo, cdpo, rdpo, drdpo), ``sft.py``, ``npo.py``,
 ``reward_level.py``, ``shapo.py`` (shapo-t, shapo-r), ``deep.py`` (augmented-sft,
-constrained-sft, door, w-door). A new method is one more file here (or anywhere) that subclasses
+constrained-sft, door, w-door), ``csft_pa.py`` (csft-pa, seed 001). A new method is one more file here (or anywhere) that subclasses
 :class:`~safelens.training.methods.base.Method` and calls
 :func:`~safelens.training.registry.register_method`.
 """
 
 from safelens.training.methods import (  # noqa: F401
+    csft_pa,
     deep,
     npo,
     preference,

@@ -19,7 +19,14 @@ the loop:
   because the reference cache is keyed by the rows);
 * ``optimizer_wrapper(optimizer, params, ctx)`` — the object whose ``step(closure)`` updates
   the weights (subspace SAM, zeroth-order SPSA; see :mod:`safelens.training.optim`);
-* ``cache_key()`` — extra settings that change the reference log-probs.
+* ``cache_key()`` — extra settings that change the reference log-probs;
+* ``reference_model(ctx)`` — the model the reference pass runs (default: the initial policy);
+  with ``needs_logits``, ``reference_topk()`` / ``reference_logits_max_gb()`` size its cached
+  next-token distributions.
+
+Each batch's ``extras`` carry the run's progress: ``step`` (0-based), ``total_steps``,
+``epoch`` (fractional epochs done before this step) and ``max_epoch`` (the run's length in
+epochs), for schedules such as seed 001's delta_epoch.
 """
 
 from __future__ import annotations
@@ -71,6 +78,9 @@ class Method:
     average_logps: bool = False
     #: cache per-token reference log-probs too (token-level losses)
     needs_token_logps: bool = False
+    #: full next-token logits at the response positions: the policy's from its forward
+    #: (``Logps.logits``), the reference's top-k from the cache (:meth:`reference_topk`)
+    needs_logits: bool = False
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
@@ -106,6 +116,18 @@ class Method:
     def cache_key(self) -> dict[str, Any]:
         """Settings of ``build_batch`` that change the reference log-probs."""
         return {}
+
+    def reference_model(self, ctx: TrainContext) -> Any:
+        """The model whose log-probs are the reference (default: the initial policy)."""
+        return ctx.model
+
+    def reference_topk(self) -> int:
+        """With ``needs_logits``: reference log-probs kept per position (0 = all V)."""
+        return 0
+
+    def reference_logits_max_gb(self) -> float:
+        """Memory bound (GiB) of the cached reference logits."""
+        return 2.0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, config={self.config!r})"
