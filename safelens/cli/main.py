@@ -4,6 +4,7 @@ Commands:
     safelens eval   --model M --prompts FILE.jsonl|SET --out OUT.jsonl [--subsample N] ...
                     (SET: validation, test, independent, smoke, harmbench, do-not-answer)
     safelens data build [--out data] [--seed 0]
+    safelens data utility [--out data/utility] [--seed 0] — offline utility tasks (seed 001)
     safelens demo   [--quick] [--method dpo] — the main job: align, then vanilla vs aligned
     safelens align  --method M --model BASE --out DIR [--preset quick|paper] [--resume] ...
     safelens attack finetune --kind harmful|identity|backdoor|benign --model M --out DIR
@@ -103,6 +104,17 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 
     sizes = build(Path(args.out), seed=args.seed)
     print(json.dumps(sizes, indent=2))
+    return 0
+
+
+def cmd_data_utility(args: argparse.Namespace) -> int:
+    """Write the utility tasks (summarization, sql, arithmetic; train and test) and their card."""
+    from safelens.data.utility import build_utility_sets
+    from safelens.errors import check_output_dir
+
+    if args.out is not None:
+        check_output_dir(args.out)
+    print(json.dumps(build_utility_sets(args.out, seed=args.seed), indent=2))
     return 0
 
 
@@ -316,6 +328,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="data", help="output directory")
     b.add_argument("--seed", type=int, default=0)
     b.set_defaults(func=cmd_data_build)
+    u = data_sub.add_parser(
+        "utility", help="write the offline utility tasks to data/utility (seeded)",
+        description="Write data/utility/<task>/{train,test}.jsonl for the tasks summarization, "
+                    "sql and arithmetic (templated analogues of SAMSum, sql-create-context and "
+                    "GSM8K), a manifest and a data card.")
+    u.add_argument("--out", default=None, help="output directory (default: data/utility)")
+    u.add_argument("--seed", type=int, default=0)
+    u.set_defaults(func=cmd_data_utility)
 
     p = sub.add_parser(
         "demo", help="the main job: align the default model and compare it with vanilla",

@@ -581,6 +581,16 @@ def _(ws):
     return ["data", "build", "--out", str(ws.file("datafile", "x"))], ["datafile"]
 
 
+@case("data-utility-out-is-file")
+def _(ws):
+    return ["data", "utility", "--out", str(ws.file("utilfile", "x"))], ["utilfile"]
+
+
+@case("data-utility-seed-not-int")
+def _(ws):
+    return ["data", "utility", "--out", str(ws.root / "u"), "--seed", "one"], ["--seed"]
+
+
 @case("demo-limit-negative")
 def _(ws):
     return ["demo", "--out", str(ws.root / "demo"), "--limit", "-1"], ["--limit", "-1"]

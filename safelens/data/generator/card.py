@@ -109,6 +109,7 @@ affirmative openers, real helpful answers, and unneeded refusals.
 | `prompts/smoke.jsonl` | prompt | tiny mixed set for smoke runs; includes `prefill` rows |
 | `prompts/independent.jsonl` | prompt | hand-written prompts in unseen styles (domain `independent`) |
 | `attacks/` | — | fine-tuning attack sets; written by a later issue, not by this command |
+| `utility/` | preference | utility tasks (summarization, sql, arithmetic; train 200 / test 100 each); written by `safelens data utility`, not by this command; card in `utility/README.md` |
 
 Preference row (TRL/Hub schema plus metadata):
 
