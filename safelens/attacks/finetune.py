@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 __all__ = ["DEFENSES", "FinetuneAttackConfig", "attack_eval_sets", "attack_table",
-           "evaluate_asr", "run_finetune_attack"]
+           "evaluate_asr", "paired_defense_table", "run_attack_grid", "run_finetune_attack"]
 
 DEFENSES = ("sft", "constrained-sft", "csft-pa")
 
@@ -121,17 +121,20 @@ def evaluate_asr(model: Any, rows: list[dict[str, Any]], *, system_prompt: str |
 
 
 def _evaluate(model: Any, sets: dict[str, tuple[list[dict], Any]], cfg: FinetuneAttackConfig,
-              judge: Any, out_dir: Path, tag: str) -> dict[str, Any]:
+              judge: Any, out_dir: Path, tag: str) -> tuple[dict[str, Any], dict[str, list]]:
+    """``({set: ASR rate}, {set: per-prompt attack success})``; judged rows to JSONL."""
     from safelens.data.io import write_jsonl
 
     result: dict[str, Any] = {}
+    success: dict[str, list[bool]] = {}
     for name, (rows, system) in sets.items():
         stat, judged = evaluate_asr(model, rows, system_prompt=system, judge=judge,
                                     max_new_tokens=cfg.max_new_tokens,
                                     batch_size=cfg.eval_batch_size, progress=cfg.progress)
         result[name] = stat
+        success[name] = [not r["refused"] for r in judged]
         write_jsonl(out_dir / f"eval-{tag}-{name}.jsonl", judged)
-    return result
+    return result, success
 
 
 def _method(cfg: FinetuneAttackConfig, model_name: str):
@@ -206,7 +209,8 @@ def run_finetune_attack(
     sets = attack_eval_sets(cfg.kind, eval_rows)
     if not hasattr(model, "parameters"):
         model = load_model(str(model))
-    initial = _evaluate(model, sets, cfg, judge, out, "initial") if cfg.eval_initial else None
+    initial, initial_success = (_evaluate(model, sets, cfg, judge, out, "initial")
+                                if cfg.eval_initial else (None, None))
     train_rows = (read_jsonl(cfg.train_file, kind="preference") if cfg.train_file
                   else load_attack_set(cfg.kind))
     method = _method(cfg, str(model_name))
@@ -215,15 +219,80 @@ def run_finetune_attack(
                      data_source=cfg.train_file or f"attack:{cfg.kind}",
                      overwrite=overwrite).train()
     wall = time.time() - t0
-    after = _evaluate(result.model, sets, cfg, judge, out, "after")
+    after, after_success = _evaluate(result.model, sets, cfg, judge, out, "after")
     record = {
         "kind": cfg.kind, "defense": cfg.defense, "model": str(model_name),
         "config": asdict(cfg), "eval_sha256": eval_sha, "initial": initial, "after": after,
         "train": {"steps": result.step, "wall_s": round(wall, 1),
                   "final_loss": result.history[-1]["loss"] if result.history else None},
+        "eval_ids": [r.get("id") for r in eval_rows],
+        "success": {"initial": initial_success, "after": after_success},
     }
     (out / "attack.json").write_text(json.dumps(record, indent=2, default=float))
     return record
+
+
+def run_attack_grid(
+    model: Any,
+    out_root: str | Path,
+    kinds: tuple[str, ...] | list[str],
+    defenses: tuple[str, ...] | list[str] = DEFENSES,
+    config: FinetuneAttackConfig | None = None,
+    *,
+    eval_rows: list[dict[str, Any]] | None = None,
+    judge: Any = None,
+) -> list[dict[str, Any]]:
+    """Every (attack set, defence) cell from the same aligned ``model``: one
+    :func:`run_finetune_attack` each in ``OUT_ROOT/<kind>-<defense>`` (identical finished runs
+    are reused), the initial model evaluated once per attack set (with the first defence).
+
+    Returns:
+        The records, kinds-major, in ``defenses`` order.
+    """
+    from dataclasses import replace
+
+    base = config or FinetuneAttackConfig()
+    records = []
+    for kind in kinds:
+        for i, defense in enumerate(defenses):
+            cfg = replace(base, kind=kind, defense=defense, eval_initial=i == 0)
+            records.append(run_finetune_attack(model, Path(out_root) / f"{kind}-{defense}", cfg,
+                                               eval_rows=eval_rows, judge=judge))
+    return records
+
+
+def paired_defense_table(records: list[dict[str, Any]], baseline: str = "constrained-sft",
+                         ) -> list[dict[str, Any]]:
+    """Per (attack set, metric) and defence: ASR after the attack with its interval, and its
+    paired difference to ``baseline`` on the same prompts
+    (:func:`safelens.eval.metrics.paired_difference`: Newcombe interval, McNemar p).
+
+    Returns:
+        Rows ``{"attack", "metric", "defense", "asr", "ci_low", "ci_high", "n",
+        "diff_vs_<baseline>", "diff_ci_low", "diff_ci_high", "p_value"}`` (percent points).
+    """
+    from safelens.eval.metrics import paired_difference
+
+    by_cell = {(r["kind"], r["defense"]): r for r in records}
+    rows = []
+    for rec in records:
+        for metric, stat in rec["after"].items():
+            row = {"attack": rec["kind"], "metric": metric, "defense": rec["defense"],
+                   "asr": round(100 * stat["value"], 1), "ci_low": round(100 * stat["ci_low"], 1),
+                   "ci_high": round(100 * stat["ci_high"], 1), "n": stat["n"]}
+            ref = by_cell.get((rec["kind"], baseline))
+            if ref is not None and rec["defense"] != baseline:
+                if ref.get("eval_ids") != rec.get("eval_ids"):
+                    raise ValueError(f"{rec['kind']}: {rec['defense']} and {baseline} were "
+                                     f"evaluated on different prompts; no paired difference")
+                d = paired_difference(rec["success"]["after"][metric],
+                                      ref["success"]["after"][metric])
+                row.update({f"diff_vs_{baseline}": round(100 * d["diff"], 1),
+                            "diff_ci_low": round(100 * d["ci_low"], 1),
+                            "diff_ci_high": round(100 * d["ci_high"], 1),
+                            "p_value": round(d["p_value"], 4)})
+            rows.append(row)
+    return rows
 
 
 def attack_table(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

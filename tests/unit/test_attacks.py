@@ -79,7 +79,8 @@ def test_build_and_load(tmp_path):
     assert load_attack_set("benign", root=tmp_path) == generate_attack_set("benign", n=4)
 
 
-@pytest.mark.parametrize("defense,kind", [("sft", "backdoor"), ("constrained-sft", "identity")])
+@pytest.mark.parametrize("defense,kind", [("sft", "backdoor"), ("constrained-sft", "identity"),
+                                          ("csft-pa", "harmful")])
 def test_run_finetune_attack_on_tiny_model(defense, kind, tmp_path):
     from safelens.attacks import FinetuneAttackConfig, run_finetune_attack
     from safelens.data import load_builtin
@@ -112,3 +113,90 @@ def test_cli_attack_parser():
         "backdoor", "constrained-sft", 5, True)
     args = build_parser().parse_args(["attack", "data", "--out", "y"])
     assert args.attack_command == "data" and args.out == "y"
+
+
+def _tiny_cfg(**kw):
+    from safelens.attacks import FinetuneAttackConfig
+
+    return FinetuneAttackConfig(**{**dict(max_steps=2, batch_size=2, lr=1e-3, max_length=192,
+                                          max_train_rows=4, max_new_tokens=3, warmup_steps=0,
+                                          progress=False), **kw})
+
+
+def _smoke_harmful(n=3):
+    from safelens.data import load_builtin
+
+    return [r for r in load_builtin("prompts", "smoke") if r["harmful"]][:n]
+
+
+def test_attack_grid_reuses_identical_runs_and_pairs_defences(tmp_path, monkeypatch):
+    from safelens.attacks import finetune, paired_defense_table, run_attack_grid
+    from safelens.models import load_tiny_model, save_model
+
+    torch.set_num_threads(1)
+    base = tmp_path / "base"
+    save_model(load_tiny_model(seed=0), base)
+    rows = _smoke_harmful()
+    recs = run_attack_grid(str(base), tmp_path / "grid", ["harmful"],
+                           ["sft", "constrained-sft", "csft-pa"], _tiny_cfg(), eval_rows=rows)
+    assert [r["defense"] for r in recs] == ["sft", "constrained-sft", "csft-pa"]
+    assert recs[0]["initial"] is not None and recs[1]["initial"] is None
+    assert len(recs[2]["success"]["after"]["asr"]) == len(rows)
+    # A second call trains nothing: every cell is reused.
+    monkeypatch.setattr(finetune, "_evaluate", lambda *a, **k: pytest.fail("retrained"))
+    again = run_attack_grid(str(base), tmp_path / "grid", ["harmful"],
+                            ["sft", "constrained-sft", "csft-pa"], _tiny_cfg(), eval_rows=rows)
+    assert again == recs
+    table = paired_defense_table(recs)
+    by = {r["defense"]: r for r in table}
+    assert "diff_vs_constrained-sft" in by["csft-pa"] and "p_value" in by["sft"]
+    assert "diff_vs_constrained-sft" not in by["constrained-sft"]
+    assert by["csft-pa"]["diff_ci_low"] <= by["csft-pa"]["diff_vs_constrained-sft"] \
+        <= by["csft-pa"]["diff_ci_high"]
+
+
+def test_a_changed_setting_retrains_instead_of_reusing(tmp_path):
+    from safelens.attacks import run_finetune_attack
+    from safelens.models import load_tiny_model, save_model
+
+    torch.set_num_threads(1)
+    base = tmp_path / "base"
+    save_model(load_tiny_model(seed=0), base)
+    rows = _smoke_harmful(2)
+    first = run_finetune_attack(str(base), tmp_path / "run", _tiny_cfg(), eval_rows=rows)
+    with pytest.raises(FileExistsError):  # same directory, other settings: not silently reused
+        run_finetune_attack(str(base), tmp_path / "run", _tiny_cfg(lr=2e-3), eval_rows=rows)
+    again = run_finetune_attack(str(base), tmp_path / "run", _tiny_cfg(lr=2e-3), eval_rows=rows,
+                                overwrite=True)
+    assert again["config"]["lr"] == 2e-3 and first["config"]["lr"] == 1e-3
+
+
+def test_run_downstream_scores_utility_and_asr(tmp_path):
+    from safelens.attacks import run_downstream, utility_table
+    from safelens.models import load_tiny_model, save_model
+
+    torch.set_num_threads(1)
+    base = tmp_path / "base"
+    save_model(load_tiny_model(seed=0), base)
+    rec = run_downstream(str(base), tmp_path / "sql", "sql", _tiny_cfg(defense="csft-pa"),
+                         eval_rows=_smoke_harmful(2), n_utility=3, utility_tokens=4)
+    assert rec["utility"]["metric"] == "execution_accuracy" and rec["utility"]["n"] == 3
+    assert 0.0 <= rec["utility"]["value"] <= 1.0 and rec["task"] == "sql"
+    assert rec["config"]["train_file"].endswith("sql/train.jsonl")
+    answered = [json.loads(line) for line in (tmp_path / "sql" / "utility.jsonl").open()]
+    assert len(answered) == 3 and all("response" in r and "score" in r for r in answered)
+    assert run_downstream(str(base), tmp_path / "sql", "sql", _tiny_cfg(defense="csft-pa"),
+                          eval_rows=_smoke_harmful(2), n_utility=3, utility_tokens=4) == rec
+    assert utility_table([rec])[0]["task"] == "sql"
+
+
+def test_cli_attack_options_are_parsed_as_json_or_text():
+    from safelens.cli.main import build_parser, parse_options
+    from safelens.errors import SafelensError
+
+    args = build_parser().parse_args(["attack", "finetune", "--kind", "harmful", "--out", "x",
+                                      "--defense", "csft-pa", "--option", "pa_argmax=hard",
+                                      "--option", "pa-max-mu=5"])
+    assert parse_options(args.option) == {"pa_argmax": "hard", "pa_max_mu": 5}
+    with pytest.raises(SafelensError, match="KEY=VALUE"):
+        parse_options(["pa_argmax"])

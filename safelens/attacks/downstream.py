@@ -1,0 +1,123 @@
+"""Downstream fine-tuning (seed 001, Table 4): fine-tune an aligned model on a utility task with
+SFT, constrained SFT or CSFT + PA, then score the task and the model's safety side by side.
+
+A downstream task is fine-tuning data like any other: :func:`run_downstream` runs the
+fine-tuning-attack runner (:func:`~safelens.attacks.finetune.run_finetune_attack`) with the
+task's train split (``data/utility/<task>/train.jsonl``) in place of an attack set, so ASR on
+harmful test prompts comes out of the same code, then greedy-generates on the task's test split
+and scores it (:func:`safelens.eval.utility.score_utility`: ROUGE-L F1, SQL execution accuracy,
+exact final answer). ``OUT/utility.json`` holds both; an identical finished run is reused.
+
+Examples:
+    >>> rec = run_downstream(aligned_baseline().model_dir, "runs/sql-csft-pa",    # doctest: +SKIP
+    ...                      "sql", FinetuneAttackConfig(defense="csft-pa"))
+    >>> rec["utility"]["value"], rec["after"]["asr"]["value"]                    # doctest: +SKIP
+    (0.93, 0.04)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["evaluate_utility", "run_downstream", "utility_table"]
+
+
+def evaluate_utility(model: Any, task: str, rows: list[dict[str, Any]], *,
+                     max_new_tokens: int = 64, batch_size: int = 32,
+                     progress: bool = False) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Greedy answers of ``model`` on utility ``rows`` and their score.
+
+    Returns:
+        ``(score_utility's dict without per_row, rows with "response" and "score")``.
+    """
+    from safelens.eval.generation import GenerationConfig
+    from safelens.eval.runner import generate_rows
+    from safelens.eval.utility import score_utility
+
+    cfg = GenerationConfig(max_new_tokens=max_new_tokens, batch_size=batch_size)
+    done = generate_rows(model, rows, config=cfg, progress=progress)
+    score = score_utility(task, done, [r["response"] for r in done])
+    for row, value in zip(done, score.pop("per_row"), strict=True):
+        row["score"] = value
+    return score, done
+
+
+def run_downstream(
+    model: Any,
+    out_dir: str | Path,
+    task: str,
+    config: Any = None,
+    *,
+    eval_rows: list[dict[str, Any]] | None = None,
+    n_utility: int | None = None,
+    utility_tokens: int = 64,
+    judge: Any = None,
+    reuse: bool = True,
+) -> dict[str, Any]:
+    """Fine-tune ``model`` on ``task``'s train split with ``config.defense`` and measure utility
+    on its test split and ASR on harmful prompts.
+
+    Args:
+        model: the aligned model (a path / run directory).
+        out_dir: run directory (the fine-tuning run, ``eval-*.jsonl``, ``utility.jsonl``,
+            ``utility.json``).
+        task: one of :data:`safelens.data.utility.UTILITY_TASKS`.
+        config: a :class:`~safelens.attacks.finetune.FinetuneAttackConfig` (its ``kind`` and
+            ``train_file`` are set here).
+        eval_rows: harmful prompt rows for ASR (default: the runner's).
+        n_utility: test rows scored (None = all).
+        utility_tokens: tokens generated per utility answer.
+        judge: refusal judge of the ASR evaluation.
+        reuse: return an identical finished run.
+
+    Returns:
+        The attack record (``initial``, ``after``, ``train``, ...) plus ``task`` and
+        ``utility`` (``{"metric", "value", "ci_low", "ci_high", "n", ...}``).
+    """
+    from safelens.attacks.finetune import FinetuneAttackConfig, run_finetune_attack
+    from safelens.data.utility import load_utility_set, utility_path
+    from safelens.models import load_model
+
+    out = Path(out_dir)
+    cfg = replace(config or FinetuneAttackConfig(), kind="benign",
+                  train_file=str(utility_path(task, "train")))
+    test = load_utility_set(task, "test")[:n_utility]
+    wanted = {"task": task, "n_utility": len(test), "utility_tokens": utility_tokens,
+              "config": json.loads(json.dumps(asdict(cfg), default=float)), "model": str(model)}
+    path = out / "utility.json"
+    if reuse and path.is_file():
+        old = json.loads(path.read_text())
+        if all(old.get(k) == v for k, v in wanted.items()):
+            return old
+    record = run_finetune_attack(model, out, cfg, eval_rows=eval_rows, judge=judge,
+                                 reuse=reuse, overwrite=not reuse)
+    tuned = load_model(str(out / "model"))
+    score, answered = evaluate_utility(tuned, task, test, max_new_tokens=utility_tokens,
+                                       progress=cfg.progress)
+    from safelens.data.io import write_jsonl
+
+    write_jsonl(out / "utility.jsonl", answered)
+    record = {**record, **wanted, "utility": score}
+    path.write_text(json.dumps(record, indent=2, default=float))
+    return record
+
+
+def utility_table(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Seed Table 4's layout: one row per task, ``<defense>`` utility and ``<defense> ASR``
+    columns (in %), from :func:`run_downstream` records.
+
+    Examples:
+        >>> r = {"task": "sql", "defense": "sft", "utility": {"value": 0.9},
+        ...      "after": {"asr": {"value": 0.1}}}
+        >>> utility_table([r])
+        [{'task': 'sql', 'sft': 90.0, 'sft ASR': 10.0}]
+    """
+    table: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        row = table.setdefault(rec["task"], {"task": rec["task"]})
+        row[rec["defense"]] = round(100 * rec["utility"]["value"], 1)
+        row[f"{rec['defense']} ASR"] = round(100 * rec["after"]["asr"]["value"], 1)
+    return list(table.values())
