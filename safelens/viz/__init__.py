@@ -9,6 +9,8 @@ ipywidgets until a name is used):
 - ``explorer.py`` — :class:`NeuronExplorer` and the pure functions behind it
   (``neuron_logit_effects``, ``neuron_activations``, ``generate_with_neuron_scaled``).
 - ``prefill.py`` — ASR vs number of prefilled harmful tokens.
+- ``simulation.py`` — seed 001's pre-experiments: metric bars with CIs, curves per epoch with
+  bands, paired differences (Table 2 / Figs. 2-5 analogues).
 - ``methods.py`` — method comparisons: rates with CIs per method (ShaPO Tables 1-3, Fig. 4),
   a rate against the label-flip rate (Fig. 3), training curves from run logs (Fig. 7).
 """
@@ -41,6 +43,10 @@ _LAZY = {
     "plot_rate_bars": "methods",
     "plot_rate_vs": "methods",
     "plot_training_curves": "methods",
+    # simulation.py
+    "plot_metric_bars": "simulation",
+    "plot_curves": "simulation",
+    "plot_paired_differences": "simulation",
 }
 
 __all__ = sorted(_LAZY)
