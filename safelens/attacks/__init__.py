@@ -4,7 +4,12 @@ and downstream fine-tuning with utility scores (seed 001 Table 4).
 Inference-time attacks (prefilling) live in :mod:`safelens.eval.prefill`.
 """
 
-from safelens.attacks.downstream import evaluate_utility, run_downstream, utility_table
+from safelens.attacks.downstream import (
+    evaluate_utility,
+    run_downstream,
+    run_downstream_grid,
+    utility_table,
+)
 from safelens.attacks.finetune import (
     DEFENSES,
     FinetuneAttackConfig,
@@ -12,10 +17,12 @@ from safelens.attacks.finetune import (
     attack_table,
     evaluate_asr,
     paired_defense_table,
+    rejudge,
     run_attack_grid,
     run_finetune_attack,
 )
 
 __all__ = ["DEFENSES", "FinetuneAttackConfig", "attack_eval_sets", "attack_table",
-           "evaluate_asr", "evaluate_utility", "paired_defense_table", "run_attack_grid",
-           "run_downstream", "run_finetune_attack", "utility_table"]
+           "evaluate_asr", "evaluate_utility", "paired_defense_table", "rejudge",
+           "run_attack_grid", "run_downstream", "run_downstream_grid", "run_finetune_attack",
+           "utility_table"]

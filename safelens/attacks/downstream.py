@@ -18,11 +18,12 @@ Examples:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["evaluate_utility", "run_downstream", "utility_table"]
+__all__ = ["evaluate_utility", "run_downstream", "run_downstream_grid", "utility_table"]
 
 
 def evaluate_utility(model: Any, task: str, rows: list[dict[str, Any]], *,
@@ -74,8 +75,9 @@ def run_downstream(
         reuse: return an identical finished run.
 
     Returns:
-        The attack record (``initial``, ``after``, ``train``, ...) plus ``task`` and
-        ``utility`` (``{"metric", "value", "ci_low", "ci_high", "n", ...}``).
+        The attack record (``initial``, ``after``, ``train``, ...) plus ``task``,
+        ``utility`` (``{"metric", "value", "ci_low", "ci_high", "n", ...}``) and
+        ``initial_utility`` (the model before fine-tuning, when ``config.eval_initial``).
     """
     from safelens.attacks.finetune import FinetuneAttackConfig, run_finetune_attack
     from safelens.data.utility import load_utility_set, utility_path
@@ -92,6 +94,13 @@ def run_downstream(
         old = json.loads(path.read_text())
         if all(old.get(k) == v for k, v in wanted.items()):
             return old
+    initial = None
+    if cfg.eval_initial:
+        initial, answered = evaluate_utility(load_model(str(model)), task, test,
+                                             max_new_tokens=utility_tokens, progress=cfg.progress)
+        from safelens.data.io import write_jsonl
+
+        write_jsonl(out / "utility-initial.jsonl", answered)
     record = run_finetune_attack(model, out, cfg, eval_rows=eval_rows, judge=judge,
                                  reuse=reuse, overwrite=not reuse)
     tuned = load_model(str(out / "model"))
@@ -100,9 +109,22 @@ def run_downstream(
     from safelens.data.io import write_jsonl
 
     write_jsonl(out / "utility.jsonl", answered)
-    record = {**record, **wanted, "utility": score}
+    record = {**record, **wanted, "utility": score, "initial_utility": initial}
     path.write_text(json.dumps(record, indent=2, default=float))
     return record
+
+
+def run_downstream_grid(model: Any, out_root: str | Path, tasks: Sequence[str],
+                        defenses: Sequence[str], config: Any = None,
+                        **kwargs: Any) -> list[dict[str, Any]]:
+    """:func:`run_downstream` for every (task, defence) in ``OUT_ROOT/<task>-<defense>``; the
+    model before fine-tuning (utility and ASR) is evaluated with the first defence."""
+    from safelens.attacks.finetune import FinetuneAttackConfig
+
+    base = config or FinetuneAttackConfig()
+    return [run_downstream(model, Path(out_root) / f"{task}-{defense}", task,
+                           replace(base, defense=defense, eval_initial=i == 0), **kwargs)
+            for task in tasks for i, defense in enumerate(defenses)]
 
 
 def utility_table(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -118,6 +140,9 @@ def utility_table(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     table: dict[str, dict[str, Any]] = {}
     for rec in records:
         row = table.setdefault(rec["task"], {"task": rec["task"]})
+        if rec.get("initial_utility"):
+            row["initial"] = round(100 * rec["initial_utility"]["value"], 1)
+            row["initial ASR"] = round(100 * rec["initial"]["asr"]["value"], 1)
         row[rec["defense"]] = round(100 * rec["utility"]["value"], 1)
         row[f"{rec['defense']} ASR"] = round(100 * rec["after"]["asr"]["value"], 1)
     return list(table.values())

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 __all__ = ["DEFENSES", "FinetuneAttackConfig", "attack_eval_sets", "attack_table",
-           "evaluate_asr", "paired_defense_table", "run_attack_grid", "run_finetune_attack"]
+           "evaluate_asr", "paired_defense_table", "rejudge", "run_attack_grid",
+           "run_finetune_attack"]
 
 DEFENSES = ("sft", "constrained-sft", "csft-pa")
 
@@ -221,7 +222,7 @@ def run_finetune_attack(
     wall = time.time() - t0
     after, after_success = _evaluate(result.model, sets, cfg, judge, out, "after")
     record = {
-        "kind": cfg.kind, "defense": cfg.defense, "model": str(model_name),
+        "kind": cfg.kind, "defense": cfg.defense, "model": str(model_name), "out": str(out),
         "config": asdict(cfg), "eval_sha256": eval_sha, "initial": initial, "after": after,
         "train": {"steps": result.step, "wall_s": round(wall, 1),
                   "final_loss": result.history[-1]["loss"] if result.history else None},
@@ -259,6 +260,34 @@ def run_attack_grid(
             records.append(run_finetune_attack(model, Path(out_root) / f"{kind}-{defense}", cfg,
                                                eval_rows=eval_rows, judge=judge))
     return records
+
+
+def rejudge(records: list[dict[str, Any]], judge: Any) -> list[dict[str, Any]]:
+    """The records with ``initial`` / ``after`` ASR and per-prompt success recomputed by another
+    refusal ``judge`` from the responses each run saved (``OUT/eval-<tag>-<set>.jsonl``), e.g.
+    the learned judge as a check on the keyword judge's verdicts."""
+    import numpy as np
+
+    from safelens.data.io import read_jsonl
+    from safelens.eval.metrics import rate
+
+    out = []
+    for rec in records:
+        new = {**rec, "judge": getattr(judge, "name", type(judge).__name__),
+               "success": {"initial": None, "after": None}}
+        for tag in ("initial", "after"):
+            if not rec.get(tag):
+                new[tag] = None
+                continue
+            stats, success = {}, {}
+            for name in rec[tag]:
+                rows = read_jsonl(Path(rec["out"]) / f"eval-{tag}-{name}.jsonl", kind="prompt")
+                refused = np.asarray(judge.refusals([r["prompt"] for r in rows],
+                                                    [r["response"] for r in rows]), dtype=bool)
+                stats[name], success[name] = rate(~refused), (~refused).tolist()
+            new[tag], new["success"][tag] = stats, success
+        out.append(new)
+    return out
 
 
 def paired_defense_table(records: list[dict[str, Any]], baseline: str = "constrained-sft",

@@ -91,7 +91,7 @@ __all__ = [
 ]
 
 #: Bumped whenever a change to this package changes results; part of the cache key.
-SIMULATION_VERSION = 1
+SIMULATION_VERSION = 2  # 2: PA's soft argmax (the seed appendix's reading) by default
 
 #: Sizes that ``quick=True`` puts in place of the full ones (a seed in about 2 s).
 QUICK_SIZES: dict[str, int] = {
@@ -137,6 +137,8 @@ class Pre1Config:
     ref_lr: float = _f(3e-3, "Adam learning rate of the reference")
     max_mu: float | None = _f(10.0, "clamp of PA's mu_t (seed's bounded-KL assumption)")
     detach_mu: bool = _f(False, "treat mu_t as a constant in PA's gradient")
+    pa_argmax: str = _f("soft", "argmax tokens of PA: softened (seed appendix) or hard")
+    pa_temperature: float = _f(0.1, "temperature of PA's softened argmax")
     quick: bool = _f(False, "smoke-test sizes (QUICK_SIZES)")
 
     def __post_init__(self) -> None:
@@ -247,7 +249,8 @@ def _tok_logps(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:  # 
 
 def _pa_term(pl: torch.Tensor, rl: torch.Tensor, mask: torch.Tensor,
              cfg: Pre1Config) -> tuple[torch.Tensor, dict[str, float]]:
-    loss = pa_loss(pl, rl, mask, detach_mu=cfg.detach_mu, max_mu=cfg.max_mu)
+    loss = pa_loss(pl, rl, mask, detach_mu=cfg.detach_mu, max_mu=cfg.max_mu,
+                   argmax=cfg.pa_argmax, temperature=cfg.pa_temperature)
     mu = kl_adaptive_weights(pl, rl, detach=True)[mask.bool()]  # [N], for the record only
     clipped = int((mu > cfg.max_mu).sum()) if cfg.max_mu is not None else 0
     disagree = int((pl.argmax(-1) != rl.argmax(-1))[mask.bool()].sum())

@@ -147,6 +147,17 @@ def test_attack_grid_reuses_identical_runs_and_pairs_defences(tmp_path, monkeypa
     again = run_attack_grid(str(base), tmp_path / "grid", ["harmful"],
                             ["sft", "constrained-sft", "csft-pa"], _tiny_cfg(), eval_rows=rows)
     assert again == recs
+    from safelens.attacks import rejudge
+
+    class NeverRefuses:
+        name = "never"
+
+        def refusals(self, prompts, responses):
+            return [False] * len(prompts)
+
+    judged = rejudge(recs, NeverRefuses())
+    assert all(r["after"]["asr"]["value"] == 1.0 and r["judge"] == "never" for r in judged)
+    assert judged[0]["initial"]["asr"]["value"] == 1.0 and judged[1]["initial"] is None
     table = paired_defense_table(recs)
     by = {r["defense"]: r for r in table}
     assert "diff_vs_constrained-sft" in by["csft-pa"] and "p_value" in by["sft"]
@@ -172,7 +183,7 @@ def test_a_changed_setting_retrains_instead_of_reusing(tmp_path):
 
 
 def test_run_downstream_scores_utility_and_asr(tmp_path):
-    from safelens.attacks import run_downstream, utility_table
+    from safelens.attacks import run_downstream, run_downstream_grid, utility_table
     from safelens.models import load_tiny_model, save_model
 
     torch.set_num_threads(1)
@@ -188,6 +199,12 @@ def test_run_downstream_scores_utility_and_asr(tmp_path):
     assert run_downstream(str(base), tmp_path / "sql", "sql", _tiny_cfg(defense="csft-pa"),
                           eval_rows=_smoke_harmful(2), n_utility=3, utility_tokens=4) == rec
     assert utility_table([rec])[0]["task"] == "sql"
+    grid = run_downstream_grid(str(base), tmp_path / "grid", ["arithmetic"], ["sft", "csft-pa"],
+                               _tiny_cfg(), eval_rows=_smoke_harmful(1), n_utility=2,
+                               utility_tokens=3)
+    assert grid[0]["initial_utility"]["n"] == 2 and grid[1]["initial_utility"] is None
+    row = utility_table(grid)[0]
+    assert {"initial", "initial ASR", "sft", "sft ASR", "csft-pa", "csft-pa ASR"} <= set(row)
 
 
 def test_cli_attack_options_are_parsed_as_json_or_text():
