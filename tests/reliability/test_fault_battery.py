@@ -410,6 +410,34 @@ def _(ws):
     return ws.align("--eps", "0.9", method="cdpo"), ["eps"]
 
 
+@case("align-csft-pa-temperature-zero")
+def _(ws):
+    return ws.align("--pa-temperature", "0", method="csft-pa"), ["pa_temperature", "0"]
+
+
+@case("align-csft-pa-argmax-unknown")
+def _(ws):
+    return ws.align("--pa-argmax", "gumbel", method="csft-pa"), ["--pa-argmax", "gumbel"]
+
+
+@case("align-csft-pa-ref-topk-negative")
+def _(ws):
+    return ws.align("--ref-topk", "-1", method="csft-pa"), ["ref_topk", "-1"]
+
+
+@case("align-csft-pa-aligned-model-missing")
+def _(ws):
+    return (ws.align("--aligned-model", str(ws.root / "no-such-model"), method="csft-pa"),
+            ["no-such-model"])
+
+
+@case("attack-option-without-value")
+def _(ws):
+    return (["attack", "finetune", "--kind", "harmful", "--model", str(ws.model), "--out",
+             str(ws.root / "atk"), "--defense", "csft-pa", "--option", "pa_argmax"],
+            ["--option", "pa_argmax", "KEY=VALUE"])
+
+
 @case("align-drdpo-beta-prime-nan")
 def _(ws):
     return ws.align("--beta-prime", "nan", method="drdpo"), ["beta_prime"]
