@@ -101,3 +101,109 @@ def check_eval_args(args: argparse.Namespace) -> Any:
     check_model_name(args.model)
     check_judge_name(args.judge)
     return get_judge(args.judge)
+
+
+def parse_list(text: str, setting: str, cast: type = str) -> list:
+    """``"a,b,c"`` -> ``[cast(a), cast(b), cast(c)]``; raises naming ``setting`` on a bad item.
+
+    Examples:
+        >>> parse_list("0,0.01", "--sigmas", float)
+        [0.0, 0.01]
+    """
+    items = [item.strip() for item in str(text).split(",") if item.strip()]
+    if not items:
+        raise SafelensError(f"{setting} {text!r} is empty; expected a comma-separated list")
+    out = []
+    for item in items:
+        try:
+            out.append(cast(item))
+        except ValueError:
+            kind = {float: "numbers", int: "integers"}.get(cast, "names")
+            raise SafelensError(f"{setting} {text!r}: {item!r} is not valid; expected "
+                                f"comma-separated {kind}") from None
+    return out
+
+
+def model_layer_count(name: str) -> int | None:
+    """The number of blocks of model ``name`` read from its config, without loading weights
+    (the default model: its GGUF header; a local directory: ``config.json``; a Hub id: the
+    cached config). None when it cannot be read cheaply."""
+    import json
+
+    from safelens.models.loading import _DEFAULT_ALIASES, _resolve_local_dir, default_gguf_path
+
+    try:
+        if name.lower() in _DEFAULT_ALIASES:
+            import gguf
+
+            reader = gguf.GGUFReader(default_gguf_path())
+            arch = reader.fields["general.architecture"].contents()
+            return int(reader.fields[f"{arch}.block_count"].contents())
+        path = Path(name).expanduser()
+        if path.exists():
+            config = json.loads((_resolve_local_dir(path) / "config.json").read_text())
+        else:
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(name).to_dict()
+        for key in ("num_hidden_layers", "n_layer", "num_layers"):
+            if isinstance(config.get(key), int):
+                return int(config[key])
+    except (OSError, ValueError, KeyError):
+        return None
+    return None
+
+
+def check_perturb_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Every ``safelens attack noise|activation|quantize`` setting, before any model loads.
+
+    Returns:
+        ``{"judge", "seeds", "sigmas" | "formats", "layer"}`` parsed and checked.
+    """
+    from safelens.attacks.perturb import ACTIVATION_SITES, check_layer, check_sigma
+    from safelens.attacks.quantize import check_format
+    from safelens.models.loading import check_model_name, resolve_dtype
+
+    parsed: dict[str, Any] = {}
+    if args.attack_command in ("noise", "activation"):
+        parsed["sigmas"] = [check_sigma(s, "--sigmas")
+                            for s in parse_list(args.sigmas, "--sigmas", float)]
+        parsed["seeds"] = parse_list(args.seeds, "--seeds", int)
+        for seed in parsed["seeds"]:
+            check_number(seed, "--seeds value", low=0, integer=True)
+    else:
+        parsed["formats"] = ["none" if f.lower() == "none" else check_format(f, "--formats")
+                             for f in parse_list(args.formats, "--formats")]
+        if args.embedding_format is not None:
+            check_format(args.embedding_format, "--embedding-format")
+    if args.attack_command == "activation":
+        parsed["sites"] = parse_list(args.sites, "--sites")
+        for site in parsed["sites"]:
+            if site not in ACTIVATION_SITES:
+                raise SafelensError(f"--sites: {site!r} is not an activation site; expected "
+                                    f"some of {', '.join(ACTIVATION_SITES)}")
+    if getattr(args, "subsample", None) is not None:
+        check_number(args.subsample, "--subsample", low=1, integer=True)
+    check_generation_args(args)
+    check_device(args.device)
+    try:
+        resolve_dtype(args.dtype)
+    except ValueError as err:
+        raise SafelensError(f"--dtype: {err}") from None
+    if not is_eval_set_name(args.prompts):
+        check_input_file(args.prompts, "--prompts")
+    check_output_dir(args.out)
+    check_model_name(args.model)
+    layer = getattr(args, "layer", None)
+    if layer is not None:
+        n_layers = model_layer_count(args.model)
+        if n_layers is None:
+            check_number(layer, "--layer", low=0, integer=True)  # the rest when it loads
+        else:
+            check_layer(layer, n_layers, "--layer")
+    parsed["layer"] = layer
+    check_judge_name(args.judge)
+    from safelens.eval.judges import get_judge
+
+    parsed["judge"] = get_judge(args.judge)
+    return parsed

@@ -9,6 +9,8 @@ Commands:
     safelens align  --method M --model BASE --out DIR [--preset quick|paper] [--resume] ...
     safelens attack finetune --kind harmful|identity|backdoor|benign --model M --out DIR
                     [--defense sft|constrained-sft] ;  safelens attack data [--out DIR]
+    safelens attack noise|activation --prompts SET --sigmas 0,0.01 --seeds 0,1 --out DIR
+    safelens attack quantize --prompts SET --formats none,Q8_0,Q4_0,int8 --out DIR
 """
 
 from __future__ import annotations
@@ -268,8 +270,51 @@ def parse_options(items: list[str]) -> dict:
     return options
 
 
+def cmd_perturb(args: argparse.Namespace) -> int:
+    """Perturbation attacks (seed 002): ``attack noise``, ``attack activation``,
+    ``attack quantize``: safety per strength (and seed), printed as a table, cached in OUT."""
+    from safelens.attacks import curves
+    from safelens.cli.checks import check_perturb_args, is_eval_set_name
+    from safelens.data.eval_sets import eval_set, seeded_subsample
+    from safelens.data.io import read_jsonl
+    from safelens.errors import SafelensError
+    from safelens.models import load_model
+
+    parsed = check_perturb_args(args)  # every setting, before the model loads
+    rows = (eval_set(args.prompts) if is_eval_set_name(args.prompts)
+            else read_jsonl(args.prompts, kind="prompt"))
+    if not rows:
+        raise SafelensError(f"--prompts {args.prompts} holds no prompt rows; expected one JSON "
+                            "object per line")
+    rows = seeded_subsample(rows, args.subsample, args.seed)
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    common = dict(judge=parsed["judge"], gen_config=_generation_config(args), out=args.out,
+                  progress=args.verbose)
+    t0 = time.time()
+    if args.attack_command == "noise":
+        record = curves.noise_curve(model, rows, parsed["sigmas"], parsed["seeds"],
+                                    layer=parsed["layer"], **common)
+    elif args.attack_command == "activation":
+        record = curves.activation_noise_curve(
+            model, rows, parsed["sigmas"], parsed["seeds"], layers=parsed["layer"],
+            sites=parsed["sites"], **common)
+    else:
+        record = curves.quantization_sweep(model, rows, parsed["formats"],
+                                           embedding_format=args.embedding_format, **common)
+    out = Path(args.out) / f"{record['attack']}.json"
+    out.write_text(json.dumps(record, indent=1, default=str) + "\n")
+    cached = sum(bool(c.get("cached")) for c in record["cells"])
+    print(f"{record['attack']} on {args.model}: {len(rows)} prompts, judge {args.judge}, "
+          f"{len(record['cells'])} cells ({cached} reused), {time.time() - t0:.0f} s")
+    print(curves.curve_table(record))
+    print(f"results: {out}")
+    return 0
+
+
 def cmd_attack(args: argparse.Namespace) -> int:
     """Fine-tuning attacks (``attack finetune``) and their data sets (``attack data``)."""
+    if args.attack_command in ("noise", "activation", "quantize"):
+        return cmd_perturb(args)
     if args.attack_command == "data":
         from safelens.data.attacks import build_attack_sets
 
@@ -298,6 +343,50 @@ def cmd_attack(args: argparse.Namespace) -> int:
     print(f"  after:   {fmt(record['after'])}")
     print(f"model: {Path(args.out) / 'model'}  results: {Path(args.out) / 'attack.json'}")
     return 0
+
+
+def _add_perturb_parsers(attack_sub) -> None:
+    """``attack noise``, ``attack activation``, ``attack quantize`` (seed 002)."""
+    helps = {
+        "noise": ("Gaussian parameter noise of relative scale sigma (||eps|| = sigma ||W|| per "
+                  "tensor) on every parameter or one --layer's; ASR / over-refusal / degenerate "
+                  "rate per sigma and seed"),
+        "activation": ("Gaussian activation noise (per position, sigma times the activation's "
+                       "norm) at --sites of every layer or one --layer; ASR / over-refusal / "
+                       "degenerate rate per sigma and seed"),
+        "quantize": ("round-trip the 2-D weights through GGML formats (the gguf package) or "
+                     "per-channel int8/int4; ASR / over-refusal / degenerate rate per format"),
+    }
+    for name, text in helps.items():
+        a = attack_sub.add_parser(name, help=text.split(";")[0], description=text + ". Cells "
+                                  "are cached in --out and reused when identical.")
+        a.add_argument("--model", default=DEFAULT_MODEL, help="the aligned model (path or run dir)")
+        a.add_argument("--prompts", default="validation",
+                       help="JSONL prompt rows or a set by name, as `safelens eval --prompts` "
+                            "(default: %(default)s)")
+        a.add_argument("--out", required=True, help="folder of the cached cells and the record")
+        a.add_argument("--subsample", type=int, default=None,
+                       help="a seeded (--seed) subsample of N rows")
+        if name == "quantize":
+            a.add_argument("--formats", default="none,Q8_0,Q5_0,Q4_0,int8,int4",
+                           help="comma-separated: none (unquantized), GGML formats of the gguf "
+                                "package (Q8_0, Q5_1, Q5_0, Q4_1, Q4_0, ...) or int8, int4 "
+                                "(default: %(default)s)")
+            a.add_argument("--embedding-format", default=None,
+                           help="another format for the token embedding (e.g. Q8_0)")
+        else:
+            a.add_argument("--sigmas", default="0,0.01,0.02,0.05",
+                           help="comma-separated relative noise scales >= 0 "
+                                "(default: %(default)s)")
+            a.add_argument("--seeds", default="0", help="comma-separated noise seeds")
+            a.add_argument("--layer", type=int, default=None,
+                           help="only this block (0..n_layers-1; default every block)")
+        if name == "activation":
+            a.add_argument("--sites", default="resid_post",
+                           help="comma-separated: resid_post, resid_pre, mlp_out, attn_out "
+                                "(default: %(default)s)")
+        _add_generation_args(a)
+        a.set_defaults(func=cmd_attack, max_new_tokens=48)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -384,7 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(p)
     p.set_defaults(func=cmd_align)
 
-    p = sub.add_parser("attack", help="fine-tuning attacks on an aligned model (seed 003)")
+    p = sub.add_parser("attack", help="attacks on an aligned model: fine-tuning (seed 003), "
+                                      "parameter / activation noise and quantization (seed 002)")
     attack_sub = p.add_subparsers(dest="attack_command", required=True)
     a = attack_sub.add_parser(
         "finetune", help="fine-tune MODEL on an attack set and report ASR before/after",
@@ -421,6 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default=None, help="output directory (default: data/attacks)")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=cmd_attack)
+    _add_perturb_parsers(attack_sub)
 
     from safelens.cli.reward import add_reward_parser
 

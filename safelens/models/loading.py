@@ -146,18 +146,34 @@ def strip_quantization(model: PreTrainedModel) -> PreTrainedModel:
     return model
 
 
+def load_gguf_hf(path: str | Path, tokenizer: bool = True
+                 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase | None]:
+    """A GGUF file's model and tokenizer through transformers' GGUF support, dequantized to
+    float32 and unmarked as quantized (:func:`strip_quantization`).
+
+    How the shipped default model is read, and how
+    :func:`safelens.attacks.quantize.load_gguf` reads a re-quantized one back. With
+    ``tokenizer=False`` the tokenizer is not read (None is returned in its place).
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name) if tokenizer else None
+    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name,
+                                                 dtype=torch.float32)
+    if tok is not None and tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return strip_quantization(model), tok
+
+
 def _default_hf_files() -> Path:
     """Directory with the default model as plain safetensors, converting the GGUF once."""
     gguf = default_gguf_path()
     target = cache_dir() / "models" / f"{DEFAULT_MODEL}-{gguf.stat().st_size}"
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return target
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     logger.info("converting %s to safetensors under %s (once)", gguf.name, target)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    strip_quantization(model)
+    model, tokenizer = load_gguf_hf(gguf)
     # Write to a temporary sibling and rename, so an interrupted conversion leaves no half cache.
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     model.save_pretrained(tmp)

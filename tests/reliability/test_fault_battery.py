@@ -438,6 +438,38 @@ def _(ws):
             ["--option", "pa_argmax", "KEY=VALUE"])
 
 
+# ------------------------------------------------------------------ attack noise|activation|quantize
+def _perturb(ws, command: str, *flags: str) -> list[str]:
+    return ["attack", command, "--model", str(ws.model), "--prompts", str(ws.prompts),
+            "--out", str(ws.root / "perturb"), "--max-new-tokens", "2", *flags]
+
+
+for name, command, flags, needles in [
+    ("sigma-negative", "noise", ["--sigmas", "0,-0.5"], ["--sigmas", "-0.5", ">= 0"]),
+    ("sigma-nan", "noise", ["--sigmas", "nan"], ["--sigmas", "nan", ">= 0"]),
+    ("sigma-inf", "activation", ["--sigmas", "0.1,inf"], ["--sigmas", "inf", ">= 0"]),
+    ("sigma-not-number", "noise", ["--sigmas", "0,big"], ["--sigmas", "big"]),
+    ("seeds-negative", "noise", ["--seeds", "0,-1"], ["--seeds", "-1", ">= 0"]),
+    ("layer-out-of-range", "noise", ["--layer", "9"], ["--layer 9", "0..1"]),
+    ("layer-negative", "activation", ["--layer", "-1"], ["--layer -1", "0..1"]),
+    ("site-unknown", "activation", ["--sites", "resid"], ["--sites", "resid", "mlp_out"]),
+    ("format-unknown", "quantize", ["--formats", "Q8_0,Q9_9"], ["--formats", "Q9_9", "Q4_0"]),
+    ("format-not-quantizable", "quantize", ["--formats", "Q4_K"],
+     ["--formats", "Q4_K", "gguf package", "Q8_0"]),
+    ("embedding-format-unknown", "quantize", ["--embedding-format", "fp4"],
+     ["--embedding-format", "fp4"]),
+]:
+    case(f"attack-{command}-{name}")(
+        lambda ws, c=command, f=flags, n=needles: (_perturb(ws, c, *f), n))
+
+
+@case("attack-noise-prompts-missing")
+def _(ws):
+    return (["attack", "noise", "--model", str(ws.model), "--prompts",
+             str(ws.root / "nope.jsonl"), "--out", str(ws.root / "perturb")],
+            ["--prompts", "nope.jsonl", "no such file"])
+
+
 @case("align-drdpo-beta-prime-nan")
 def _(ws):
     return ws.align("--beta-prime", "nan", method="drdpo"), ["beta_prime"]
