@@ -52,6 +52,7 @@ from safelens.training.registry import (
 )
 from safelens.training.runs import RunRecord, aligned_baseline, train_or_reuse
 from safelens.training.trainer import Trainer, TrainResult, align
+from safelens.training.zo import ZerothOrderStep, layer_sensitivity, refinement_cost
 
 __all__ = [
     "PRESETS",
@@ -76,13 +77,16 @@ __all__ = [
     "TrainContext",
     "TrainResult",
     "Trainer",
+    "ZerothOrderStep",
     "align",
     "aligned_baseline",
     "available_methods",
     "available_presets",
     "get_method",
+    "layer_sensitivity",
     "make_method",
     "preference_metrics",
+    "refinement_cost",
     "register_method",
     "resolve_config",
     "train_or_reuse",

@@ -19,7 +19,7 @@ from safelens.training.config import config_fields
 from safelens.training.registry import available_methods, get_method
 
 #: Extra spellings of some flags.
-ALIASES = {"train_file": ["--train"]}
+ALIASES = {"train_file": ["--train"], "from_run": ["--from"]}
 
 
 def _parse_optional(inner: Any) -> Any:

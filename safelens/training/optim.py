@@ -22,6 +22,8 @@ first-order method uses. Later optimizers are wrappers with the same two methods
   ``theta + eps z``, ``l+ = closure(backward=False).loss``, ``theta - eps z``, ``l- = ...``,
   restore, then set ``p.grad = (l+ - l-) / (2 eps) * z`` and ``optimizer.step()`` (or update
   in place); no backward pass at all. Layer-wise sensitivities ride along in its state.
+  Implemented as :class:`safelens.training.zo.ZerothOrderStep` (the ``zo-refine`` method,
+  :mod:`safelens.training.methods.zo_refine`).
 
 A method supplies its wrapper through ``Method.optimizer_wrapper`` (ShaPO = a DPO-family loss
 + the SAM wrapper), or a caller passes ``Trainer(optimizer_wrapper=factory)`` to apply one to

@@ -268,4 +268,8 @@ def resolve_config(method: str, preset: str | None = None, base: TrainConfig | N
         warnings.warn(f"overriding preset {preset!r} settings {changed}: results are no longer "
                       "those the preset was tuned for", stacklevel=2)
     values.update(overrides)
+    # a config may fill settings from elsewhere (zo-refine: from its --from run); explicit win
+    resolve = getattr(cls, "resolve_values", None)
+    if resolve is not None:
+        values = resolve(values, set(overrides))
     return cls.from_dict(values)

@@ -431,6 +431,66 @@ def _(ws):
             ["no-such-model"])
 
 
+# zo-refine (seed 002): --from must be a finished safelens run; ZO settings in range
+def zo_refine(ws, source: Path | str, *flags: str) -> list[str]:
+    return ["align", "--method", "zo-refine", "--from", str(source), "--out",
+            str(ws.root / "zo"), "--no-progress", *flags]
+
+
+@case("align-zo-refine-from-missing")
+def _(ws):
+    return zo_refine(ws, ws.root / "no-such-run"), ["--from", "no-such-run", "no such directory"]
+
+
+@case("align-zo-refine-from-without-config")
+def _(ws):
+    (ws.root / "notarun").mkdir()
+    return zo_refine(ws, ws.root / "notarun"), ["--from", "notarun", "no config.json"]
+
+
+@case("align-zo-refine-from-model-folder")
+def _(ws):
+    return zo_refine(ws, ws.model), ["--from", str(ws.model), "'method'"]
+
+
+@case("align-zo-refine-from-without-model", needs_run=True)
+def _(ws):
+    run = ws.resume_run()
+    shutil.rmtree(run / "model")
+    return zo_refine(ws, run), ["--from", "resumed", "no trained model"]
+
+
+@case("align-zo-refine-from-and-model", needs_run=True)
+def _(ws):
+    return zo_refine(ws, ws.run, "--model", str(ws.model)), ["--model", "--from"]
+
+
+for name, flags, needles in [
+    ("zo-eps-zero", ["--zo-eps", "0"], ["zo_eps", "0"]),
+    ("zo-eps-nan", ["--zo-eps", "nan"], ["zo_eps", "nan"]),
+    ("n-directions-zero", ["--n-directions", "0"], ["n_directions", "0"]),
+    ("layers-top-0", ["--layers", "top:0"], ["layers", "top:0"]),
+    ("layers-unknown", ["--layers", "best"], ["layers", "best"]),
+    ("top-k-without-probes", ["--layers", "top:2", "--probe-every", "0"], ["probe_every"]),
+    ("sensitivity-decay-one", ["--sensitivity-decay", "1"], ["sensitivity_decay"]),
+    ("objective-unknown", ["--objective", "dpoo"], ["objective", "dpoo"]),
+    ("objective-itself", ["--objective", "zo-refine"], ["objective", "zo-refine"]),
+    ("objective-options-not-json", ["--objective-options", "beta=1"],
+     ["objective_options", "beta=1"]),
+    ("objective-options-foreign", ["--objective", "sft", "--objective-options", '{"beta": 1}'],
+     ["objective_options", "beta"]),
+    ("zo-update-unknown", ["--zo-update", "adam"], ["--zo-update", "adam"]),
+]:
+    case(f"align-zo-refine-{name}")(
+        lambda ws, flags=flags, needles=needles: (ws.align(*flags, method="zo-refine"), needles))
+
+
+@case("align-zo-refine-sha-mismatch", needs_run=True)
+def _(ws):
+    return zo_refine(ws, ws.run, "--from-run-sha256", "0" * 64), ["from-run-sha256",
+                                                                    "source run changed"]
+
+
 @case("attack-option-without-value")
 def _(ws):
     return (["attack", "finetune", "--kind", "harmful", "--model", str(ws.model), "--out",
