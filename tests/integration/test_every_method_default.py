@@ -29,6 +29,12 @@ def test_method_trains_one_step_on_the_default_model(method, tmp_path, small_rew
     out = tmp_path / method
     argv = ["align", "--method", method, "--preset", "quick", "--out", str(out),
             "--max-steps", "1", "--max-train-rows", "8", "--no-progress"]
+    if method == "zo-refine":  # refines a finished first-order run; presets are for those
+        source = tmp_path / "sft-source"
+        assert main(["align", "--method", "sft", "--preset", "quick", "--out", str(source),
+                     "--max-steps", "1", "--max-train-rows", "8", "--no-progress"]) == 0
+        argv = ["align", "--method", "zo-refine", "--from", str(source), "--out", str(out),
+                "--max-steps", "1", "--no-progress"]
     if method in ("reward-level", "shapo-r"):
         argv += ["--reward-model", small_reward_model]
     if method == "w-door":
