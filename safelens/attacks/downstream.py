@@ -17,6 +17,7 @@ Examples:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, replace
@@ -27,22 +28,43 @@ __all__ = ["evaluate_utility", "run_downstream", "run_downstream_grid", "utility
 
 
 def evaluate_utility(model: Any, task: str, rows: list[dict[str, Any]], *,
-                     max_new_tokens: int = 64, batch_size: int = 32,
-                     progress: bool = False) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                     max_new_tokens: int = 64, batch_size: int = 32, progress: bool = False,
+                     out: str | Path | None = None,
+                     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Greedy answers of ``model`` on utility ``rows`` and their score.
+
+    With ``out`` (a JSONL path) the answered rows go there and the score to
+    ``OUT.score.json``; a later call for the same weights (fingerprint), rows and decoding
+    length reads them back instead of generating.
 
     Returns:
         ``(score_utility's dict without per_row, rows with "response" and "score")``.
     """
+    from safelens.data.io import read_jsonl, write_jsonl
     from safelens.eval.generation import GenerationConfig
     from safelens.eval.runner import generate_rows
     from safelens.eval.utility import score_utility
+    from safelens.training.reference import model_fingerprint
 
+    key = None
+    if out is not None:
+        out = Path(out)
+        key = {"task": task, "model": model_fingerprint(model), "tokens": max_new_tokens,
+               "rows": hashlib.sha256(json.dumps([[r.get("id"), r["prompt"]] for r in rows])
+                                      .encode()).hexdigest()[:16]}
+        meta = out.with_name(out.name + ".score.json")
+        if out.is_file() and meta.is_file():
+            stored = json.loads(meta.read_text())
+            if stored.get("key") == key:
+                return stored["score"], read_jsonl(out, kind="prompt")
     cfg = GenerationConfig(max_new_tokens=max_new_tokens, batch_size=batch_size)
     done = generate_rows(model, rows, config=cfg, progress=progress)
     score = score_utility(task, done, [r["response"] for r in done])
     for row, value in zip(done, score.pop("per_row"), strict=True):
         row["score"] = value
+    if out is not None:
+        write_jsonl(out, done)
+        meta.write_text(json.dumps({"key": key, "score": score}, indent=2, default=float))
     return score, done
 
 

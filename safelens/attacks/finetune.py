@@ -294,21 +294,25 @@ def paired_defense_table(records: list[dict[str, Any]], baseline: str = "constra
                          ) -> list[dict[str, Any]]:
     """Per (attack set, metric) and defence: ASR after the attack with its interval, and its
     paired difference to ``baseline`` on the same prompts
-    (:func:`safelens.eval.metrics.paired_difference`: Newcombe interval, McNemar p).
+    (:func:`safelens.eval.metrics.paired_difference`: Newcombe interval, McNemar p). ASR
+    intervals are Wilson's (never zero-width at 0% or 100%).
 
     Returns:
         Rows ``{"attack", "metric", "defense", "asr", "ci_low", "ci_high", "n",
         "diff_vs_<baseline>", "diff_ci_low", "diff_ci_high", "p_value"}`` (percent points).
     """
-    from safelens.eval.metrics import paired_difference
+    from safelens.eval.metrics import paired_difference, wilson_ci
 
     by_cell = {(r["kind"], r["defense"]): r for r in records}
     rows = []
     for rec in records:
-        for metric, stat in rec["after"].items():
+        for metric in rec["after"]:
+            success = rec["success"]["after"][metric]
+            k, n = int(sum(success)), len(success)
+            lo, hi = wilson_ci(k, n)
             row = {"attack": rec["kind"], "metric": metric, "defense": rec["defense"],
-                   "asr": round(100 * stat["value"], 1), "ci_low": round(100 * stat["ci_low"], 1),
-                   "ci_high": round(100 * stat["ci_high"], 1), "n": stat["n"]}
+                   "asr": round(100 * k / n, 1), "ci_low": round(100 * lo, 1),
+                   "ci_high": round(100 * hi, 1), "n": n}
             ref = by_cell.get((rec["kind"], baseline))
             if ref is not None and rec["defense"] != baseline:
                 if ref.get("eval_ids") != rec.get("eval_ids"):

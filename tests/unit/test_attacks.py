@@ -199,6 +199,14 @@ def test_run_downstream_scores_utility_and_asr(tmp_path):
     assert run_downstream(str(base), tmp_path / "sql", "sql", _tiny_cfg(defense="csft-pa"),
                           eval_rows=_smoke_harmful(2), n_utility=3, utility_tokens=4) == rec
     assert utility_table([rec])[0]["task"] == "sql"
+    from safelens.attacks import evaluate_utility
+    from safelens.data.utility import load_utility_set
+
+    model = load_tiny_model(seed=0)
+    rows = load_utility_set("arithmetic", "test")[:2]
+    first = evaluate_utility(model, "arithmetic", rows, max_new_tokens=3, out=tmp_path / "u.jsonl")
+    again = evaluate_utility(model, "arithmetic", rows, max_new_tokens=3, out=tmp_path / "u.jsonl")
+    assert again[0] == first[0] and (tmp_path / "u.jsonl.score.json").is_file()
     grid = run_downstream_grid(str(base), tmp_path / "grid", ["arithmetic"], ["sft", "csft-pa"],
                                _tiny_cfg(), eval_rows=_smoke_harmful(1), n_utility=2,
                                utility_tokens=3)
