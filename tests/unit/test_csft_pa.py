@@ -10,8 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from tiny_rows import make_rows as shared_rows
-from tiny_rows import one_thread  # noqa: F401  (autouse)
-from tiny_rows import params_of
+from tiny_rows import (
+    one_thread,  # noqa: F401  (autouse)
+    params_of,
+)
 
 from safelens.errors import SafelensError
 from safelens.losses import constrained_sft_loss, pa_terms
