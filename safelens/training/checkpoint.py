@@ -159,6 +159,15 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
                               "safetensors file. Start over with --overwrite") from None
 
 
+def _state_names(meta: Any) -> tuple[str, ...]:
+    """The states a checkpoint holds: a finished run's has no optimizer (nothing left to train)."""
+    finished = (isinstance(meta, dict) and isinstance(meta.get("step"), int)
+                and isinstance(meta.get("total_steps"), int)
+                and meta["step"] >= meta["total_steps"])
+    return ("scheduler", "rng", "wrapper") if finished else \
+        ("optimizer", "scheduler", "rng", "wrapper")
+
+
 def verify_checkpoint(run_dir: str | Path) -> None:
     """Check that every file a resume reads is whole, before any model loads.
 
@@ -171,9 +180,8 @@ def verify_checkpoint(run_dir: str | Path) -> None:
 
     run_dir = Path(run_dir)
     ck = run_dir / "checkpoint"
-    read_json(ck / "trainer_state.json")
-    files = [ck / f"{n}.{ext}" for n in ("optimizer", "scheduler", "rng", "wrapper")
-             for ext in ("json", "safetensors")]
+    meta = read_json(ck / "trainer_state.json")
+    files = [ck / f"{n}.{ext}" for n in _state_names(meta) for ext in ("json", "safetensors")]
     weights = sorted((run_dir / "model").glob("*.safetensors"))
     if not weights:
         raise FileNotFoundError(f"no *.safetensors weights in {run_dir / 'model'}; cannot resume")
@@ -331,12 +339,17 @@ def save_checkpoint(
     step: int,
     total_steps: int,
     param_names: list[str],
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Optimizer | None,
     scheduler: Any,
     wrapper: Any,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Atomically write ``run_dir/model`` and ``run_dir/checkpoint`` for ``step``."""
+    """Atomically write ``run_dir/model`` and ``run_dir/checkpoint`` for ``step``.
+
+    ``optimizer=None`` leaves the optimizer state out: the trainer does so for the last step,
+    since a finished run is never resumed and the AdamW moments are twice the model's size
+    (the save itself briefly holds two copies of everything, which matters on a small disk).
+    """
     from safelens.models import save_model
 
     run_dir = Path(run_dir)
@@ -347,7 +360,8 @@ def save_checkpoint(
     save_model(model, staging / "model")
     ck = staging / "checkpoint"
     ck.mkdir(parents=True)
-    save_state(ck, "optimizer", optimizer.state_dict())
+    if optimizer is not None:
+        save_state(ck, "optimizer", optimizer.state_dict())
     save_state(ck, "scheduler", scheduler.state_dict())
     save_state(ck, "rng", rng_state())
     save_state(ck, "wrapper", wrapper.state_dict() if hasattr(wrapper, "state_dict") else {})
@@ -400,7 +414,8 @@ def load_checkpoint(
         raise CheckpointError(f"the trainable parameters differ from the checkpoint's in {run_dir} "
                          f"(e.g. {missing}); resume with the same model and freeze setting")
     ck = Path(run_dir) / "checkpoint"
-    optimizer.load_state_dict(load_state(ck, "optimizer"))
+    if "optimizer" in _state_names(meta):
+        optimizer.load_state_dict(load_state(ck, "optimizer"))
     scheduler.load_state_dict(load_state(ck, "scheduler"))
     if hasattr(wrapper, "load_state_dict"):
         wrapper.load_state_dict(load_state(ck, "wrapper"))

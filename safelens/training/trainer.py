@@ -554,7 +554,8 @@ class Trainer:
     def _save(self, model, step, total, names, optimizer, scheduler, wrapper, accelerator):
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            ckpt.save_checkpoint(self.out_dir, model, step, total, names, optimizer, scheduler,
+            ckpt.save_checkpoint(self.out_dir, model, step, total, names,
+                                 optimizer if step < total else None, scheduler,
                                  wrapper, extra={"method": self.method.name,
                                                  "precision": self.precision})
         accelerator.wait_for_everyone()

@@ -20,6 +20,7 @@ from safelens.training import (
     make_method,
     register_method,
 )
+from safelens.training.checkpoint import CheckpointError
 from safelens.training.methods.preference import DPO
 
 FAST = dict(batch_size=4, max_steps=3, lr=1e-3, max_length=64, progress=False, warmup_steps=0)
@@ -118,6 +119,34 @@ def test_resume_gives_the_same_weights(tmp_path, interrupt_after):
     loaded = load_model(str(tmp_path / "b" / "model"), device="cpu")
     c = params_of(loaded)
     assert all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_a_finished_run_keeps_no_optimizer_state_and_resumes_as_a_no_op(tmp_path,
+                                                                        interrupt_after):
+    cfg = {**FAST, "max_steps": 4, "save_every": 2}
+    rows = make_rows()
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(make_method("dpo", **cfg), tmp_path, model=tiny(0), rows=rows,
+                callbacks=[interrupt_after(2)]).train()
+    ck = tmp_path / "checkpoint"
+    assert (ck / "optimizer.safetensors").is_file()  # an interrupted run needs it to resume
+    (ck / "optimizer.safetensors").write_bytes(b"\x00garbage")
+    with pytest.raises(CheckpointError, match="optimizer.safetensors"):
+        Trainer(make_method("dpo", **cfg), tmp_path, model=tiny(0), rows=rows,
+                resume=True).train()
+    (ck / "optimizer.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="optimizer.safetensors is missing"):
+        Trainer(make_method("dpo", **cfg), tmp_path, model=tiny(0), rows=rows,
+                resume=True).train()
+
+    done = tmp_path / "done"
+    model = tiny(0)
+    Trainer(make_method("dpo", **cfg), done, model=model, rows=rows).train()
+    assert not list((done / "checkpoint").glob("optimizer.*"))  # never written at the end
+    before = params_of(model)
+    again = tiny(0)
+    result = Trainer(make_method("dpo", **cfg), done, model=again, rows=rows, resume=True).train()
+    assert result.step == 4 and all(torch.equal(before[k], v) for k, v in params_of(again).items())
 
 
 def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(fresh, tmp_path):
