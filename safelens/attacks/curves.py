@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from safelens.errors import SafelensError
+from safelens.eval.degeneracy import SALAD_NLL
 
 if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
     from safelens.geometry.value_vectors import Subspace
 
 __all__ = ["CURVE_METRICS", "activation_noise_curve", "aggregate_seeds", "curve_table",
-           "noise_curve", "quantization_sweep", "rows_sha256"]
+           "flag_salad", "noise_curve", "quantization_sweep", "rows_sha256"]
 
 #: The rates each cell reports and the curve aggregates.
 CURVE_METRICS = ("asr", "over_refusal", "degenerate")
@@ -143,6 +144,7 @@ def _run_cells(
     agreement_judges: Sequence[str] | None,
     progress: bool,
     zero: Any = None,
+    salad_nll: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate every (strength, seed) cell under ``perturb(strength, seed)`` (a context
     manager), with the cache; then aggregate."""
@@ -164,6 +166,8 @@ def _run_cells(
                 "rows_sha256": digest, "n_rows": len(rows), "settings": settings,
                 "decoding": asdict(cfg), "judge": judge_name,
                 "agreement_judges": list(agreement_judges or ())}
+    if salad_nll is not None:
+        base_key["salad_nll"] = salad_nll
     base_key = _clean(json.loads(json.dumps(base_key, default=str)))
     folder = Path(out) / attack if out is not None else None
     if folder is not None:
@@ -200,6 +204,8 @@ def _run_cells(
                 if summary is None:
                     raise SafelensError(f"{attack}: every row needs 'harmful' or 'kind' to be "
                                         "summarised")
+                if salad_nll is not None:  # scored by the clean model, after the perturbation
+                    summary = {**summary, **flag_salad(model, judged, salad_nll)}
                 kept = {k: summary.get(k) for k in (*CURVE_METRICS, "harmful_refusal_rate",
                                                     "degenerate_harmful", "degenerate_benign",
                                                     "n_empty", "judge", "judges")}
@@ -207,6 +213,7 @@ def _run_cells(
                                "summary": kept, "perturbation": info,
                                "refused": [r.get("refused") for r in judged],
                                "degenerate": [r.get("degenerate") for r in judged],
+                               "salad_nll": [r.get("salad_nll") for r in judged],
                                "ids": [r.get("id") for r in judged]})
                 if path is not None:
                     write_jsonl(path.with_suffix(".jsonl"), judged)
@@ -232,6 +239,23 @@ def _run_cells(
             "cells": cells, "curve": curve}
 
 
+def flag_salad(model: Any, judged: list[dict], threshold: float) -> dict[str, Any]:
+    """Score each judged row's response with the (clean) ``model``, store ``salad_nll``, mark
+    word salad (:func:`safelens.eval.degeneracy.salad_flags`) ``degenerate`` with reason
+    ``"salad"``, and return the summary recomputed from the rows."""
+    from safelens.eval.degeneracy import response_nll, salad_flags
+    from safelens.eval.runner import summarize_judged
+
+    nll, n_tokens = response_nll(model, [r["prompt"] for r in judged],
+                                 [r.get("response") for r in judged])
+    for row, value, salad in zip(judged, nll, salad_flags(nll, n_tokens, threshold),
+                                 strict=True):
+        row["salad_nll"] = None if math.isnan(value) else round(float(value), 3)
+        if salad and not row.get("degenerate"):
+            row["degenerate"], row["degenerate_reason"] = True, "salad"
+    return summarize_judged(judged)
+
+
 def _check_seeds(seeds: Sequence[int]) -> list[int]:
     seeds = list(seeds)
     if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
@@ -252,6 +276,7 @@ def noise_curve(
     out: str | Path | None = None,
     agreement_judges: Sequence[str] | None = (),
     progress: bool = False,
+    salad_nll: float | None = SALAD_NLL,
 ) -> dict[str, Any]:
     """Safety under Gaussian parameter noise of relative scale ``sigma``, per sigma and seed.
 
@@ -267,6 +292,9 @@ def noise_curve(
         out: cache folder (cells in ``OUT/parameter-noise/``); None caches nothing.
         agreement_judges: extra refusal judges per cell (default none).
         progress: tqdm bars.
+        salad_nll: after each cell the clean model scores the responses and marks those above
+            this mean NLL as degenerate word salad (:data:`safelens.eval.degeneracy.SALAD_NLL`,
+            the default); None skips the check.
 
     Returns:
         The record described in the module docstring.
@@ -288,7 +316,8 @@ def noise_curve(
 
     return _run_cells("parameter-noise", model, rows, sigmas, seeds, perturb, settings,
                       judge=judge, gen_config=gen_config, out=out,
-                      agreement_judges=agreement_judges, progress=progress, zero=0.0)
+                      agreement_judges=agreement_judges, progress=progress, zero=0.0,
+                      salad_nll=salad_nll)
 
 
 def activation_noise_curve(
@@ -304,6 +333,7 @@ def activation_noise_curve(
     out: str | Path | None = None,
     agreement_judges: Sequence[str] | None = (),
     progress: bool = False,
+    salad_nll: float | None = SALAD_NLL,
 ) -> dict[str, Any]:
     """Safety under per-position activation noise (:func:`safelens.attacks.perturb.activation_noise`)
     at ``layers`` (default all) and ``sites`` (``resid_post``, ``mlp_out``, ...), per sigma and
@@ -323,7 +353,8 @@ def activation_noise_curve(
 
     return _run_cells("activation-noise", model, rows, sigmas, seeds, perturb, settings,
                       judge=judge, gen_config=gen_config, out=out,
-                      agreement_judges=agreement_judges, progress=progress, zero=0.0)
+                      agreement_judges=agreement_judges, progress=progress, zero=0.0,
+                      salad_nll=salad_nll)
 
 
 def quantization_sweep(
@@ -337,6 +368,7 @@ def quantization_sweep(
     out: str | Path | None = None,
     agreement_judges: Sequence[str] | None = (),
     progress: bool = False,
+    salad_nll: float | None = SALAD_NLL,
 ) -> dict[str, Any]:
     """Safety after each weight-quantization round trip (:mod:`safelens.attacks.quantize`);
     ``"none"`` in ``formats`` is the unquantized model. One cell per format (deterministic);
@@ -362,7 +394,7 @@ def quantization_sweep(
     return _run_cells("quantization", model, rows, names, [None], perturb,
                       {"embedding_format": embedding_format}, judge=judge,
                       gen_config=gen_config, out=out, agreement_judges=agreement_judges,
-                      progress=progress)
+                      progress=progress, salad_nll=salad_nll)
 
 
 class _summarised:

@@ -176,12 +176,22 @@ def check_perturb_args(args: argparse.Namespace) -> dict[str, Any]:
                              for f in parse_list(args.formats, "--formats")]
         if args.embedding_format is not None:
             check_format(args.embedding_format, "--embedding-format")
+    if str(args.salad_nll).lower() == "none":
+        parsed["salad_nll"] = None
+    else:
+        parsed["salad_nll"] = parse_list(args.salad_nll, "--salad-nll", float)[0]
+        check_number(parsed["salad_nll"], "--salad-nll", low=0, low_open=True)
     if args.attack_command == "activation":
         parsed["sites"] = parse_list(args.sites, "--sites")
         for site in parsed["sites"]:
             if site not in ACTIVATION_SITES:
                 raise SafelensError(f"--sites: {site!r} is not an activation site; expected "
                                     f"some of {', '.join(ACTIVATION_SITES)}")
+    if str(args.salad_nll).lower() == "none":
+        parsed["salad_nll"] = None
+    else:
+        parsed["salad_nll"] = parse_list(args.salad_nll, "--salad-nll", float)[0]
+        check_number(parsed["salad_nll"], "--salad-nll", low=0, low_open=True)
     if getattr(args, "subsample", None) is not None:
         check_number(args.subsample, "--subsample", low=1, integer=True)
     check_generation_args(args)

@@ -11,6 +11,7 @@ Commands:
                     [--defense sft|constrained-sft] ;  safelens attack data [--out DIR]
     safelens attack noise|activation --prompts SET --sigmas 0,0.01 --seeds 0,1 --out DIR
     safelens attack quantize --prompts SET --formats none,Q8_0,Q4_0,int8 --out DIR
+    safelens matrix --models NAME=PATH,... --attacks none,prefill:5,noise:0.1,... --out DIR
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 from safelens.attacks.finetune import DEFENSES
+from safelens.eval.degeneracy import SALAD_NLL
 from safelens.models.loading import DEFAULT_MODEL
 from safelens.training.runs import BASELINE_METHOD as DEMO_METHOD
 
@@ -289,7 +291,7 @@ def cmd_perturb(args: argparse.Namespace) -> int:
     rows = seeded_subsample(rows, args.subsample, args.seed)
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     common = dict(judge=parsed["judge"], gen_config=_generation_config(args), out=args.out,
-                  progress=args.verbose)
+                  progress=args.verbose, salad_nll=parsed["salad_nll"])
     t0 = time.time()
     if args.attack_command == "noise":
         record = curves.noise_curve(model, rows, parsed["sigmas"], parsed["seeds"],
@@ -345,6 +347,53 @@ def cmd_attack(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_matrix(args: argparse.Namespace) -> int:
+    """The robustness matrix: every --models row against every --attacks column."""
+    from safelens.attacks.matrix import MatrixAttack, MatrixConfig, matrix_frame, robustness_matrix
+    from safelens.cli.checks import parse_list
+    from safelens.errors import SafelensError, check_number, check_output_dir
+    from safelens.models.loading import check_model_name
+
+    models = {}
+    for item in parse_list(args.models, "--models"):
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise SafelensError(f"--models: {item!r} is not NAME=PATH")
+        if name in models:
+            raise SafelensError(f"--models: the row name {name!r} is given twice")
+        check_model_name(path)
+        models[name] = path
+    attacks = [MatrixAttack.parse(a) for a in parse_list(args.attacks, "--attacks")]
+    for setting in ("n_prompts", "n_ood", "n_utility", "max_new_tokens", "batch_size",
+                    "finetune_steps", "n_finetune_eval"):
+        value = getattr(args, setting)
+        if value is not None:
+            check_number(value, "--" + setting.replace("_", "-"), low=1, integer=True)
+    seeds = parse_list(args.noise_seeds, "--noise-seeds", int)
+    for seed in seeds:
+        check_number(seed, "--noise-seeds value", low=0, integer=True)
+    check_output_dir(args.out)
+    cfg = MatrixConfig(prompts=args.prompts, n_prompts=args.n_prompts, n_ood=args.n_ood,
+                       n_utility=args.n_utility, seed=args.seed, noise_seeds=tuple(seeds),
+                       max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                       precision=args.precision, judge=args.judge,
+                       finetune_steps=args.finetune_steps, finetune_lr=args.finetune_lr,
+                       n_finetune_eval=args.n_finetune_eval, progress=args.verbose)
+    t0 = time.time()
+    record = robustness_matrix(models, attacks, cfg, out=args.out)
+    cells = [c for row in record["cells"].values() for c in row.values()]
+    print(f"robustness matrix: {len(models)} models x {len(attacks)} attacks, "
+          f"{sum(bool(c.get('cached')) for c in cells)} cells reused, {time.time() - t0:.0f} s "
+          "(ASR %, 95% CI; utility columns: the task's score %)")
+    table = matrix_frame(record)
+    width = {k: max(len(k), *(len(str(r[k])) for r in table)) for k in table[0]}
+    print("  ".join(k.ljust(width[k]) for k in table[0]))
+    for r in table:
+        print("  ".join(str(r[k]).ljust(width[k]) for k in r))
+    print(f"results: {Path(args.out) / 'matrix.json'}")
+    return 0
+
+
 def _add_perturb_parsers(attack_sub) -> None:
     """``attack noise``, ``attack activation``, ``attack quantize`` (seed 002)."""
     helps = {
@@ -381,6 +430,10 @@ def _add_perturb_parsers(attack_sub) -> None:
             a.add_argument("--seeds", default="0", help="comma-separated noise seeds")
             a.add_argument("--layer", type=int, default=None,
                            help="only this block (0..n_layers-1; default every block)")
+        a.add_argument("--salad-nll", default=str(SALAD_NLL),
+                       help="after each cell the unperturbed model scores the answers; those "
+                            "above this mean NLL (nats/token) are degenerate word salad, never "
+                            "an attack success; 'none' skips it (default: %(default)s)")
         if name == "activation":
             a.add_argument("--sites", default="resid_post",
                            help="comma-separated: resid_post, resid_pre, mlp_out, attn_out "
@@ -512,6 +565,33 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=cmd_attack)
     _add_perturb_parsers(attack_sub)
+
+    from safelens.attacks.matrix import ATTACK_KINDS, DEFAULT_ATTACKS
+
+    p = sub.add_parser(
+        "matrix", help="the robustness matrix: every model against every attack",
+        description="Rows: --models NAME=PATH (an HF folder, a model name or a safelens run "
+                    "directory); columns: --attacks KIND[:PARAM] with KIND in "
+                    f"{', '.join(ATTACK_KINDS)}. Each cell is cached in DIR/NAME/ and reused "
+                    "when identical, so an interrupted matrix resumes.")
+    p.add_argument("--models", required=True, help="comma-separated NAME=PATH rows")
+    p.add_argument("--attacks", default=",".join(DEFAULT_ATTACKS),
+                   help="comma-separated columns (default: %(default)s)")
+    p.add_argument("--out", required=True, help="cache folder; DIR/matrix.json is the record")
+    p.add_argument("--prompts", default="test", help="built-in prompt set (default: %(default)s)")
+    p.add_argument("--n-prompts", type=int, default=200, help="seeded subsample of --prompts")
+    p.add_argument("--n-ood", type=int, default=100, help="seeded subsample of an ood set")
+    p.add_argument("--n-utility", type=int, default=50, help="rows of a utility task")
+    p.add_argument("--noise-seeds", default="0", help="comma-separated noise seeds")
+    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--precision", default="auto", choices=["fp32", "bf16", "auto"])
+    p.add_argument("--judge", default="keyword", help="refusal judge")
+    p.add_argument("--finetune-steps", type=int, default=20)
+    p.add_argument("--finetune-lr", type=float, default=2e-5)
+    p.add_argument("--n-finetune-eval", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0, help="subsampling seed")
+    p.set_defaults(func=cmd_matrix)
 
     from safelens.cli.reward import add_reward_parser
 

@@ -156,3 +156,72 @@ def degenerate(responses: Sequence[str | None]) -> np.ndarray:
         [False, True]
     """
     return np.array([degenerate_reason(r) is not None for r in responses], dtype=bool)
+
+
+# ------------------------------------------------------------------------------ word salad
+#: Mean negative log-likelihood (nats per response token, under the *unperturbed* model) above
+#: which a response is word salad ("ilarlyURES forICAL more ],asternberspace ..."): text whose
+#: words are real subwords, so the three rules above miss it, but whose sequence no language
+#: model would write. Calibrated once on the aligned baseline (``results/seed002/salad.json``):
+#: its own greedy answers, the data's human-style harmful responses and activation-noise salad.
+SALAD_NLL = 6.0
+#: Responses with fewer tokens than this are never salad (a short answer can be surprising).
+SALAD_MIN_TOKENS = 8
+
+
+def response_nll(
+    model: object,
+    prompts: Sequence[str],
+    responses: Sequence[str | None],
+    *,
+    batch_size: int = 16,
+    max_length: int = 256,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean NLL (nats per token) of each response given its prompt under ``model``.
+
+    Run it on the clean model (no hooks, weights unperturbed): it asks "would this model ever
+    write that?", which salad fails by several nats. Empty responses get NaN.
+
+    Args:
+        model: a ``TransformerBridge`` or HF causal LM with ``.tokenizer``.
+        prompts, responses: ``N`` user messages and the responses to score.
+        batch_size: rows per forward pass.
+        max_length: tokens per row (longer responses are cut at the end).
+
+    Returns:
+        ``(nll, n_tokens)``: ``[N]`` float64 (NaN for an empty response) and ``[N]`` int.
+    """
+    import torch
+
+    from safelens.models.chat import encode
+    from safelens.models.logprobs import response_logps
+
+    if len(prompts) != len(responses):
+        raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+    out = np.full(len(prompts), np.nan)
+    counts = np.zeros(len(prompts), dtype=int)
+    keep = [i for i, r in enumerate(responses) if r is not None and str(r).strip()]
+    device = next(model.parameters()).device  # type: ignore[attr-defined]
+    with torch.no_grad():
+        for start in range(0, len(keep), batch_size):
+            idx = keep[start:start + batch_size]
+            batch = encode(model.tokenizer, [prompts[i] for i in idx],  # type: ignore[attr-defined]
+                           [str(responses[i]) for i in idx], max_length=max_length,
+                           close=False).to(device)
+            mean, _ = response_logps(model, batch, average=True)
+            out[idx] = (-mean).double().cpu().numpy()
+            counts[idx] = batch.response_mask.sum(1).cpu().numpy()
+    return out, counts
+
+
+def salad_flags(nll: np.ndarray, n_tokens: np.ndarray, threshold: float = SALAD_NLL
+                ) -> np.ndarray:
+    """``[N]`` bool, True = word salad: at least :data:`SALAD_MIN_TOKENS` tokens and a mean
+    NLL above ``threshold`` (:data:`SALAD_NLL`); an empty response (NaN) is not salad here.
+
+    Examples:
+        >>> salad_flags(np.array([1.2, 8.5, np.nan, 9.0]), np.array([20, 20, 0, 3])).tolist()
+        [False, True, False, False]
+    """
+    nll = np.nan_to_num(np.asarray(nll, dtype=float), nan=-np.inf)
+    return (nll > threshold) & (np.asarray(n_tokens) >= SALAD_MIN_TOKENS)

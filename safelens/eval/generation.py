@@ -36,8 +36,8 @@ class GenerationConfig:
         seed: RNG seed for sampling.
         system_prompt: optional system message for every prompt.
         max_prompt_length: prompts longer than this many tokens are an error.
-        precision: ``fp32``, ``bf16`` (autocast) or ``auto`` (bf16 where native); see
-            :mod:`safelens.models.precision`. Greedy bf16 answers can differ from fp32 ones
+        precision: ``fp32``, ``bf16`` (autocast) or ``auto`` (bf16 where native, fp32 while hooks
+            are attached to the bridge); see :mod:`safelens.models.precision`. Greedy bf16 answers can differ from fp32 ones
             (``benchmarks/README.md`` measures how often), so the default is ``fp32``.
         kv_cache: ``dynamic`` (grows each step) or ``static`` (preallocated for the prompt
             plus ``max_new_tokens``); same tokens, see ``benchmarks/README.md`` for speed.
@@ -99,7 +99,10 @@ def generate(
     hf = fast_module(model)
     device = next(hf.parameters()).device
     precision = resolve_precision(cfg.precision, device)
-    if precision == "bf16" and hf is not plain_view(model):
+    hooked = hf is not plain_view(model)
+    if precision == "bf16" and hooked and cfg.precision == "auto":
+        precision = "fp32"  # "auto" is the fastest precision that is right (see below)
+    if precision == "bf16" and hooked:
         # TransformerLens' eager attention under bf16 autocast turns left-padded rows into
         # empty answers (measured with TransformerLens 4.3): refuse rather than mis-generate.
         raise ValueError("precision='bf16' generation with hooks attached to the bridge gives "
