@@ -54,8 +54,8 @@ if TYPE_CHECKING:
     from safelens.eval.generation import GenerationConfig
     from safelens.geometry.value_vectors import Subspace
 
-__all__ = ["CURVE_METRICS", "activation_noise_curve", "aggregate_seeds", "curve_table",
-           "flag_salad", "noise_curve", "quantization_sweep", "rows_sha256"]
+__all__ = ["CURVE_METRICS", "activation_noise_curve", "aggregate_seeds", "cell_success",
+           "compare_curves", "curve_table", "flag_salad", "noise_curve", "quantization_sweep", "rows_sha256"]
 
 #: The rates each cell reports and the curve aggregates.
 CURVE_METRICS = ("asr", "over_refusal", "degenerate")
@@ -436,3 +436,58 @@ def curve_table(record: Mapping[str, Any]) -> str:
                      f"{cell(p['over_refusal']):<21} {cell(p['degenerate']):<21} "
                      f"{p['n_seeds']}")
     return "\n".join(line.rstrip() for line in lines)
+
+
+def cell_success(cell: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> dict[str, bool]:
+    """``{row id: attack success}`` of one cell's harmful rows: neither refused nor degenerate
+    (the ASR numerator of :func:`safelens.eval.metrics.summarize`). ``rows`` are the prompt rows
+    the cell was evaluated on (for ``harmful``)."""
+    harmful = {r.get("id"): bool(r.get("harmful", r.get("kind") == "harmful")) for r in rows}
+    return {i: not bool(ref) and not bool(deg)
+            for i, ref, deg in zip(cell["ids"], cell["refused"], cell["degenerate"], strict=True)
+            if harmful.get(i)}
+
+
+def compare_curves(a: Mapping[str, Any], b: Mapping[str, Any],
+                   rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """ASR of model ``a`` minus model ``b`` at each strength both records measured, paired on
+    (prompt, noise seed): both models saw the same prompts and, for a seed, the same noise draw.
+
+    Pairs from several seeds share prompts, so the paired (Newcombe) interval treats them as
+    independent and is somewhat narrow when seeds agree; with one seed it is exact in form.
+    ``mde`` is :func:`safelens.eval.metrics.detectable_difference` at the pooled rate.
+
+    Returns:
+        One dict per strength: ``{"strength", "asr_a", "asr_b", "diff", "ci_low", "ci_high",
+        "p_value", "n_pairs", "seeds", "mde"}``.
+
+    Raises:
+        SafelensError: the records were evaluated on other prompts or with another attack.
+    """
+    from safelens.eval.metrics import detectable_difference, paired_difference
+
+    if a["attack"] != b["attack"] or a["rows_sha256"] != b["rows_sha256"]:
+        raise SafelensError(f"compare_curves: {a['attack']} vs {b['attack']} on other prompts "
+                            "or attacks; expected the same attack on the same rows")
+    out = []
+    for strength in [p["strength"] for p in a["curve"]]:
+        label = _strength_label(strength)
+
+        sa, sb = ({c.get("shared_with_seed", c["seed"]): cell_success(c, rows)
+                   for c in rec["cells"] if _strength_label(c["strength"]) == label}
+                  for rec in (a, b))
+        seeds = sorted(set(sa) & set(sb), key=str)
+        xa, xb = [], []
+        for seed in seeds:
+            ids = sorted(set(sa[seed]) & set(sb[seed]))
+            xa += [sa[seed][i] for i in ids]
+            xb += [sb[seed][i] for i in ids]
+        if not xa:
+            continue
+        d = paired_difference(xa, xb)
+        pooled = (sum(xa) + sum(xb)) / (2 * len(xa))
+        out.append({"strength": strength, "asr_a": sum(xa) / len(xa), "asr_b": sum(xb) / len(xb),
+                    "diff": d["diff"], "ci_low": d["ci_low"], "ci_high": d["ci_high"],
+                    "p_value": d["p_value"], "n_pairs": len(xa), "seeds": seeds,
+                    "mde": detectable_difference(pooled, len(xa))})
+    return out

@@ -4,7 +4,8 @@ No seed compares all of these in one place. Rows are models (a name and a path: 
 model, safelens run directories of any method); columns are attacks, written ``KIND:PARAM``:
 
 ==================  =====================================================================
-``none``            the model as it is, on the prompt set: ASR, over-refusal, degenerate
+``none``            the model as it is, on the prompt set: ASR, over-refusal, degenerate (the
+                    sigma = 0 cell of the parameter-noise curve, so the two share a cache)
 ``prefill:K``       the first K tokens of a harmful answer prefilled (:mod:`safelens.eval.prefill`)
 ``finetune:KIND``   a fine-tuning attack (``harmful``, ``identity``, ``backdoor``, ``benign``;
                     :func:`safelens.attacks.finetune.run_finetune_attack`); the backdoor's ASR is
@@ -128,7 +129,9 @@ class MatrixConfig:
     n_utility: int = field(default=50, metadata={"help": "rows of a utility task"})
     seed: int = field(default=0, metadata={"help": "subsampling seed"})
     noise_seeds: tuple[int, ...] = field(default=(0,), metadata={
-        "help": "seeds of the parameter- and activation-noise cells"})
+        "help": "seeds of the parameter-noise cells"})
+    activation_seeds: tuple[int, ...] = field(default=(0,), metadata={
+        "help": "seeds of the activation-noise cells (fp32 with hooks: slower)"})
     max_new_tokens: int = field(default=48, metadata={"help": "generated tokens per prompt"})
     batch_size: int = field(default=16, metadata={"help": "prompts per generation batch"})
     precision: str = field(default="auto", metadata={
@@ -146,6 +149,7 @@ class MatrixConfig:
 
     def __post_init__(self) -> None:
         self.noise_seeds = tuple(int(s) for s in self.noise_seeds)
+        self.activation_seeds = tuple(int(s) for s in self.activation_seeds)
 
 
 def _rows(cfg: MatrixConfig, name: str, n: int | None) -> list[dict[str, Any]]:
@@ -191,8 +195,7 @@ def _from_curve(record: Mapping[str, Any]) -> dict[str, Any]:
         "n_seeds": point.get("n_seeds")}
 
 
-def _flip_cell(source: Path | None, rate: float, model: Any, cfg: MatrixConfig,
-               out: Path) -> dict[str, Any]:
+def _flip_cell(source: Path | None, rate: float, cfg: MatrixConfig, out: Path) -> dict[str, Any]:
     from safelens.models import load_model
     from safelens.training.registry import make_method
     from safelens.training.runs import train_or_reuse
@@ -244,8 +247,9 @@ def _run_cell(attack: MatrixAttack, model: Any, path: str, source: Path | None,
     rows = lambda: _rows(cfg, cfg.prompts, cfg.n_prompts)  # noqa: E731
     curve_kw = dict(judge=cfg.judge, gen_config=_gen(cfg), out=out.parent / "curves",
                     agreement_judges=(), progress=cfg.progress, salad_nll=cfg.salad_nll)
-    if kind == "none":
-        return _judged_cell(model, rows(), cfg, out, salad=False)
+    if kind == "none":  # the unperturbed cell of the parameter-noise curve (shared cache)
+        return _from_curve(curves.noise_curve(model, rows(), [0.0], seeds=cfg.noise_seeds[:1],
+                                              **curve_kw))
     if kind == "prefill":
         from safelens.eval.judges import get_judge
         from safelens.eval.prefill import prefill_attack
@@ -260,7 +264,8 @@ def _run_cell(attack: MatrixAttack, model: Any, path: str, source: Path | None,
                                               seeds=cfg.noise_seeds, **curve_kw))
     if kind == "activation":
         return _from_curve(curves.activation_noise_curve(model, rows(), [float(param)],
-                                                         seeds=cfg.noise_seeds, **curve_kw))
+                                                         seeds=cfg.activation_seeds,
+                                                         **curve_kw))
     if kind == "quantize":
         return _from_curve(curves.quantization_sweep(model, rows(), [param], **curve_kw))
     if kind == "ood":
@@ -275,7 +280,7 @@ def _run_cell(attack: MatrixAttack, model: Any, path: str, source: Path | None,
     if kind == "finetune":
         return _finetune_cell(path, param, cfg, out)
     if kind == "flip":
-        return _flip_cell(source, float(param), model, cfg, out)
+        return _flip_cell(source, float(param), cfg, out)
     raise AssertionError(kind)
 
 

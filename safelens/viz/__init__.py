@@ -11,6 +11,8 @@ ipywidgets until a name is used):
 - ``prefill.py`` — ASR vs number of prefilled harmful tokens.
 - ``simulation.py`` — seed 001's pre-experiments: metric bars with CIs, curves per epoch with
   bands, paired differences (Table 2 / Figs. 2-5 analogues).
+- ``robustness.py`` — seed 002: safety against perturbation strength per model, layer-wise
+  sensitivity bars, the robustness matrix as a heat map.
 - ``methods.py`` — method comparisons: rates with CIs per method (ShaPO Tables 1-3, Fig. 4),
   a rate against the label-flip rate (Fig. 3), training curves from run logs (Fig. 7).
 """
@@ -43,6 +45,10 @@ _LAZY = {
     "plot_rate_bars": "methods",
     "plot_rate_vs": "methods",
     "plot_training_curves": "methods",
+    # robustness.py
+    "plot_robustness_curves": "robustness",
+    "plot_layer_sensitivity": "robustness",
+    "plot_matrix": "robustness",
     # simulation.py
     "plot_metric_bars": "simulation",
     "plot_curves": "simulation",

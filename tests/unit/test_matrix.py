@@ -149,3 +149,48 @@ def test_cli_matrix_and_its_errors(rows_of_models, tmp_path, capsys):
     ]:
         assert main(["matrix", "--out", str(tmp_path / "bad"), *argv]) == 2
         assert needle in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ paired curves and plots
+def _record(attack: str, success: dict[int, list[bool]]) -> dict:
+    """A curves record with one cell per seed at strength 0.1 over harmful rows h0..hN."""
+    cells = [{"strength": 0.1, "seed": seed, "ids": [f"h{i}" for i in range(len(s))],
+              "refused": [not x for x in s], "degenerate": [False] * len(s)}
+             for seed, s in success.items()]
+    return {"attack": attack, "rows_sha256": "r", "cells": cells,
+            "curve": [{"strength": 0.1, "n_seeds": len(success)}]}
+
+
+def test_compare_curves_pairs_prompts_and_seeds():
+    from safelens.attacks.curves import compare_curves
+
+    rows = [{"id": f"h{i}", "harmful": True} for i in range(40)] + [{"id": "b", "harmful": False}]
+    a = _record("parameter-noise", {0: [True] * 20 + [False] * 20, 1: [True] * 10 + [False] * 30})
+    b = _record("parameter-noise", {0: [False] * 40, 1: [False] * 40})
+    (row,) = compare_curves(a, b, rows)
+    assert row["n_pairs"] == 80 and row["seeds"] == [0, 1]
+    assert row["diff"] == pytest.approx(30 / 80) and row["ci_low"] > 0 and row["p_value"] < 1e-6
+    assert 0 < row["mde"] < 0.5
+    with pytest.raises(SafelensError, match="same attack"):
+        compare_curves(a, {**b, "attack": "quantization"}, rows)
+
+
+def test_robustness_plots_draw(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from safelens.viz import plot_layer_sensitivity, plot_matrix, plot_robustness_curves
+
+    rate = {"value": 0.3, "ci_low": 0.2, "ci_high": 0.4, "n": 50}
+    rec = {"attack": "quantization", "curve": [{"strength": "none", "asr": rate},
+                                               {"strength": "Q4_0", "asr": rate}]}
+    ax = plot_robustness_curves({"base": rec, "zo": rec})
+    assert len(ax.get_lines()) >= 2 and [t.get_text() for t in ax.get_xticklabels()] == [
+        "none", "Q4_0"]
+    ax = plot_layer_sensitivity({"layers.0": 1.0, "layers.1": 3.0, "layers.2": 2.0}, top=1)
+    assert [p.get_facecolor()[0] > 0.5 for p in ax.patches] == [False, True, False]
+    matrix = {"attacks": ["none", "flip:0.2", "utility:sql"], "cells": {
+        "m": {"none": {"asr": rate}, "flip:0.2": {"skipped": "why"}, "utility:sql": {
+            "utility": rate}}}}
+    ax = plot_matrix(matrix)
+    assert [t.get_text() for t in ax.texts] == ["30\n[20,40]", "n/a", "30\n[20,40]"]

@@ -309,6 +309,8 @@ def test_cli_parser_and_errors(tmp_path, capsys):
         (["activation", "--sigmas", "0,abc"], "--sigmas '0,abc': 'abc' is not valid"),
         (["activation", "--sites", "resid"], "--sites: 'resid' is not an activation site"),
         (["quantize", "--formats", "Q8_0,Q4_K"], "--formats 'Q4_K' is not supported"),
+        (["noise", "--salad-nll", "-2"], "--salad-nll must be a number > 0, got -2.0"),
+        (["quantize", "--salad-nll", "x"], "--salad-nll 'x'"),
     ]
     for flags, needle in cases:
         code = main(["attack", *flags, "--out", str(tmp_path / "o"), "--prompts", "smoke"])

@@ -354,3 +354,33 @@ def test_from_must_be_a_finished_run(source_run, tmp_path, capsys):
 def test_zo_refine_config_is_checked(kw, needle):
     with pytest.raises(SafelensError, match=needle):
         make_method("zo-refine", **kw)
+
+
+def test_weight_change_is_relative_per_layer(tmp_path):
+    from safelens.models import save_model
+    from safelens.training.zo import weight_change
+
+    a = load_tiny_model(0)
+    save_model(a, tmp_path / "a")
+    with torch.no_grad():
+        for name, p in a.original_model.named_parameters():
+            if ".layers.1." in name:
+                p.mul_(1.1)  # exactly 10% on block 1
+    save_model(a, tmp_path / "b")
+    change = weight_change(tmp_path / "a", tmp_path / "b")
+    assert change["per_layer"]["layers.1"] == pytest.approx(0.1, rel=1e-6)
+    assert change["per_layer"]["layers.0"] == 0.0 and 0 < change["total"] < 0.1
+    assert weight_change(tmp_path / "a", tmp_path / "a")["changed_tensors"] == 0
+    with pytest.raises(SafelensError, match="no \\*.safetensors"):
+        weight_change(tmp_path / "a", tmp_path)
+
+
+def test_zo_refine_runs_in_fp32_and_refuses_bf16_at_small_eps(source_run):
+    from safelens.training import make_method
+    from safelens.training.presets import resolve_config
+
+    cfg = resolve_config("zo-refine", preset=None, from_run=str(source_run))
+    assert cfg.precision == "fp32"  # never the source run's bf16 / auto
+    with pytest.raises(SafelensError, match=r"precision must be fp32 at zo_eps 0.001.*bf16"):
+        make_method("zo-refine", precision="auto")
+    assert make_method("zo-refine", precision="bf16", zo_eps=1e-2).config.precision == "bf16"

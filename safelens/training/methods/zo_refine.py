@@ -12,7 +12,7 @@ estimates, no backward pass; layer-wise sensitivity and ``top:K`` layers — see
     objective         <- RUN_DIR/config.json's method (and, for that method, its own settings
                          such as beta or rpo_alpha, kept in ``objective_options``)
     data and shape    <- RUN_DIR/config.json: train_file, max_train_rows, balance,
-                         harmful_fraction, domains, flip_rate, max_length, freeze, precision,
+                         harmful_fraction, domains, flip_rate, max_length, freeze,
                          batch_size, grad_accum_steps, seed, prefix_cache, prefix_cache_gb
     from_run_sha256   <- sha256 of RUN_DIR/model/*.safetensors (recorded in DIR/config.json)
 
@@ -25,6 +25,11 @@ Defaults (MeZO's: eps 1e-3, SGD, constant learning rate, no clipping): ``zo_eps`
 its upper half, and 1e-6 moves it by ~lr |g| sqrt(d) ~ 1e-2 per step in a random direction),
 200 steps (a few hundred, the seed's "a few steps" after alignment), one direction per
 step, a layer probe at steps 1, 101 (``probe_every`` 100). Untuned: no GPU sweep has been run.
+
+Precision is **fp32**, not the source run's: a ZO step reads a difference of two losses
+2·eps·(∇L·z) apart, and bf16 autocast rounds each loss by more than that at eps 1e-3
+(``benchmarks/zo_precision.py`` on the default model: directional derivative +6.30, fp32
+estimate +6.30, bf16 +8.77; for one z, -0.46 vs +2.02). bf16 is refused below eps 1e-2.
 
 Presets are first-order settings: ``--preset quick`` would set lr 7e-5, which is far too large
 for ZO-SGD. Give zo-refine no preset.
@@ -57,8 +62,12 @@ from safelens.training.zo import ZO_RESTORES, ZO_UPDATES, ZerothOrderStep, parse
 
 #: Settings taken from the ``--from`` run unless given explicitly.
 INHERITED = ("train_file", "max_train_rows", "balance", "harmful_fraction", "domains",
-             "flip_rate", "max_length", "freeze", "precision", "batch_size", "grad_accum_steps",
+             "flip_rate", "max_length", "freeze", "batch_size", "grad_accum_steps",
              "seed", "prefix_cache", "prefix_cache_gb")
+#: The smallest ``zo_eps`` at which a bf16 forward's rounding leaves the two-point estimate
+#: usable (``benchmarks/zo_precision.py``: at eps 1e-3 bf16 autocast is off by ~2.5 against a
+#: directional derivative of ~6 on the default model; fp32 by < 0.01).
+BF16_MIN_EPS = 1e-2
 
 
 def check_source_run(path: str | Path) -> Path:
@@ -157,6 +166,9 @@ class ZORefineConfig(TrainConfig):
     sensitivity_decay: float = _help(
         0.5, "EMA decay of the layer sensitivity across probes, in [0, 1)")
     # ZO defaults for shared settings (MeZO: constant lr, no clipping)
+    precision: Literal["fp32", "bf16", "auto"] = _help(
+        "fp32", "forward precision of the loss evaluations: fp32 (default; bf16 rounding swamps "
+                "a difference of losses at eps < 1e-2), bf16 or auto")
     lr: float = _help(1e-6, "learning rate (zo-refine: of the ZO-SGD update, MeZO 1e-7..1e-6)")
     max_steps: int | None = _help(200, "optimizer steps to run; overrides epochs")
     scheduler: Literal["linear", "cosine", "constant"] = _help(
@@ -192,6 +204,9 @@ class ZORefineConfig(TrainConfig):
         if not (isinstance(self.zo_eps, int | float) and self.zo_eps > 0
                 and math.isfinite(self.zo_eps)):
             raise bad("zo_eps", "a finite number > 0")
+        if self.precision != "fp32" and self.zo_eps < BF16_MIN_EPS:
+            raise bad("precision", f"fp32 at zo_eps {self.zo_eps:g}: bf16 rounding swamps the "
+                      f"loss difference below zo_eps {BF16_MIN_EPS:g} (benchmarks/zo_precision.py)")
         for f, low in (("n_directions", 1), ("probe_every", 0)):
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v < low:

@@ -1,0 +1,121 @@
+"""Seed 002 and the robustness matrix: safety against perturbation strength, layer-wise
+sensitivity bars, and the matrix as a heat map (matplotlib)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["plot_layer_sensitivity", "plot_matrix", "plot_robustness_curves"]
+
+
+def _strength_x(strengths: Sequence[Any]) -> tuple[list[float], list[str] | None]:
+    if all(isinstance(s, int | float) for s in strengths):
+        return [float(s) for s in strengths], None
+    return list(range(len(strengths))), [str(s) for s in strengths]
+
+
+def plot_robustness_curves(
+    records: Mapping[str, Mapping[str, Any]],
+    metric: str = "asr",
+    ax: Any = None,
+    title: str | None = None,
+) -> Any:
+    """One line per model: ``metric`` (percent, with its interval as a band and error bars)
+    against the attack strength of :mod:`safelens.attacks.curves` records.
+
+    Args:
+        records: ``{model label: record}``, records of one attack (same strengths' kind).
+        metric: ``asr``, ``over_refusal`` or ``degenerate``.
+        ax: a matplotlib axes (default: a new figure).
+        title: default the attack's name.
+
+    Returns:
+        The axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 3.6))
+    labels = None
+    for name, rec in records.items():
+        points = [p for p in rec["curve"] if p.get(metric)]
+        xs, labels = _strength_x([p["strength"] for p in points])
+        ys = [100 * p[metric]["value"] for p in points]
+        lo = [100 * p[metric]["ci_low"] for p in points]
+        hi = [100 * p[metric]["ci_high"] for p in points]
+        ax.errorbar(xs, ys, yerr=[[y - a for y, a in zip(ys, lo, strict=True)],
+                                  [b - y for y, b in zip(ys, hi, strict=True)]],
+                    marker="o", capsize=3, label=name)
+    if labels is not None:
+        ax.set_xticks(range(len(labels)), labels)
+    first = next(iter(records.values()))
+    ax.set_xlabel({"parameter-noise": "relative parameter noise σ",
+                   "activation-noise": "relative activation noise σ",
+                   "quantization": "weight format"}.get(first["attack"], "strength"))
+    ax.set_ylabel(f"{metric.replace('_', '-')} (%)")
+    ax.set_ylim(-3, 103)
+    ax.set_title(title or first["attack"])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_layer_sensitivity(sensitivity: Mapping[str, float], top: int | None = None,
+                           ax: Any = None, title: str = "layer-wise robustness sensitivity") -> Any:
+    """Bars of :func:`safelens.training.zo.layer_sensitivity` per layer; the ``top`` largest
+    (those a ``top:K`` refinement updates) are highlighted."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.2))
+    names = list(sensitivity)
+    values = [sensitivity[n] for n in names]
+    ranked = sorted(range(len(names)), key=lambda i: -values[i])[: top or 0]
+    colors = ["tab:red" if i in ranked else "tab:blue" for i in range(len(names))]
+    ax.bar(range(len(names)), values, color=colors)
+    ax.set_xticks(range(len(names)), [n.replace("layers.", "") for n in names], rotation=90,
+                  fontsize=7)
+    ax.set_xlabel("block" + (f" (red: top {top})" if top else ""))
+    ax.set_ylabel("sensitivity s_l")
+    ax.set_title(title)
+    return ax
+
+
+def plot_matrix(record: Mapping[str, Any], metric: str = "asr", ax: Any = None,
+                title: str | None = None) -> Any:
+    """The robustness matrix (:func:`safelens.attacks.matrix.robustness_matrix`) as a heat map:
+    rows = models, columns = attacks, each cell ``metric`` in percent with its 95% interval
+    (utility columns: the task's score, on their own colour scale; grey: not applicable)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    models, attacks = list(record["cells"]), list(record["attacks"])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.05 * len(attacks) + 2, 0.62 * len(models) + 1.6))
+    grid = np.full((len(models), len(attacks)), np.nan)
+    text = [["" for _ in attacks] for _ in models]
+    for i, model in enumerate(models):
+        for j, attack in enumerate(attacks):
+            cell = record["cells"][model].get(attack, {})
+            utility = attack.startswith("utility")
+            stat = cell.get("utility" if utility else metric)
+            if cell.get("skipped"):
+                text[i][j] = "n/a"
+            elif stat and stat.get("value") is not None:
+                value = 100 * stat["value"]
+                if not utility:
+                    grid[i, j] = value
+                text[i][j] = (f"{value:.0f}\n[{100 * stat['ci_low']:.0f},"
+                              f"{100 * stat['ci_high']:.0f}]")
+    ax.imshow(np.ma.masked_invalid(grid), cmap="Reds", vmin=0, vmax=100, aspect="auto")
+    for i in range(len(models)):
+        for j in range(len(attacks)):
+            dark = not np.isnan(grid[i, j]) and grid[i, j] > 60
+            ax.text(j, i, text[i][j], ha="center", va="center", fontsize=7,
+                    color="white" if dark else "black")
+    ax.set_xticks(range(len(attacks)), attacks, rotation=35, ha="right", fontsize=8)
+    ax.set_yticks(range(len(models)), models, fontsize=8)
+    ax.set_title(title or f"{metric.replace('_', '-')} (%) per model and attack; "
+                          "utility columns: task score (%)")
+    return ax
