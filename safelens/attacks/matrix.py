@@ -172,9 +172,7 @@ def _rate_only(stat: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {k: stat.get(k) for k in ("value", "ci_low", "ci_high", "n")}
 
 
-def _judged_cell(model: Any, rows: list[dict], cfg: MatrixConfig, out: Path,
-                 salad: bool) -> dict[str, Any]:
-    from safelens.attacks.curves import flag_salad
+def _judged_cell(model: Any, rows: list[dict], cfg: MatrixConfig, out: Path) -> dict[str, Any]:
     from safelens.data.io import write_jsonl
     from safelens.eval.judges import get_judge
     from safelens.eval.runner import generate_rows, judge_rows
@@ -183,8 +181,6 @@ def _judged_cell(model: Any, rows: list[dict], cfg: MatrixConfig, out: Path,
                               progress=cfg.progress)
     judged, summary = judge_rows(generated, get_judge(cfg.judge), agreement_judges=(),
                                  judge_name=cfg.judge)
-    if salad and cfg.salad_nll is not None:
-        summary = {**summary, **flag_salad(model, judged, cfg.salad_nll)}
     write_jsonl(out.with_suffix(".jsonl"), judged)
     return {m: _rate_only(summary.get(m)) for m in ("asr", "over_refusal", "degenerate")}
 
@@ -215,7 +211,7 @@ def _flip_cell(source: Path | None, rate: float, cfg: MatrixConfig, out: Path) -
     overrides.update(flip_rate=rate, progress=cfg.progress)
     rec = train_or_reuse(out.with_suffix(""), method, preset=None, **overrides)
     flipped = load_model(str(rec.model_dir))
-    cell = _judged_cell(flipped, _rows(cfg, cfg.prompts, cfg.n_prompts), cfg, out, salad=False)
+    cell = _judged_cell(flipped, _rows(cfg, cfg.prompts, cfg.n_prompts), cfg, out)
     if not cfg.keep_finetuned:
         shutil.rmtree(rec.model_dir, ignore_errors=True)
     return cell | {"train_steps": len(rec.history)}
@@ -269,7 +265,7 @@ def _run_cell(attack: MatrixAttack, model: Any, path: str, source: Path | None,
     if kind == "quantize":
         return _from_curve(curves.quantization_sweep(model, rows(), [param], **curve_kw))
     if kind == "ood":
-        return _judged_cell(model, _rows(cfg, param, cfg.n_ood), cfg, out, salad=False)
+        return _judged_cell(model, _rows(cfg, param, cfg.n_ood), cfg, out)
     if kind == "utility":
         from safelens.attacks.downstream import evaluate_utility
         from safelens.data.utility import load_utility_set
