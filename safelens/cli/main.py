@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from safelens.attacks.finetune import DEFENSES
+from safelens.data.jsonfile import write_json
 from safelens.eval.degeneracy import SALAD_NLL
 from safelens.models.loading import DEFAULT_MODEL
 from safelens.training.runs import BASELINE_METHOD as DEMO_METHOD
@@ -218,7 +219,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"\npreset {args.preset!r} targets on the test split: " + (
                 "all reached" if not misses else "NOT reached: " + "; ".join(misses)))
     report["total_seconds"] = round(time.time() - t_start, 1)
-    (out_dir / "demo.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
+    write_json(out_dir / "demo.json", report)
     print(f"\ntotal {report['total_seconds']:.0f} s; summaries in {out_dir / 'demo.json'}")
     return 0
 

@@ -125,16 +125,14 @@ def prefill_attack(
     config: GenerationConfig | None = None,
     *,
     judge_on: Literal["continuation", "full"] = "continuation",
-    n_boot: int = 1000,
     alpha: float = 0.05,
-    seed: int = 0,
     progress: bool = True,
 ) -> dict[str, Any]:
     """ASR as a function of the number of prefilled harmful tokens.
 
     For each k: build :func:`prefill_rows`, generate the continuation (greedy unless
     ``config`` samples), judge it, and compute ASR = the fraction not refused, with a
-    percentile-bootstrap CI over prompts.
+    Wilson interval over prompts (:func:`safelens.eval.metrics.rate`).
 
     Examples:
         >>> res = prefill_attack(model, load_builtin("prompts", "test"))  # doctest: +SKIP
@@ -148,7 +146,7 @@ def prefill_attack(
         judge: a refusal judge (``refusals(prompts, responses)``); default ``keyword``.
         config: decoding settings (default: greedy, 48 new tokens).
         judge_on: ``"continuation"`` or ``"full"`` (see the module docstring).
-        n_boot, alpha, seed: bootstrap settings (:func:`safelens.eval.metrics.bootstrap_ci`).
+        alpha: ``1 - confidence`` of the intervals.
         progress: tqdm bars while generating.
 
     Returns:
@@ -170,7 +168,6 @@ def prefill_attack(
         raise ValueError("ks is empty; expected prefilled-token counts such as (0, 5, 10)")
     judge = judge if judge is not None else get_judge("keyword")
     cfg = config or GenerationConfig(max_new_tokens=48)
-    kw = {"n_boot": n_boot, "alpha": alpha, "seed": seed}
     out: dict[str, Any] = {"ks": ks, "asr": [], "ci_low": [], "ci_high": [], "n": [],
                            "asr_full": [], "asr_continuation": [], "judge": judge.name,
                            "judge_on": judge_on, "rows": {}}
@@ -187,7 +184,7 @@ def prefill_attack(
                                       strict=True):
             row.update(full_response=text, refused=bool(r), refused_full=bool(f),
                        refused_continuation=bool(c))
-        stat = rate(~refused, **kw)
+        stat = rate(~refused, alpha=alpha)
         out["asr"].append(stat["value"])
         out["ci_low"].append(stat["ci_low"])
         out["ci_high"].append(stat["ci_high"])

@@ -49,7 +49,7 @@ def test_prefill_attack_curve_on_tiny_model(tiny_model, harmful_rows):
     from safelens.eval.generation import GenerationConfig
 
     res = prefill_attack(tiny_model, harmful_rows[:3], ks=(0, 3),
-                         config=GenerationConfig(max_new_tokens=3), progress=False, n_boot=50)
+                         config=GenerationConfig(max_new_tokens=3), progress=False)
     assert res["ks"] == [0, 3] and res["judge"] == "keyword"
     for key in ("asr", "ci_low", "ci_high", "asr_full", "asr_continuation"):
         assert len(res[key]) == 2 and all(0.0 <= v <= 1.0 for v in res[key])
@@ -65,7 +65,7 @@ def test_prefill_attack_curve_on_tiny_model(tiny_model, harmful_rows):
             return [True] * len(prompts)
 
     res = prefill_attack(tiny_model, harmful_rows[:2], ks=(2,), judge=Refuses(),
-                         config=GenerationConfig(max_new_tokens=2), progress=False, n_boot=10,
+                         config=GenerationConfig(max_new_tokens=2), progress=False,
                          judge_on="full")
     assert res["asr"] == [0.0] and res["judge_on"] == "full"
     with pytest.raises(ValueError, match="judge_on"):
