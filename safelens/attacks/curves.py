@@ -8,7 +8,7 @@ CIs, :func:`safelens.eval.metrics.summarize`) and aggregate over seeds.
 
 A cell is cached as ``OUT/<attack>/<strength>-seed<seed>.json`` (summary + per-row verdicts; the
 judged rows go to the ``.jsonl`` beside it) and reused when its ``key`` is identical: the model's
-weights fingerprint (:func:`safelens.training.reference.model_fingerprint`, taken before any
+weights fingerprint (:func:`safelens.models.fingerprint.model_fingerprint`, taken before any
 perturbation), the rows' hash, the attack's settings, the decoding settings and the judge.
 Strength 0 (``sigma=0``) is the unperturbed model: it is evaluated once and reported for every
 seed. Quantization is deterministic, so a format has one cell (``seed`` is ``None``).
@@ -142,7 +142,7 @@ def _run_cells(
     from safelens.eval.generation import GenerationConfig
     from safelens.eval.judges import get_judge
     from safelens.eval.runner import generate_rows, judge_rows
-    from safelens.training.reference import model_fingerprint
+    from safelens.models.fingerprint import model_fingerprint
 
     if not rows:
         raise SafelensError(f"{attack}: no prompt rows; expected at least one")

@@ -46,7 +46,7 @@ def evaluate_utility(model: Any, task: str, rows: list[dict[str, Any]], *,
     from safelens.eval.generation import GenerationConfig
     from safelens.eval.runner import generate_rows
     from safelens.eval.utility import score_utility
-    from safelens.training.reference import model_fingerprint
+    from safelens.models.fingerprint import model_fingerprint
 
     key = None
     if out is not None:

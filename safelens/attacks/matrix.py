@@ -305,7 +305,7 @@ def robustness_matrix(
         does not apply has ``"skipped"`` (the reason).
     """
     from safelens.models import load_model
-    from safelens.training.reference import model_fingerprint
+    from safelens.models.fingerprint import model_fingerprint
 
     cfg = config or MatrixConfig()
     columns = [a if isinstance(a, MatrixAttack) else MatrixAttack.parse(a) for a in attacks]

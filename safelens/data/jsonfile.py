@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +67,49 @@ def write_json(path: str | os.PathLike[str], obj: Any, indent: int | None = 2) -
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dumps_json(obj, indent=indent) + "\n", encoding="utf-8")
     return path
+
+
+def cached_json(path: str | os.PathLike[str] | None, key: Any, compute: Callable[[], Any],
+                reuse: bool = True) -> Any:
+    """The result saved at ``path`` for ``key``, or ``compute()`` saved there now.
+
+    The one result cache of safelens' runners (prefilling curves, perturbation and matrix
+    cells): the file holds ``{"key": key, "value": value}`` in strict JSON. A file saved under
+    another key (another model's weights, other prompts or settings) is never reused: it is
+    moved aside to ``PATH.stale``, announced on stderr, and the result is computed again.
+
+    Args:
+        path: the JSON file; ``None`` computes without caching.
+        key: what produced the result (JSON-able: fingerprints, settings, a rows hash).
+        compute: makes the result (JSON-able) when there is nothing to reuse.
+        reuse: ``False`` always computes (and overwrites the file).
+
+    Returns:
+        The value, as read back from strict JSON (non-finite numbers are ``None``).
+
+    Examples:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "r.json"
+        >>> cached_json(p, {"k": 1}, lambda: [1.5, float("nan")])
+        [1.5, None]
+        >>> cached_json(p, {"k": 1}, lambda: 1 / 0)   # reused: compute is not called
+        [1.5, None]
+    """
+    if path is None:
+        return strict_json(compute())
+    path = Path(path)
+    key = strict_json(key)
+    if reuse and path.is_file():
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            saved = None
+        if isinstance(saved, dict) and saved.get("key") == key and "value" in saved:
+            return saved["value"]
+        stale = Path(str(path) + ".stale")
+        path.replace(stale)
+        print(f"safelens: not reusing {path}: it was made with other settings or another model; "
+              f"computing again (old file kept as {stale.name})", file=sys.stderr)
+    value = strict_json(compute())
+    write_json(path, {"key": key, "value": value}, indent=1)
+    return value

@@ -63,7 +63,7 @@ def partial_provenance(model: torch.nn.Module, config: GenerationConfig,
     import hashlib
     from dataclasses import asdict
 
-    from safelens.training.reference import model_fingerprint
+    from safelens.models.fingerprint import model_fingerprint
 
     name = str(getattr(getattr(model, "cfg", None), "model_name", None) or type(model).__name__)
     if Path(name).exists():  # a local directory: the same one however it was spelled
