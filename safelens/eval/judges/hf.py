@@ -130,7 +130,7 @@ class HFJudge(metaclass=_BuildsByKind):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        for kind in cls.kinds:
+        for kind in cls.__dict__.get("kinds", ()):  # declared here, not inherited
             HFJudge._by_kind[kind] = cls
 
     def __init__(
