@@ -64,7 +64,7 @@ def check_generation_args(args: argparse.Namespace) -> None:
     check_number(args.top_p, "--top-p", low=0, high=1, low_open=True)
     check_number(args.seed, "--seed", low=0, integer=True)
     from safelens.cli.main import _generation_config
-    from safelens.models.loading import resolve_device
+    from safelens.models.device import resolve_device
     from safelens.models.precision import resolve_precision
 
     check_generation_config(_generation_config(args))
