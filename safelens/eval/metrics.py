@@ -262,7 +262,7 @@ def detectable_difference(p: float, n: int, alpha: float = 0.05, power: float = 
 
 def _as_1d(name: str, x: np.ndarray | Sequence[float]) -> np.ndarray:
     if hasattr(x, "detach"):  # a torch tensor, without importing torch here
-        x = x.detach().float().cpu().numpy()  # type: ignore[union-attr]
+        x = x.detach().float().cpu().numpy()
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D [N], got shape {arr.shape}")

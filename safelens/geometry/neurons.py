@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from safelens.geometry.value_vectors import d_mlp_of
 from safelens.models.chat import prompt_ids
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def mlp_post_hook(layer: int) -> str:
 
 def check_neuron(model: TransformerBridge, layer: int, neuron: int) -> None:
     """Raise ``ValueError`` unless ``0 <= layer < n_layers`` and ``0 <= neuron < d_mlp``."""
-    n_layers, d_mlp = int(model.cfg.n_layers), int(model.cfg.d_mlp)
+    n_layers, d_mlp = int(model.cfg.n_layers), d_mlp_of(model)
     if not 0 <= int(layer) < n_layers:
         raise ValueError(f"layer must be in [0, {n_layers}), got {layer}")
     if not 0 <= int(neuron) < d_mlp:
@@ -69,7 +70,7 @@ def _final_norm_scale(model: TransformerBridge) -> Tensor | None:
 
 
 def _token_text(tokenizer: Any, token_id: int) -> str:
-    return tokenizer.decode([int(token_id)])
+    return str(tokenizer.decode([int(token_id)]))
 
 
 def neuron_logit_effects(
@@ -181,7 +182,7 @@ def mlp_activations(
     ids, att = _right_padded_prompts(model, list(prompts), system_prompt)
     device = next(model.original_model.parameters()).device
     stop = max(layers) + 1
-    extra = {"stop_at_layer": stop} if stop < n_layers else {}
+    extra: dict[str, Any] = {"stop_at_layer": stop} if stop < n_layers else {}
     out = []
     with torch.no_grad():
         for start in range(0, len(prompts), batch_size):
@@ -232,7 +233,7 @@ def as_neurons(neurons: Neuron | Iterable[Neuron] | Tensor) -> list[Neuron]:
         if neurons.ndim != 2 or neurons.shape[1] != 2:
             raise ValueError(f"neurons must be [k, 2] (layer, neuron), got {tuple(neurons.shape)}")
         return [(int(a), int(b)) for a, b in neurons.tolist()]
-    seq = list(neurons)  # type: ignore[arg-type]
+    seq = list(neurons)
     if len(seq) == 2 and all(isinstance(x, int) for x in seq):
         return [(int(seq[0]), int(seq[1]))]
     return [(int(a), int(b)) for a, b in seq]
@@ -240,7 +241,7 @@ def as_neurons(neurons: Neuron | Iterable[Neuron] | Tensor) -> list[Neuron]:
 
 def neuron_scale_hooks(
     neurons: Neuron | Iterable[Neuron] | Tensor, scale: float = 0.0
-) -> list[tuple[str, Callable]]:
+) -> list[tuple[str, Callable[..., Tensor]]]:
     """Forward hooks multiplying the given neurons' activations by ``scale`` (0 = ablation).
 
     Because ``hook_post`` feeds ``W_out``, scaling neuron ``j`` by ``s`` scales its value vector's
@@ -257,7 +258,7 @@ def neuron_scale_hooks(
     for layer, j in as_neurons(neurons):
         by_layer.setdefault(layer, []).append(j)
 
-    def make(idx: list[int]) -> Callable:
+    def make(idx: list[int]) -> Callable[..., Tensor]:
         index = torch.tensor(sorted(set(idx)), dtype=torch.long)
 
         def hook(act: Tensor, hook: Any = None) -> Tensor:  # act: [b, T, d_mlp]

@@ -489,7 +489,7 @@ def kl_depth_of(
     max_length: int = 256,
     out: str | Path | None = None,
     reuse: bool = True,
-) -> dict[str, list]:
+) -> dict[str, list[Any]]:
     """Per-token KL(aligned ‖ base) on the rows' (prompt, ``harmful_response``) pairs, cached.
 
     Qi et al. (seed 003), Fig. 1, as one call: rows encoded with the aligned model's tokenizer
@@ -525,13 +525,14 @@ def kl_depth_of(
                [[r.get("id"), r["prompt"], r["harmful_response"]] for r in rows],
                ensure_ascii=False).encode()).hexdigest()}
 
-    def compute() -> dict[str, list]:
-        a = aligned if hasattr(aligned, "parameters") else load_model(str(aligned))
-        b = base if hasattr(base, "parameters") else load_model(str(base))
+    def compute() -> dict[str, list[Any]]:
+        a = aligned if isinstance(aligned, torch.nn.Module) else load_model(str(aligned))
+        b = base if isinstance(base, torch.nn.Module) else load_model(str(base))
         batch = encode(a.tokenizer, [r["prompt"] for r in rows],
                        [r["harmful_response"] for r in rows], max_length=max_length)
         prof = kl_depth_profile(a, b, batch, max_positions=max_positions)
         return {k: prof[k].tolist() for k in ("mean", "std", "count", "positions",
                                               "per_example")}
 
-    return cached_json(out, key, compute, reuse=reuse)
+    result: dict[str, list[Any]] = cached_json(out, key, compute, reuse=reuse)
+    return result
