@@ -31,9 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from safelens.errors import SafelensError
+from safelens.models.loading import hf_state_dict
 from safelens.models.logprobs import response_logps
 from safelens.training.batch import Logps, TrainBatch
 
@@ -49,8 +51,6 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     Sensitive to any real change of the weights (a training step, another checkpoint) without
     hashing every byte.
     """
-    from safelens.models.loading import hf_state_dict
-
     hf = getattr(model, "original_model", model)
     h = hashlib.sha256()
     with torch.no_grad():
@@ -268,8 +268,6 @@ def load_or_compute(
     is_main: bool = True,
 ) -> ReferenceCache:
     """Read ``cache_dir/reference-<key>.safetensors``, or compute and write it (main process)."""
-    from safetensors.torch import load_file, save_file
-
     path = Path(cache_dir) / f"reference-{key}.safetensors"
     if path.is_file():
         logger.info("reference log-probs: cache hit %s", path)
