@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from safelens.eval.generation import GenerationConfig
     from safelens.eval.runner import evaluate_policy
     from safelens.models import load_model
-    from safelens.training.presets import resolve_config
+    from safelens.training.resolve import resolve_config
     from safelens.training.runs import train_or_reuse
 
     prompts = load_builtin("prompts", "validation")

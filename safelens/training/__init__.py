@@ -5,8 +5,9 @@ constrained SFT, zeroth-order refinement — runs through :class:`Trainer`. How 
 plugs in without touching the loop:
 
 * a new **loss** (constrained SFT, CSFT+PA, W-DOOR): one file with a ``TrainConfig`` subclass
-  and a :class:`Method` subclass (``compute_loss`` calling :mod:`safelens.losses`; set
-  ``needs_token_logps = True`` for per-token reference log-probs) + ``register_method``;
+  (the method's config, beside it) and a :class:`Method` subclass (``compute_loss`` calling
+  :mod:`safelens.losses`; set ``needs_token_logps = True`` for per-token reference log-probs)
+  and a ``register_method`` call;
 * a new **batch construction** (safety-recovery augmentation, DOOR's harmful prefixes):
   override ``Method.build_batch`` (deterministic per row: the reference cache is keyed by rows);
 * a new **optimizer** (ShaPO's subspace SAM, zeroth-order SPSA): an object with
@@ -24,32 +25,27 @@ Examples:
 
 from safelens.training import methods as _methods  # noqa: F401  (registers built-ins)
 from safelens.training.batch import Logps, TrainBatch
-from safelens.training.config import (
+from safelens.training.config import TrainConfig
+from safelens.training.methods.base import Method, TrainContext, preference_metrics
+from safelens.training.methods.npo import NPOConfig
+from safelens.training.methods.preference import (
     CDPOConfig,
     DPOConfig,
     DrDPOConfig,
     IPOConfig,
-    NPOConfig,
     RDPOConfig,
-    RewardLevelConfig,
-    SFTConfig,
-    TrainConfig,
 )
-from safelens.training.methods.base import Method, TrainContext, preference_metrics
+from safelens.training.methods.reward_level import RewardLevelConfig
+from safelens.training.methods.sft import SFTConfig
 from safelens.training.optim import (
     DefaultStep,
     NonFiniteLossError,
     OptimizerWrapper,
     StepOutput,
 )
-from safelens.training.presets import PRESETS, available_presets, resolve_config
-from safelens.training.registry import (
-    MethodSpec,
-    available_methods,
-    get_method,
-    make_method,
-    register_method,
-)
+from safelens.training.presets import PRESETS, available_presets
+from safelens.training.registry import MethodSpec, available_methods, get_method, register_method
+from safelens.training.resolve import make_method, resolve_config
 from safelens.training.runs import RunRecord, aligned_baseline, train_or_reuse
 from safelens.training.trainer import Trainer, TrainResult, align
 from safelens.training.zo import ZerothOrderStep, layer_sensitivity, refinement_cost

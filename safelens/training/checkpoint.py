@@ -27,8 +27,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
 
-from safelens.errors import SafelensError
+from safelens.errors import SafelensError, check_output_dir
+from safelens.models import save_model
+from safelens.models.loading import hf_state_dict
 
 FORMAT = "safelens.checkpoint/1"
 STAGING = ".staging"
@@ -105,8 +109,6 @@ def unflatten_state(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 def save_state(directory: str | Path, name: str, state: Any) -> None:
     """Write ``NAME.json`` + ``NAME.safetensors`` into ``directory``."""
-    from safetensors.torch import save_file
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tree, tensors = flatten_state(state)
@@ -149,9 +151,6 @@ def read_json(path: Path) -> Any:
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     """``safetensors.torch.load_file``, naming the file when it is damaged or truncated."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
@@ -176,8 +175,6 @@ def verify_checkpoint(run_dir: str | Path) -> None:
     Raises:
         FileNotFoundError: a file is missing; CheckpointError: one is damaged (named).
     """
-    from safetensors import SafetensorError, safe_open
-
     run_dir = Path(run_dir)
     ck = run_dir / "checkpoint"
     meta = read_json(ck / "trainer_state.json")
@@ -213,8 +210,6 @@ def check_run_dir(out_dir: str | Path) -> None:
         CheckpointError: ``out_dir`` is a file, or holds a model checkpoint (not a safelens run).
     """
     out_dir = Path(out_dir)
-    from safelens.errors import check_output_dir
-
     if out_dir.exists() and not out_dir.is_dir():
         raise CheckpointError(f"--out {out_dir} is a file; expected a run directory")
     if not out_dir.is_dir():
@@ -240,6 +235,22 @@ def check_run_dir(out_dir: str | Path) -> None:
     check_output_dir(out_dir)
 
 
+#: Settings that do not change what a run computes (ignored when comparing configs).
+RUN_ONLY_SETTINGS = frozenset({"progress", "log_every", "save_every", "device", "ref_batch_size",
+                               "reference_cache_dir"})
+
+
+def config_changes(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """Settings whose saved value differs from the wanted one (run-only settings ignored).
+
+    Examples:
+        >>> config_changes({"lr": 1e-4, "progress": True}, {"lr": 7e-5, "progress": False})
+        ['lr']
+    """
+    return sorted(k for k, v in wanted.items()
+                  if k not in RUN_ONLY_SETTINGS and k in saved and saved[k] != v)
+
+
 def refuse_changed_settings(run_dir: str | Path, saved: dict[str, Any],
                             wanted: dict[str, Any]) -> None:
     """Refuse to resume ``run_dir`` with settings that change what the run computes.
@@ -252,8 +263,6 @@ def refuse_changed_settings(run_dir: str | Path, saved: dict[str, Any],
     Raises:
         CheckpointError: naming each changed setting, its saved and its new value.
     """
-    from safelens.training.runs import config_changes
-
     diff = config_changes(saved, wanted)
     if diff:
         shown = ", ".join(f"{k} {saved[k]!r} -> {wanted[k]!r}" for k in diff[:6])
@@ -269,8 +278,6 @@ def check_finite_parameters(model: Any, step: int) -> None:
     Raises:
         NonFiniteParametersError: naming the step and the first bad tensors.
     """
-    from safelens.models.loading import hf_state_dict
-
     hf = getattr(model, "original_model", model)
     bad = [name for name, t in hf_state_dict(hf).items()
            if t.is_floating_point() and not bool(torch.isfinite(t).all())]
@@ -350,8 +357,6 @@ def save_checkpoint(
     since a finished run is never resumed and the AdamW moments are twice the model's size
     (the save itself briefly holds two copies of everything, which matters on a small disk).
     """
-    from safelens.models import save_model
-
     run_dir = Path(run_dir)
     check_finite_parameters(model, step)
     recover(run_dir)
@@ -425,8 +430,6 @@ def load_checkpoint(
 
 def load_weights_into(model: Any, model_dir: str | Path) -> None:
     """Copy the HF safetensors weights in ``model_dir`` into ``model`` (a bridge) in place."""
-    from safelens.models.loading import hf_state_dict
-
     model_dir = Path(model_dir)
     files = sorted(model_dir.glob("*.safetensors"))
     if not files:

@@ -15,8 +15,10 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from safelens.training.checkpoint import read_json
 from safelens.training.config import config_fields
 from safelens.training.registry import available_methods, get_method
+from safelens.training.resolve import resolve_config
 
 #: Extra spellings of some flags.
 ALIASES = {"train_file": ["--train"], "from_run": ["--from"]}
@@ -90,13 +92,9 @@ def resolve_cli_config(method: str | None, preset: str | None, out_dir: str | Pa
     Raises:
         ValueError: no method, an unknown method, or a flag the method does not have.
     """
-    from safelens.training.presets import resolve_config
-
     base = None
     saved_path = Path(out_dir) / "config.json"
     if resume and saved_path.is_file():
-        from safelens.training.checkpoint import read_json
-
         saved = read_json(saved_path)
         if method is not None and method != saved.get("method"):
             raise ValueError(f"{out_dir} was trained with --method {saved.get('method')}, "

@@ -1,5 +1,7 @@
-"""Training configs: one dataclass per method, all extending :class:`TrainConfig`.
+"""Training configs: :class:`TrainConfig`, the settings every method shares.
 
+Each method's own config extends it and lives beside the method (``SFTConfig`` in
+``methods/sft.py``, ``DPOConfig`` .. ``DrDPOConfig`` in ``methods/preference.py``, ...).
 Every field has a default and a one-line ``metadata["help"]``; ``safelens align`` builds its
 command-line flags from these fields (``beta_prime`` → ``--beta-prime``), so a new method's
 fields appear on the command line without touching the CLI. ``__post_init__`` validates every
@@ -9,6 +11,7 @@ Defaults are the ShaPO seed's App. D.3 setting (β = 0.1, lr = 5e-7, Dr.DPO β' 
 (:mod:`safelens.training.presets`) override them, and explicit overrides win over presets.
 
 Examples:
+    >>> from safelens.training.methods.preference import DPOConfig
     >>> cfg = DPOConfig(beta=0.2, max_steps=10)
     >>> cfg.beta, cfg.lr
     (0.2, 5e-07)
@@ -21,6 +24,7 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 import re
 import typing
@@ -185,115 +189,6 @@ class TrainConfig:
         return type(self).from_dict({**self.to_dict(), **changes})
 
 
-# ------------------------------------------------------------------------------ method configs
-
-
-@dataclass
-class SFTConfig(TrainConfig):
-    """Supervised fine-tuning on the ``chosen`` responses (no reference model)."""
-
-    reduction: Literal["token_mean", "sequence_sum"] = _help(
-        "token_mean", "token_mean: NLL per response token; sequence_sum: -log pi(y|x) per row")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.reduction not in ("token_mean", "sequence_sum"):
-            raise SafelensError(f"SFTConfig.reduction must be 'token_mean' or 'sequence_sum', "
-                             f"got {self.reduction!r}")
-
-
-@dataclass
-class DPOConfig(TrainConfig):
-    """DPO (seed 000, Eq. 8): mean -log sigmoid(beta h)."""
-
-    beta: float = _help(0.1, "inverse temperature beta of the implicit reward beta (pi - ref)")
-    rpo_alpha: float = _help(
-        0.0, "weight of an NLL term on the chosen response (RPO, TRL's rpo_alpha); 0 = off")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not (self.beta > 0 and math.isfinite(self.beta)):
-            raise SafelensError(f"{type(self).__name__}.beta must be > 0, got {self.beta!r}")
-        if not (self.rpo_alpha >= 0 and math.isfinite(self.rpo_alpha)):
-            raise SafelensError(f"{type(self).__name__}.rpo_alpha must be >= 0, "
-                             f"got {self.rpo_alpha!r}")
-
-
-@dataclass
-class IPOConfig(DPOConfig):
-    """IPO: mean (h - 1/(2 beta))^2 on LENGTH-NORMALISED log-probs (mean per response token)."""
-
-
-@dataclass
-class CDPOConfig(DPOConfig):
-    """Conservative DPO: DPO with label smoothing eps."""
-
-    eps: float = _help(0.1, "assumed label-flip rate eps in [0, 0.5]")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not 0.0 <= self.eps <= 0.5:
-            raise SafelensError(f"CDPOConfig.eps must be in [0, 0.5], got {self.eps!r}")
-
-
-@dataclass
-class RDPOConfig(DPOConfig):
-    """Robust DPO: unbiased DPO under a known label-flip rate eps."""
-
-    eps: float = _help(0.1, "known label-flip rate eps in [0, 0.5)")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not 0.0 <= self.eps < 0.5:
-            raise SafelensError(f"RDPOConfig.eps must be in [0, 0.5), got {self.eps!r}")
-
-
-@dataclass
-class DrDPOConfig(DPOConfig):
-    """Dr.DPO: -beta' log mean exp(-l / beta') over each micro-batch."""
-
-    beta_prime: float = _help(1.0, "DRO temperature beta' > 0 (inf = plain DPO)")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not self.beta_prime > 0:
-            raise SafelensError(f"DrDPOConfig.beta_prime must be > 0, got {self.beta_prime!r}")
-
-
-@dataclass
-class NPOConfig(TrainConfig):
-    """NPO: unlearn the ``rejected`` (harmful, compliant) responses relative to the reference."""
-
-    beta: float = _help(0.5, "NPO inverse temperature beta (DOOR uses 0.5)")
-    only_harmful: bool = _help(
-        True, "unlearn only rows with harmful=True (their rejected answer complies)")
-    sft_weight: float = _help(
-        0.0, "weight of an NLL term on the chosen response (0 = pure NPO)")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not (self.beta > 0 and math.isfinite(self.beta)):
-            raise SafelensError(f"NPOConfig.beta must be > 0, got {self.beta!r}")
-        if self.sft_weight < 0:
-            raise SafelensError(f"NPOConfig.sft_weight must be >= 0, got {self.sft_weight!r}")
-
-
-@dataclass
-class RewardLevelConfig(DPOConfig):
-    """Reward-level loss (ShaPO-R without the subspace SAM): BCE against sigmoid(beta_r dR)."""
-
-    beta_r: float = _help(10.0, "sharpness beta_r of the reward-model soft targets (seed: 10)")
-    reward_model: str | None = _help(
-        None, "directory of a saved safelens RewardModel; None = row columns "
-              "reward_chosen/reward_rejected if present, else the default reward model")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not (self.beta_r >= 0 and math.isfinite(self.beta_r)):
-            raise SafelensError(f"RewardLevelConfig.beta_r must be finite and >= 0, "
-                             f"got {self.beta_r!r}")
-
-
 # ------------------------------------------------------------------------------ introspection
 
 
@@ -301,3 +196,25 @@ def config_fields(cls: type[TrainConfig]) -> list[tuple[dataclasses.Field, Any]]
     """``(field, resolved type)`` pairs of a config class (for CLI generation)."""
     hints = typing.get_type_hints(cls)
     return [(f, hints[f.name]) for f in dataclasses.fields(cls)]
+
+
+#: Method configs that moved beside their methods, by name -> module (re-exported by
+#: :func:`__getattr__` for one release).
+_MOVED = {
+    "SFTConfig": "safelens.training.methods.sft",
+    "DPOConfig": "safelens.training.methods.preference",
+    "IPOConfig": "safelens.training.methods.preference",
+    "CDPOConfig": "safelens.training.methods.preference",
+    "RDPOConfig": "safelens.training.methods.preference",
+    "DrDPOConfig": "safelens.training.methods.preference",
+    "NPOConfig": "safelens.training.methods.npo",
+    "RewardLevelConfig": "safelens.training.methods.reward_level",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The method configs of :data:`_MOVED`: re-export for one release. A plain import here
+    would be a loop (every method module imports this one), so they are looked up on access."""
+    if name in _MOVED:
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

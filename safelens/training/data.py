@@ -10,24 +10,25 @@ would have.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from safelens.data import load_builtin, read_jsonl
+from safelens.data.transforms import flip_labels
+from safelens.errors import SafelensError
 from safelens.training.config import TrainConfig
 
 
 def load_train_rows(config: TrainConfig) -> tuple[list[dict[str, Any]], str]:
     """``(rows, source)`` from ``config.train_file`` or the built-in train split."""
-    from safelens.data import load_builtin, read_jsonl
-
     if config.train_file:
         rows = read_jsonl(config.train_file, kind="preference")
         if not rows:
-            from safelens.errors import SafelensError
-
             raise SafelensError(f"train_file {config.train_file} holds no preference rows; "
                                 "expected one JSON object per line")
         return rows, str(config.train_file)
@@ -45,9 +46,6 @@ def rows_sha256(rows: Sequence[dict[str, Any]]) -> str:
         >>> rows_sha256([{"id": "a", "prompt": "p", "chosen": "c", "rejected": "r"}])
         '7784d6c3aef5a337'
     """
-    import hashlib
-    import json
-
     keys = ("id", "prompt", "chosen", "rejected")
     payload = json.dumps([[row.get(k) for k in keys] for row in rows], ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -111,8 +109,6 @@ def select_domains(rows: list[dict[str, Any]], domains: str | None) -> list[dict
 
 def prepare_rows(rows: list[dict[str, Any]], config: TrainConfig) -> list[dict[str, Any]]:
     """Keep ``config.domains``, subsample, then flip labels (training rows only), seeded."""
-    from safelens.data.transforms import flip_labels
-
     rows = select_domains(rows, config.domains)
     rows = subsample(rows, config.max_train_rows, config.seed, config.balance,
                      config.harmful_fraction)
@@ -167,8 +163,6 @@ def drop_identical_pairs(rows: list[dict[str, Any]], columns: Sequence[str],
         >>> [r["id"] for r in drop_identical_pairs(rows, ("chosen", "rejected"))]
         ['b']
     """
-    from safelens.errors import SafelensError
-
     if not {"chosen", "rejected"} <= set(columns):
         return rows
     same = [i for i, r in enumerate(rows) if r["chosen"].strip() == r["rejected"].strip()]

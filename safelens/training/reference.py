@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from safelens.errors import SafelensError
@@ -252,8 +253,6 @@ def load_or_compute(
     is_main: bool = True,
 ) -> ReferenceCache:
     """Read ``cache_dir/reference-<key>.safetensors``, or compute and write it (main process)."""
-    from safetensors.torch import load_file, save_file
-
     path = Path(cache_dir) / f"reference-{key}.safetensors"
     if path.is_file():
         logger.info("reference log-probs: cache hit %s", path)

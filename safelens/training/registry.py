@@ -1,5 +1,8 @@
 """Method registry: name → (config class, method class).
 
+Building a method from a name (defaults < preset < overrides) is
+:func:`safelens.training.resolve.make_method`.
+
 Adding a method is one file that defines a config (a :class:`~safelens.training.config.TrainConfig`
 subclass) and a :class:`~safelens.training.methods.base.Method` subclass and calls
 :func:`register_method`. Registering a taken name raises, so two files cannot silently shadow
@@ -88,25 +91,11 @@ def get_method(name: str) -> MethodSpec:
                        f"{', '.join(available_methods())}") from None
 
 
-def make_method(name: str, config: TrainConfig | None = None, preset: str | None = None,
-                **overrides: Any) -> Method:
-    """Build method ``name`` from a config, or from its defaults + ``preset`` + ``overrides``.
+def __getattr__(name: str) -> Any:
+    """``make_method``: re-export for one release (it moved to :mod:`safelens.training.resolve`,
+    which imports this module, so a plain import here would be a loop)."""
+    if name == "make_method":
+        from safelens.training.resolve import make_method
 
-    Examples:
-        >>> m = make_method("dpo", preset="quick", beta=0.2)
-        >>> m.name, m.config.beta, m.needs_reference
-        ('dpo', 0.2, True)
-    """
-    spec = get_method(name)
-    if config is None:
-        from safelens.training.presets import resolve_config
-
-        config = resolve_config(name, preset=preset, **overrides)
-    elif overrides or preset:
-        raise ValueError("pass either a config or preset/overrides, not both")
-    if not isinstance(config, spec.config_cls):
-        raise TypeError(f"method {name!r} needs a {spec.config_cls.__name__}, "
-                        f"got {type(config).__name__}")
-    method = spec.method_cls(config)
-    method.name = name
-    return method
+        return make_method
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,7 @@ directories. :func:`train_or_reuse` makes rerunning the grid cheap and safe:
   run is only reused, never resumed, and the AdamW moments are ~0.4 GB on the default model.
 
 Examples:
-    >>> from safelens.training.runs import run_is_finished
+    >>> from safelens.training.rundir import run_is_finished
     >>> run_is_finished("no/such/run")
     False
 """
@@ -30,13 +30,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safelens.training.checkpoint import read_trainer_state
+from safelens.models.loading import DEFAULT_MODEL, cache_dir
+
+# RUN_ONLY_SETTINGS: re-export for one release (it moved to checkpoint with config_changes;
+# run_is_finished, read_log and drop_optimizer_state moved to rundir; all stay importable here)
+from safelens.training.checkpoint import (  # noqa: F401
+    RUN_ONLY_SETTINGS,
+    config_changes,
+    read_trainer_state,
+)
+from safelens.training.data import (
+    drop_identical_pairs,
+    load_train_rows,
+    prepare_rows,
+    rows_sha256,
+)
+from safelens.training.registry import get_method
+from safelens.training.resolve import make_method, resolve_config
+from safelens.training.rundir import drop_optimizer_state, read_log, run_is_finished
+from safelens.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
-
-#: Settings that do not change what a run computes (ignored when comparing configs).
-RUN_ONLY_SETTINGS = frozenset({"progress", "log_every", "save_every", "device", "ref_batch_size",
-                               "reference_cache_dir"})
 
 
 @dataclass
@@ -71,64 +85,8 @@ class RunRecord:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def run_is_finished(run_dir: str | Path) -> bool:
-    """True when ``run_dir`` holds a model and its checkpoint is at the last step."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "model" / "config.json").is_file():
-        return False
-    state = read_trainer_state(run_dir)
-    return state is not None and state["step"] == state["total_steps"]
-
-
-def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The records of ``run_dir/log.jsonl`` (a torn last line is skipped)."""
-    from safelens.data.io import read_jsonl_prefix
-
-    return read_jsonl_prefix(Path(run_dir) / "log.jsonl")
-
-
-def drop_optimizer_state(run_dir: str | Path) -> int:
-    """Delete a FINISHED run's optimizer state (AdamW moments: ~0.4 GB on the default model).
-
-    A finished run is only ever reused (other settings retrain it from scratch), so the moments
-    are dead weight; ``checkpoint/trainer_state.json`` (what :func:`run_is_finished` reads),
-    the model and the log stay. Returns the bytes freed.
-
-    Raises:
-        ValueError: the run is not finished (its checkpoint is still needed to resume).
-    """
-    run_dir = Path(run_dir)
-    if not run_is_finished(run_dir):
-        raise ValueError(f"{run_dir} is not a finished run; its optimizer state is needed to "
-                         "resume it")
-    freed = 0
-    for path in (run_dir / "checkpoint").glob("optimizer.*"):
-        freed += path.stat().st_size
-        path.unlink()
-    return freed
-
-
-def config_changes(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    """Settings whose saved value differs from the wanted one (run-only settings ignored).
-
-    Examples:
-        >>> config_changes({"lr": 1e-4, "progress": True}, {"lr": 7e-5, "progress": False})
-        ['lr']
-    """
-    return sorted(k for k, v in wanted.items()
-                  if k not in RUN_ONLY_SETTINGS and k in saved and saved[k] != v)
-
-
 def _wanted_data_sha256(config: Any, method: str) -> str:
     """``train_data_sha256`` of the rows the trainer would select for ``config`` now."""
-    from safelens.training.data import (
-        drop_identical_pairs,
-        load_train_rows,
-        prepare_rows,
-        rows_sha256,
-    )
-    from safelens.training.registry import get_method
-
     rows, source = load_train_rows(config)
     columns = get_method(method).method_cls.columns
     with warnings.catch_warnings():
@@ -160,10 +118,6 @@ def train_or_reuse(
     Raises:
         KeyError / ValueError: unknown method, preset or setting (from ``resolve_config``).
     """
-    from safelens.training.presets import resolve_config
-    from safelens.training.registry import make_method
-    from safelens.training.trainer import Trainer
-
     run_dir = Path(run_dir)
     config = resolve_config(method, preset=preset, **overrides)
     wanted = {"method": method, **config.to_dict()}
@@ -216,8 +170,6 @@ def aligned_baseline(
     Returns:
         The :class:`RunRecord` (``.model_dir`` is what ``load_model`` takes).
     """
-    from safelens.models.loading import DEFAULT_MODEL, cache_dir
-
     model = model or DEFAULT_MODEL
     if run_dir is None:
         name = f"{BASELINE_METHOD}-{BASELINE_PRESET}"

@@ -60,13 +60,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
+import safelens.models
+from safelens.models.loading import hf_state_dict
 from safelens.models.logprobs import response_logps
 from safelens.models.precision import autocast as precision_autocast
 from safelens.models.precision import resolve_precision
 from safelens.training import checkpoint as ckpt
 from safelens.training import reference as refmod
-from safelens.training.batch import Logps
+from safelens.training.batch import Logps, TrainBatch
 from safelens.training.config import TrainConfig
 from safelens.training.data import (
     DataOrder,
@@ -75,6 +78,17 @@ from safelens.training.data import (
     prepare_rows,
     rows_sha256,
 )
+
+# _has_accelerator_device, launched_world_size, wants_cpu, resolve_device (= placement_device):
+# re-export for one release (they moved to safelens.training.distributed)
+from safelens.training.distributed import (  # noqa: F401
+    _has_accelerator_device,
+    launched_world_size,
+    make_accelerator,
+    placement_device,
+    wants_cpu,
+)
+from safelens.training.distributed import placement_device as resolve_device  # noqa: F401
 from safelens.training.methods.base import Method, TrainContext
 from safelens.training.optim import (
     NonFiniteLossError,
@@ -83,6 +97,7 @@ from safelens.training.optim import (
     build_scheduler,
 )
 from safelens.training.prefix import FrozenPrefixCache
+from safelens.training.resolve import make_method
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +116,94 @@ class TrainResult:
     reference_cache_hit: bool | None = None
 
 
+class BatchBuilder:
+    """``method.build_batch`` for the run: counts the responses it cuts to ``max_length`` (the
+    trainer warns once at the end instead of once per batch).
+
+    Attributes:
+        encoded: responses encoded so far (by :meth:`__call__`).
+        cut: of those, how many were cut.
+    """
+
+    def __init__(self, method: Method, tokenizer: Any) -> None:
+        self.method, self.tokenizer = method, tokenizer
+        self.encoded = 0
+        self.cut = 0
+
+    def __call__(self, chunk: Sequence[dict[str, Any]], index: torch.Tensor) -> TrainBatch:
+        """The batch of ``chunk`` (rows number ``index`` ``[b]`` of the training rows)."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*were truncated to max_length")
+            batch = self.method.build_batch(chunk, index, self.tokenizer)
+        self.encoded += len(batch.chat)
+        self.cut += int(batch.chat.truncated.sum())
+        return batch
+
+    def quiet(self, chunk: Sequence[dict[str, Any]], index: torch.Tensor) -> TrainBatch:
+        """The same batch, uncounted and with every warning silenced (cache set-up)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return self.method.build_batch(chunk, index, self.tokenizer)
+
+
+@dataclass
+class TrainState:
+    """One run's moving parts: built by :meth:`Trainer._setup`, advanced by the step loop.
+
+    Attributes:
+        accelerator: the 🤗 Accelerate ``Accelerator`` (process group, main process).
+        device: where the model trains.
+        autocast: the run's precision context (:func:`safelens.models.precision.autocast`).
+        model: the policy, trained in place.
+        param_names: HF names of the trained parameters, in optimizer order.
+        params: the trained parameters, in the same order.
+        rows: the training rows (after ``method.prepare``).
+        build: the batch builder.
+        order: the seeded data order.
+        total_steps: optimizer steps of the whole run.
+        optimizer: AdamW over ``params``.
+        scheduler: its learning-rate schedule.
+        wrapper: the optimizer wrapper (``step(closure)``).
+        start: the first step to run (the checkpoint's step when resuming).
+        last_saved: the step of the newest checkpoint on disk (None: none yet).
+        bar: the tqdm progress bar (None: off, or not the main process).
+        t0: ``time.time()`` when the step loop began.
+    """
+
+    accelerator: Any
+    device: torch.device
+    autocast: contextlib.AbstractContextManager
+    model: Any
+    param_names: list[str]
+    params: list[torch.nn.Parameter]
+    rows: list[dict[str, Any]]
+    build: BatchBuilder
+    order: DataOrder
+    total_steps: int
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    wrapper: Any
+    start: int = 0
+    last_saved: int | None = None
+    bar: Any = None
+    t0: float = 0.0
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this is the process that writes the run directory."""
+        return bool(self.accelerator.is_main_process)
+
+    @property
+    def world(self) -> int:
+        """Number of processes."""
+        return int(self.accelerator.num_processes)
+
+    @property
+    def rank(self) -> int:
+        """This process's index."""
+        return int(self.accelerator.process_index)
+
+
 def named_trainable_parameters(model: Any, freeze: str | None = None
                                ) -> list[tuple[str, torch.nn.Parameter]]:
     """``[(hf_name, parameter)]`` of a bridged model, deduplicated, in HF state-dict order.
@@ -110,8 +213,6 @@ def named_trainable_parameters(model: Any, freeze: str | None = None
     across runs and match the saved checkpoint. Parameters whose name matches ``freeze`` (a
     regex) get ``requires_grad = False`` and are left out; tied weights appear once.
     """
-    from safelens.models.loading import hf_state_dict
-
     hf = getattr(model, "original_model", model)
     by_ptr = {p.data_ptr(): p for p in hf.parameters()}
     pattern = re.compile(freeze) if freeze else None
@@ -130,70 +231,6 @@ def named_trainable_parameters(model: Any, freeze: str | None = None
     if not out:
         raise ValueError(f"freeze={freeze!r} leaves no parameter to train")
     return out
-
-
-def _has_accelerator_device() -> bool:
-    """Whether torch sees a GPU-like device (CUDA, XPU, MPS, ...), as Accelerate would pick."""
-    probe = getattr(getattr(torch, "accelerator", None), "is_available", None)
-    return bool(probe()) if probe is not None else torch.cuda.is_available()
-
-
-def launched_world_size(env: dict[str, str] | None = None) -> int:
-    """How many processes the launcher (``accelerate launch``, ``torchrun``, MPI) started."""
-    import os
-
-    env = os.environ if env is None else env
-    for name in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"):
-        if env.get(name):
-            return int(env[name])
-    return 1
-
-
-def wants_cpu(device: str | None, has_accelerator: bool | None = None) -> bool:
-    """The ``cpu`` flag for ``Accelerator``: an explicit ``"cpu"``, or no GPU-like device.
-
-    Accelerate 1.x forms a CPU process group (gloo) only when told ``cpu=True``; without it a
-    2-process launch on a CPU-only machine runs two independent single-process trainings that
-    race on the same run directory.
-    """
-    if device is not None:
-        return torch.device(device).type == "cpu"
-    return not (_has_accelerator_device() if has_accelerator is None else has_accelerator)
-
-
-def make_accelerator(device: str | None) -> Any:
-    """``Accelerator`` for ``config.device``; raises if it missed the launcher's processes."""
-    from accelerate import Accelerator
-
-    accelerator = Accelerator(cpu=wants_cpu(device))
-    launched = launched_world_size()
-    if launched > 1 and accelerator.num_processes != launched:
-        raise RuntimeError(
-            f"the launcher started {launched} processes but Accelerate formed a group of "
-            f"{accelerator.num_processes} (device={device!r}, distributed type "
-            f"{accelerator.distributed_type}); refusing to run independent trainings into one "
-            "directory. On CPU pass --device cpu.")
-    return accelerator
-
-
-def resolve_device(device: str | None, accelerator_device: torch.device) -> torch.device:
-    """The device to train on: Accelerate's (this process's GPU) unless another is named.
-
-    ``"cuda"`` without an index means this process's GPU, so several processes never pile
-    onto ``cuda:0``; an indexed device (``"cuda:1"``) is taken as given.
-
-    Examples:
-        >>> resolve_device("cuda", torch.device("cuda", 1))
-        device(type='cuda', index=1)
-        >>> resolve_device(None, torch.device("cpu")), resolve_device("cuda:0", torch.device("cpu"))
-        (device(type='cpu'), device(type='cuda', index=0))
-    """
-    if device is None:
-        return accelerator_device
-    wanted = torch.device(device)
-    if wanted.index is None and wanted.type == accelerator_device.type:
-        return accelerator_device
-    return wanted
 
 
 class Trainer:
@@ -240,8 +277,6 @@ class Trainer:
         **overrides: Any,
     ) -> None:
         if isinstance(method, str):
-            from safelens.training.registry import make_method
-
             method = make_method(method, preset=preset, **overrides)
         elif overrides:
             raise ValueError("config overrides go into the method's config when passing a Method")
@@ -307,8 +342,6 @@ class Trainer:
         ckpt.refuse_changed_settings(self.out_dir, saved, self.config.to_dict())
 
     def _write_config(self, n_rows: int, total_steps: int, accelerator: Any) -> None:
-        import safelens
-
         record = {
             "method": self.method.name,
             **self.config.to_dict(),
@@ -356,213 +389,245 @@ class Trainer:
                 step and the kept checkpoint).
             FileExistsError: ``out_dir`` holds a run and neither resume nor overwrite is set.
         """
-        from accelerate.utils import set_seed
+        state = self._setup()
+        self._run_steps(state)
+        return self._finish(state)
+
+    # ------------------------------------------------------------------ set-up
+    def _setup(self) -> TrainState:
+        """Everything before the first step, in a fixed order (it decides the RNG stream):
+        process group and run directory, seed, model, rows, frozen-prefix cache, reference
+        log-probs, optimizer, and last the checkpoint's states when resuming."""
+        from accelerate.utils import set_seed  # heavy: imported only when a run starts
 
         cfg, method = self.config, self.method
         accelerator = make_accelerator(cfg.device)
-        is_main, world, rank = (
-            accelerator.is_main_process,
-            accelerator.num_processes,
-            accelerator.process_index,
-        )
-        if is_main:
-            resume_step = self._prepare_dir()
-        accelerator.wait_for_everyone()
-        if not is_main:
-            resume_step = (
-                (ckpt.read_trainer_state(self.out_dir) or {}).get("step") if self.resume else None
-            )
+        resume_step = self._open_run_dir(accelerator)
         set_seed(cfg.seed)
-        device = resolve_device(cfg.device, accelerator.device)
-
-        # -- model ----------------------------------------------------------------------
-        if self.model is None:
-            from safelens.models import load_model
-
-            self.model = load_model(cfg.model, device=device)
-        elif next(self.model.parameters()).device != device:
-            self.model.to(device)
-        model = self.model
-        tokenizer = model.tokenizer
+        device = placement_device(cfg.device, accelerator.device)
+        model = self._place_model(device)
         named = named_trainable_parameters(model, cfg.freeze)
-        param_names = [n for n, _ in named]
         params = [p for _, p in named]
         self.precision = resolve_precision(cfg.precision, device)
         autocast = precision_autocast(self.precision, device)
 
-        # -- data -----------------------------------------------------------------------
+        rows = self._load_rows()
+        cache_dir = Path(cfg.reference_cache_dir or self.out_dir / "reference")
+        ctx = TrainContext(model, model.tokenizer, accelerator, self.out_dir, cache_dir, named)
+        rows = method.prepare(rows, ctx)
+        if not rows:
+            raise ValueError(f"method {method.name!r} kept no training rows")
+        self.train_rows = rows
+        total_steps = self._total_steps(len(rows), accelerator.num_processes)
+        build = BatchBuilder(method, model.tokenizer)
+        self.prefix = self._prefix_cache(model, named, rows, build, device, autocast)
+        if method.needs_reference:
+            self.reference = self._reference(ctx, rows, build, device, autocast)
+
+        optimizer = build_optimizer(params, cfg)
+        scheduler = build_scheduler(optimizer, cfg, total_steps)
+        factory = self.wrapper_factory or method.optimizer_wrapper
+        state = TrainState(
+            accelerator, device, autocast, model, [n for n, _ in named], params, rows, build,
+            DataOrder(len(rows), cfg.batch_size, cfg.seed), total_steps, optimizer, scheduler,
+            factory(optimizer, params, ctx))
+        if resume_step is not None:
+            self._restore(state)
+        if state.is_main:
+            self._write_config(len(rows), total_steps, accelerator)
+        return state
+
+    def _open_run_dir(self, accelerator: Any) -> int | None:
+        """The main process checks (or clears) the run directory; every process learns the
+        checkpoint step to resume from (None: a new run)."""
+        resume_step = self._prepare_dir() if accelerator.is_main_process else None
+        accelerator.wait_for_everyone()
+        if not accelerator.is_main_process:
+            resume_step = (
+                (ckpt.read_trainer_state(self.out_dir) or {}).get("step") if self.resume else None
+            )
+        return resume_step
+
+    def _place_model(self, device: torch.device) -> Any:
+        """The policy on ``device``: ``load_model(config.model)`` unless one was passed."""
+        if self.model is None:
+            # looked up on the package at call time, where tests substitute a model
+            self.model = safelens.models.load_model(self.config.model, device=device)
+        elif next(self.model.parameters()).device != device:
+            self.model.to(device)
+        return self.model
+
+    def _load_rows(self) -> list[dict[str, Any]]:
+        """The training rows before ``method.prepare``: subsample, flips, identical pairs out."""
+        cfg = self.config
         if self.rows is None:
             rows, source = load_train_rows(cfg)
             self.data_source = self.data_source or source
         else:
             rows = self.rows
             self.data_source = self.data_source or "rows passed to Trainer"
-        rows = drop_identical_pairs(prepare_rows(rows, cfg), method.columns, self.data_source)
+        rows = drop_identical_pairs(prepare_rows(rows, cfg), self.method.columns,
+                                    self.data_source)
         self.train_data_sha256 = rows_sha256(rows)
-        cache_dir = Path(cfg.reference_cache_dir or self.out_dir / "reference")
-        ctx = TrainContext(model, tokenizer, accelerator, self.out_dir, cache_dir, named)
-        rows = method.prepare(rows, ctx)
-        if not rows:
-            raise ValueError(f"method {method.name!r} kept no training rows")
-        self.train_rows = rows
+        return rows
+
+    def _total_steps(self, n_rows: int, world: int) -> int:
+        """Optimizer steps of the run; checks that each process gets whole micro-batches."""
+        cfg = self.config
         micro_size = cfg.batch_size // cfg.grad_accum_steps  # pairs per micro-batch, all processes
         if micro_size % world:
             raise ValueError(
                 f"batch_size / grad_accum_steps = {micro_size} pairs per "
                 f"micro-batch is not divisible by {world} processes"
             )
-        total_steps = cfg.max_steps or math.ceil(cfg.epochs * len(rows) / cfg.batch_size)
-        order = DataOrder(len(rows), cfg.batch_size, cfg.seed)
+        return cfg.max_steps or math.ceil(cfg.epochs * n_rows / cfg.batch_size)
 
-        truncated = {"rows": 0, "cut": 0}
+    def _prefix_cache(self, model: Any, named: list[tuple[str, torch.nn.Parameter]],
+                      rows: list[dict[str, Any]], build: BatchBuilder, device: torch.device,
+                      autocast: contextlib.AbstractContextManager) -> FrozenPrefixCache | None:
+        """The frozen blocks' output once per row, or None (off, nothing frozen, or it failed
+        its check against a full forward)."""
+        if not self.config.prefix_cache:
+            return None
+        prefix = FrozenPrefixCache.for_model(model, named, self.config.prefix_cache_gb)
+        if prefix is None:
+            return None
+        prefix.reserve(rows, build.quiet, int(model.original_model.config.hidden_size))
+        probe = build.quiet(rows[:2], torch.arange(min(2, len(rows))))
+        probe.chat = probe.chat.to(device)
+        return prefix if prefix.check(model, probe, autocast) else None
 
-        def build(chunk: Sequence[dict[str, Any]], index: torch.Tensor):
-            # encode() warns per batch about cut responses; count them and warn once instead.
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*were truncated to max_length")
-                batch = method.build_batch(chunk, index, tokenizer)
-            truncated["rows"] += len(batch.chat)
-            truncated["cut"] += int(batch.chat.truncated.sum())
-            return batch
-
-        # -- frozen-prefix cache (the frozen blocks' output, once per row) ------------------
-        self.prefix = None
-        if cfg.prefix_cache:
-            self.prefix = FrozenPrefixCache.for_model(model, named, cfg.prefix_cache_gb)
-        if self.prefix is not None:
-            def encode_only(chunk: Sequence[dict[str, Any]], index: torch.Tensor):
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    return method.build_batch(chunk, index, tokenizer)
-
-            self.prefix.reserve(rows, encode_only, int(model.original_model.config.hidden_size))
-            probe = encode_only(rows[:2], torch.arange(min(2, len(rows))))
-            probe.chat = probe.chat.to(device)
-            if not self.prefix.check(model, probe, autocast):
-                self.prefix = None
-
-        # -- reference log-probs (initial weights, before any resume weights are loaded) ---
-        if method.needs_reference:
-            ref_model = method.reference_model(ctx)
-            ref_prefix = self.prefix if ref_model is model else None
-            topk = method.reference_topk() if method.needs_logits else None
-            key = refmod.reference_key(
-                rows,
-                method.columns,
-                refmod.model_fingerprint(ref_model),
-                cfg.max_length,
-                method.needs_token_logps,
-                self.precision,
-                method.cache_key(),
-            )
-            with accelerator.main_process_first():
-                self.reference = refmod.load_or_compute(
-                    cache_dir,
-                    key,
-                    lambda: refmod.compute_reference(
-                        ref_model,
-                        rows,
-                        build,
-                        method.columns,
-                        cfg.ref_batch_size or micro_size // world,
-                        method.needs_token_logps,
-                        device,
-                        autocast,
-                        progress=cfg.progress and is_main,
-                        prefix=ref_prefix,
-                        logits_topk=topk,
-                        logits_max_gb=method.reference_logits_max_gb(),
-                    ),
+    def _reference(self, ctx: TrainContext, rows: list[dict[str, Any]], build: BatchBuilder,
+                   device: torch.device, autocast: contextlib.AbstractContextManager
+                   ) -> refmod.ReferenceCache:
+        """Reference log-probs of every row with the initial weights (before any resume
+        weights are loaded), from the cache on disk or computed now by the main process first."""
+        cfg, method, accelerator = self.config, self.method, ctx.accelerator
+        world = accelerator.num_processes
+        ref_model = method.reference_model(ctx)
+        ref_prefix = self.prefix if ref_model is ctx.model else None
+        topk = method.reference_topk() if method.needs_logits else None
+        key = refmod.reference_key(
+            rows,
+            method.columns,
+            refmod.model_fingerprint(ref_model),
+            cfg.max_length,
+            method.needs_token_logps,
+            self.precision,
+            method.cache_key(),
+        )
+        micro_size = cfg.batch_size // cfg.grad_accum_steps
+        with accelerator.main_process_first():
+            return refmod.load_or_compute(
+                ctx.cache_dir,
+                key,
+                lambda: refmod.compute_reference(
+                    ref_model,
+                    rows,
+                    build,
                     method.columns,
-                    is_main=is_main,
-                )
+                    cfg.ref_batch_size or micro_size // world,
+                    method.needs_token_logps,
+                    device,
+                    autocast,
+                    progress=cfg.progress and accelerator.is_main_process,
+                    prefix=ref_prefix,
+                    logits_topk=topk,
+                    logits_max_gb=method.reference_logits_max_gb(),
+                ),
+                method.columns,
+                is_main=accelerator.is_main_process,
+            )
 
-        # -- optimizer, schedule, wrapper, resume ----------------------------------------
-        optimizer = build_optimizer(params, cfg)
-        scheduler = build_scheduler(optimizer, cfg, total_steps)
-        factory = self.wrapper_factory or method.optimizer_wrapper
-        wrapper = factory(optimizer, params, ctx)
-        start = 0
-        if resume_step is not None:
-            ckpt.load_weights_into(model, self.out_dir / "model")
-            meta = ckpt.load_checkpoint(self.out_dir, optimizer, scheduler, wrapper, param_names)
-            start = int(meta["step"])
-            if is_main:
-                self._truncate_log(start)
-        if is_main:
-            self._write_config(len(rows), total_steps, accelerator)
-        last_saved = start if resume_step is not None else None
+    def _restore(self, state: TrainState) -> None:
+        """Load the checkpoint's weights and optimizer / scheduler / wrapper / RNG states."""
+        ckpt.load_weights_into(state.model, self.out_dir / "model")
+        meta = ckpt.load_checkpoint(self.out_dir, state.optimizer, state.scheduler,
+                                    state.wrapper, state.param_names)
+        state.start = state.last_saved = int(meta["step"])
+        if state.is_main:
+            self._truncate_log(state.start)
 
-        # -- loop -------------------------------------------------------------------------
-        model.train()
-        n_micro = cfg.grad_accum_steps
-        t0 = time.time()
-        bar = None
-        if cfg.progress and is_main:
-            from tqdm.auto import tqdm
+    # ------------------------------------------------------------------ step loop
+    def _run_steps(self, state: TrainState) -> None:
+        """Steps ``state.start`` .. ``state.total_steps - 1``."""
+        state.model.train()
+        state.t0 = time.time()
+        if self.config.progress and state.is_main:
+            state.bar = tqdm(total=state.total_steps, initial=state.start,
+                             desc=f"align {self.method.name}")
+        for step in range(state.start, state.total_steps):
+            self._train_step(state, step)
+        if state.bar is not None:
+            state.bar.close()
 
-            bar = tqdm(total=total_steps, initial=start, desc=f"align {method.name}")
-        log_path = self.out_dir / "log.jsonl"
-        for step in range(start, total_steps):
-            global_idx = order.batch(step)
-            mine = global_idx[rank::world]
-            micro = [mine[i::n_micro] for i in range(n_micro)]
-            progress = {"step": step, "total_steps": total_steps, "epoch": order.epoch(step),
-                        "max_epoch": order.epoch(total_steps)}
-            closure = self._make_closure(micro, rows, build, params, device, autocast,
-                                         accelerator, n_micro, progress)
-            lr = scheduler.get_last_lr()[0]
-            try:
-                out = wrapper.step(closure)
-            except NonFiniteLossError as err:
-                err.step = step + 1
-                if last_saved is not None:
-                    err.checkpoint = (str(self.out_dir / "checkpoint"), last_saved)
-                if bar is not None:
-                    bar.close()
-                raise
-            scheduler.step()
-            self.step = step + 1
-            record = {"step": step + 1, "epoch": round(order.epoch(step + 1), 4),
-                      "loss": out.loss, **out.metrics, "lr": lr, "grad_norm": out.grad_norm,
-                      "time": round(time.time() - t0, 3)}
-            self.history.append(record)
-            if is_main and ((step + 1) % cfg.log_every == 0 or step + 1 == total_steps):
-                with log_path.open("a") as handle:
-                    handle.write(json.dumps(record) + "\n")
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{out.loss:.4f}")
-            if cfg.save_every and (step + 1) % cfg.save_every == 0 and step + 1 < total_steps:
-                self._save(model, step + 1, total_steps, param_names, optimizer, scheduler,
-                           wrapper, accelerator)
-                last_saved = step + 1
-            for callback in self.callbacks:
-                callback(self, step + 1, record)
-        if bar is not None:
-            bar.close()
-        if truncated["cut"]:
-            warnings.warn(f"{truncated['cut']} of {truncated['rows']} encoded responses were cut "
-                          f"to max_length={cfg.max_length} tokens", stacklevel=2)
-        if last_saved != total_steps:
-            self._save(model, total_steps, total_steps, param_names, optimizer, scheduler,
-                       wrapper, accelerator)
-        model.eval()
-        return TrainResult(model, self.out_dir, total_steps, self.history,
+    def _train_step(self, state: TrainState, step: int) -> None:
+        """One optimizer step (0-based ``step``): update, log, checkpoint, callbacks."""
+        cfg, n_micro = self.config, self.config.grad_accum_steps
+        mine = state.order.batch(step)[state.rank::state.world]
+        micro = [mine[i::n_micro] for i in range(n_micro)]
+        progress = {"step": step, "total_steps": state.total_steps,
+                    "epoch": state.order.epoch(step), "max_epoch": state.order.epoch(state.total_steps)}
+        closure = self._make_closure(state, micro, progress)
+        lr = state.scheduler.get_last_lr()[0]
+        try:
+            out = state.wrapper.step(closure)
+        except NonFiniteLossError as err:
+            err.step = step + 1
+            if state.last_saved is not None:
+                err.checkpoint = (str(self.out_dir / "checkpoint"), state.last_saved)
+            if state.bar is not None:
+                state.bar.close()
+            raise
+        state.scheduler.step()
+        self.step = step + 1
+        record = {"step": step + 1, "epoch": round(state.order.epoch(step + 1), 4),
+                  "loss": out.loss, **out.metrics, "lr": lr, "grad_norm": out.grad_norm,
+                  "time": round(time.time() - state.t0, 3)}
+        self.history.append(record)
+        if state.is_main and ((step + 1) % cfg.log_every == 0 or step + 1 == state.total_steps):
+            with (self.out_dir / "log.jsonl").open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
+        if state.bar is not None:
+            state.bar.update(1)
+            state.bar.set_postfix(loss=f"{out.loss:.4f}")
+        if cfg.save_every and (step + 1) % cfg.save_every == 0 and step + 1 < state.total_steps:
+            self._save(state, step + 1)
+            state.last_saved = step + 1
+        for callback in self.callbacks:
+            callback(self, step + 1, record)
+
+    def _finish(self, state: TrainState) -> TrainResult:
+        """Warn about cut responses, save the final checkpoint and model, return the result."""
+        if state.build.cut:
+            warnings.warn(f"{state.build.cut} of {state.build.encoded} encoded responses were cut "
+                          f"to max_length={self.config.max_length} tokens",
+                          stacklevel=3)  # the caller of train()
+        if state.last_saved != state.total_steps:
+            self._save(state, state.total_steps)
+        state.model.eval()
+        return TrainResult(state.model, self.out_dir, state.total_steps, self.history,
                            self.reference.hit if self.reference is not None else None)
 
-    def _save(self, model, step, total, names, optimizer, scheduler, wrapper, accelerator):
+    def _save(self, state: TrainState, step: int) -> None:
+        """Checkpoint at ``step`` (the final one without optimizer state); main process only."""
+        accelerator = state.accelerator
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            ckpt.save_checkpoint(self.out_dir, model, step, total, names,
-                                 optimizer if step < total else None, scheduler,
-                                 wrapper, extra={"method": self.method.name,
-                                                 "precision": self.precision})
+            ckpt.save_checkpoint(self.out_dir, state.model, step, state.total_steps,
+                                 state.param_names,
+                                 state.optimizer if step < state.total_steps else None,
+                                 state.scheduler, state.wrapper,
+                                 extra={"method": self.method.name, "precision": self.precision})
         accelerator.wait_for_everyone()
 
-    def _make_closure(self, micro, rows, build, params, device, autocast, accelerator,
-                      n_micro, progress=None) -> Callable[..., StepOutput]:
+    def _make_closure(self, state: TrainState, micro: list[list[int]],
+                      progress: dict[str, Any] | None = None) -> Callable[..., StepOutput]:
+        """The step's ``closure(backward=True) -> StepOutput`` over this process's micro-batches."""
         method, reference, prefix = self.method, self.reference, self.prefix
+        rows, build, params = state.rows, state.build, state.params
+        device, autocast, accelerator = state.device, state.autocast, state.accelerator
+        n_micro = self.config.grad_accum_steps
         world = accelerator.num_processes
 
         def closure(backward: bool = True) -> StepOutput:

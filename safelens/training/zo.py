@@ -81,9 +81,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 
 from safelens.errors import SafelensError
+from safelens.training.checkpoint import load_state
 from safelens.training.optim import LossClosure, NonFiniteLossError, StepOutput, clip_gradients
+from safelens.training.rundir import read_log
 
 ZO_UPDATES = ("sgd", "optimizer")
 ZO_RESTORES = ("copy", "regenerate")
@@ -439,8 +442,6 @@ def layer_sensitivity(source: ZerothOrderStep | str | Path) -> dict[str, float]:
         sens = source.sensitivity
         where = "this ZerothOrderStep"
     else:
-        from safelens.training.checkpoint import load_state
-
         ck = Path(source) / "checkpoint"
         if not (ck / "wrapper.json").is_file():
             raise SafelensError(f"{source}: no checkpoint/wrapper.json; expected a zo-refine "
@@ -468,8 +469,6 @@ def refinement_cost(run_dir: str | Path) -> dict[str, Any]:
         "first_order_row_forwards", "ratio_row_forwards", "zo_wall_s", "first_order_wall_s",
         "ratio_wall"}`` (ratios None where the source run is unknown).
     """
-    from safelens.training.runs import read_log
-
     run_dir = Path(run_dir)
     cfg = json.loads((run_dir / "config.json").read_text())
     log = read_log(run_dir)
@@ -510,8 +509,6 @@ def weight_change(before: str | Path, after: str | Path) -> dict[str, Any]:
     Raises:
         SafelensError: a folder has no safetensors, or the two hold other tensors.
     """
-    from safetensors.torch import load_file
-
     def tensors(folder: str | Path) -> dict[str, torch.Tensor]:
         files = sorted(Path(folder).glob("*.safetensors"))
         if not files:

@@ -33,16 +33,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from safelens.models.chat import encode
 from safelens.training.batch import Logps, TrainBatch, concat_columns
 from safelens.training.config import TrainConfig
-
-if TYPE_CHECKING:
-    from safelens.training.optim import OptimizerWrapper
+from safelens.training.optim import DefaultStep, OptimizerWrapper
 
 
 @dataclass
@@ -109,8 +107,6 @@ class Method:
         ctx: TrainContext,
     ) -> OptimizerWrapper:
         """The object that turns a loss closure into a parameter update (default: plain)."""
-        from safelens.training.optim import DefaultStep
-
         return DefaultStep(optimizer, params, max_grad_norm=self.config.max_grad_norm)
 
     def cache_key(self) -> dict[str, Any]:

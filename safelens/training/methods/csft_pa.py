@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import torch
 
+import safelens.models
 from safelens.errors import SafelensError
 from safelens.losses import PA_ARGMAX, constrained_sft_loss, pa_delta_schedule, pa_terms, sft_loss
 from safelens.training.batch import Logps, TrainBatch
@@ -145,9 +146,8 @@ class CSFTPA(ConstrainedSFT):
         name = self.config.aligned_model
         if name is None:
             return ctx.model
-        from safelens.models import load_model
-
-        aligned = load_model(name, device=next(ctx.model.parameters()).device)
+        # looked up on the package at call time, where tests substitute a model
+        aligned = safelens.models.load_model(name, device=next(ctx.model.parameters()).device)
         check_same_tokenizer(
             ctx.tokenizer, aligned.tokenizer,
             int(ctx.model.original_model.get_output_embeddings().weight.shape[0]),

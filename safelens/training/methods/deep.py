@@ -45,6 +45,7 @@ Rows may carry ``system`` (a per-row system prompt, e.g. the identity-shifting p
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -54,6 +55,8 @@ from typing import Any, Literal
 
 import torch
 
+import safelens.models
+from safelens.data.augment import augment_rows
 from safelens.losses import (
     constrained_sft_betas_for_mask,
     constrained_sft_loss,
@@ -65,6 +68,7 @@ from safelens.losses import (
     wdoor_token_weights,
 )
 from safelens.models.chat import ChatBatch, encode
+from safelens.training import reference as refmod
 from safelens.training.batch import Logps, TrainBatch, concat_columns
 from safelens.training.config import TrainConfig, _help
 from safelens.training.methods.base import Method, TrainContext
@@ -215,8 +219,6 @@ class AugmentedSFT(_RowAware):
     keep_continuation = 0
 
     def prepare(self, rows: list[dict[str, Any]], ctx: TrainContext) -> list[dict[str, Any]]:
-        from safelens.data.augment import augment_rows
-
         cfg = self.config
         rows = augment_rows(rows, ctx.tokenizer, max_prefix=cfg.max_prefix, p_zero=cfg.p_zero,
                             seed=cfg.seed, max_length=cfg.max_length,
@@ -400,10 +402,6 @@ class WDOOR(DOOR):
         self.star = None
 
     def prepare(self, rows: list[dict[str, Any]], ctx: TrainContext) -> list[dict[str, Any]]:
-        import contextlib
-
-        from safelens.training import reference as refmod
-
         rows = super().prepare(rows, ctx)
         cfg = self.config
         star = self.star_model
@@ -411,9 +409,8 @@ class WDOOR(DOOR):
             if not cfg.star_model:
                 raise ValueError("w-door needs pi*: pass --star-model (a DPO-aligned model: a "
                                  "path, HF id or safelens align run directory)")
-            from safelens.models import load_model
-
-            star = load_model(cfg.star_model, device=ctx.accelerator.device)
+            # looked up on the package at call time, where tests substitute a model
+            star = safelens.models.load_model(cfg.star_model, device=ctx.accelerator.device)
         hf = getattr(ctx.model, "original_model", ctx.model)
         device = next(hf.parameters()).device
         star.to(device)

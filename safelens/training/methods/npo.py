@@ -12,15 +12,36 @@ negative as they are unlearned).
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from safelens.errors import SafelensError
 from safelens.losses import npo_loss, sft_loss
 from safelens.training.batch import Logps, TrainBatch
-from safelens.training.config import NPOConfig
+from safelens.training.config import TrainConfig, _help
 from safelens.training.methods.base import Method, TrainContext
 from safelens.training.registry import register_method
+
+
+@dataclass
+class NPOConfig(TrainConfig):
+    """NPO: unlearn the ``rejected`` (harmful, compliant) responses relative to the reference."""
+
+    beta: float = _help(0.5, "NPO inverse temperature beta (DOOR uses 0.5)")
+    only_harmful: bool = _help(
+        True, "unlearn only rows with harmful=True (their rejected answer complies)")
+    sft_weight: float = _help(
+        0.0, "weight of an NLL term on the chosen response (0 = pure NPO)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (self.beta > 0 and math.isfinite(self.beta)):
+            raise SafelensError(f"NPOConfig.beta must be > 0, got {self.beta!r}")
+        if self.sft_weight < 0:
+            raise SafelensError(f"NPOConfig.sft_weight must be >= 0, got {self.sft_weight!r}")
 
 
 class NPO(Method):

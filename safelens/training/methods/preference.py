@@ -20,21 +20,76 @@ is two micro-batches).
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from safelens.errors import SafelensError
 from safelens.losses import cdpo_loss, dpo_loss, drdpo_loss, ipo_loss, rdpo_loss, sft_loss
 from safelens.training.batch import Logps, TrainBatch
-from safelens.training.config import (
-    CDPOConfig,
-    DPOConfig,
-    DrDPOConfig,
-    IPOConfig,
-    RDPOConfig,
-)
+from safelens.training.config import TrainConfig, _help
 from safelens.training.methods.base import Method, preference_metrics
 from safelens.training.registry import register_method
+
+
+@dataclass
+class DPOConfig(TrainConfig):
+    """DPO (seed 000, Eq. 8): mean -log sigmoid(beta h)."""
+
+    beta: float = _help(0.1, "inverse temperature beta of the implicit reward beta (pi - ref)")
+    rpo_alpha: float = _help(
+        0.0, "weight of an NLL term on the chosen response (RPO, TRL's rpo_alpha); 0 = off")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (self.beta > 0 and math.isfinite(self.beta)):
+            raise SafelensError(f"{type(self).__name__}.beta must be > 0, got {self.beta!r}")
+        if not (self.rpo_alpha >= 0 and math.isfinite(self.rpo_alpha)):
+            raise SafelensError(f"{type(self).__name__}.rpo_alpha must be >= 0, "
+                             f"got {self.rpo_alpha!r}")
+
+
+@dataclass
+class IPOConfig(DPOConfig):
+    """IPO: mean (h - 1/(2 beta))^2 on LENGTH-NORMALISED log-probs (mean per response token)."""
+
+
+@dataclass
+class CDPOConfig(DPOConfig):
+    """Conservative DPO: DPO with label smoothing eps."""
+
+    eps: float = _help(0.1, "assumed label-flip rate eps in [0, 0.5]")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.eps <= 0.5:
+            raise SafelensError(f"CDPOConfig.eps must be in [0, 0.5], got {self.eps!r}")
+
+
+@dataclass
+class RDPOConfig(DPOConfig):
+    """Robust DPO: unbiased DPO under a known label-flip rate eps."""
+
+    eps: float = _help(0.1, "known label-flip rate eps in [0, 0.5)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.eps < 0.5:
+            raise SafelensError(f"RDPOConfig.eps must be in [0, 0.5), got {self.eps!r}")
+
+
+@dataclass
+class DrDPOConfig(DPOConfig):
+    """Dr.DPO: -beta' log mean exp(-l / beta') over each micro-batch."""
+
+    beta_prime: float = _help(1.0, "DRO temperature beta' > 0 (inf = plain DPO)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.beta_prime > 0:
+            raise SafelensError(f"DrDPOConfig.beta_prime must be > 0, got {self.beta_prime!r}")
 
 
 class DPO(Method):

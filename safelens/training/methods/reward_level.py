@@ -20,22 +20,43 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 
+from safelens.errors import SafelensError
 from safelens.losses import reward_level_loss, reward_soft_targets
-from safelens.reward import default_reward_model, score_pairs
+from safelens.reward import RewardModel, default_reward_model, score_pairs
 from safelens.training.batch import Logps, TrainBatch
-from safelens.training.config import RewardLevelConfig
+from safelens.training.config import _help
 from safelens.training.methods.base import Method, TrainContext, preference_metrics
+from safelens.training.methods.preference import DPOConfig
 from safelens.training.registry import register_method
 
 logger = logging.getLogger(__name__)
 
 # ``default_reward_model`` lives in safelens.reward; imported here for callers of its old home.
-__all__ = ["RewardLevel", "default_reward_model"]
+__all__ = ["RewardLevel", "RewardLevelConfig", "default_reward_model"]
+
+
+@dataclass
+class RewardLevelConfig(DPOConfig):
+    """Reward-level loss (ShaPO-R without the subspace SAM): BCE against sigmoid(beta_r dR)."""
+
+    beta_r: float = _help(10.0, "sharpness beta_r of the reward-model soft targets (seed: 10)")
+    reward_model: str | None = _help(
+        None, "directory of a saved safelens RewardModel; None = row columns "
+              "reward_chosen/reward_rejected if present, else the default reward model")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (self.beta_r >= 0 and math.isfinite(self.beta_r)):
+            raise SafelensError(f"RewardLevelConfig.beta_r must be finite and >= 0, "
+                             f"got {self.beta_r!r}")
 
 
 class RewardLevel(Method):
@@ -51,8 +72,6 @@ class RewardLevel(Method):
             return self.reward_scorer, f"object:{type(self.reward_scorer).__name__}:" \
                                        f"{getattr(self.reward_scorer, 'name', '')}"
         if self.config.reward_model is not None:
-            from safelens.reward import RewardModel
-
             path = Path(self.config.reward_model)
             stamp = (path / "reward_model.safetensors")
             ident = f"dir:{path.resolve()}:{stamp.stat().st_mtime_ns if stamp.exists() else 0}"
@@ -68,8 +87,6 @@ class RewardLevel(Method):
             [ident, [(r["prompt"], r["chosen"], r["rejected"]) for r in rows]]).encode()
         ).hexdigest()[:16]
         path = Path(ctx.cache_dir) / f"rewards-{key}.safetensors"
-        from safetensors.torch import load_file, save_file
-
         if path.is_file():
             scores = load_file(str(path))
             logger.info("reward scores: cache hit %s", path)

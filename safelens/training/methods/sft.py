@@ -5,15 +5,31 @@ Logs ``loss`` and ``logps/chosen`` only: without a reference there are no implic
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 
+from safelens.errors import SafelensError
 from safelens.losses import sft_loss
 from safelens.training.batch import Logps, TrainBatch
-from safelens.training.config import SFTConfig
+from safelens.training.config import TrainConfig, _help
 from safelens.training.methods.base import Method
 from safelens.training.registry import register_method
+
+
+@dataclass
+class SFTConfig(TrainConfig):
+    """Supervised fine-tuning on the ``chosen`` responses (no reference model)."""
+
+    reduction: Literal["token_mean", "sequence_sum"] = _help(
+        "token_mean", "token_mean: NLL per response token; sequence_sum: -log pi(y|x) per row")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.reduction not in ("token_mean", "sequence_sum"):
+            raise SafelensError(f"SFTConfig.reduction must be 'token_mean' or 'sequence_sum', "
+                             f"got {self.reduction!r}")
 
 
 class SFT(Method):

@@ -44,11 +44,19 @@ from typing import Any, Literal
 
 import torch
 
-from safelens.geometry.value_vectors import Subspace
+from safelens.geometry.probes import probe_direction
+from safelens.geometry.value_vectors import (
+    Subspace,
+    random_k_neurons,
+    rank_value_vectors,
+    top_k_neurons,
+    value_vector_params,
+)
 from safelens.training.batch import Logps, TrainBatch
-from safelens.training.config import DPOConfig, RewardLevelConfig, TrainConfig, _help
+from safelens.training.config import TrainConfig, _help
 from safelens.training.methods.base import Method, TrainContext
-from safelens.training.methods.reward_level import RewardLevel
+from safelens.training.methods.preference import DPOConfig
+from safelens.training.methods.reward_level import RewardLevel, RewardLevelConfig
 from safelens.training.registry import get_method, register_method
 from safelens.training.sam import SAM_MODES, SubspaceSAM
 
@@ -140,8 +148,6 @@ def _all_params_visible(model: Any) -> Iterator[None]:
 
 def _trainable_layers(model: Any) -> list[int]:
     """Layers whose value-vector parameter is trainable (not frozen)."""
-    from safelens.geometry.value_vectors import value_vector_params
-
     trainable = {id(p) for p in model.original_model.parameters() if p.requires_grad}
     with _all_params_visible(model):
         return [info.layer for info in value_vector_params(model) if id(info.param) in trainable]
@@ -163,12 +169,6 @@ def build_subspace(model: Any, rows: list[dict[str, Any]], config: SAMConfig) ->
         ValueError: ``selective``/``random`` with every value-vector parameter frozen, or no
             harmful training row for the probe.
     """
-    from safelens.geometry.value_vectors import (
-        random_k_neurons,
-        rank_value_vectors,
-        top_k_neurons,
-    )
-
     kind = config.subspace
     if kind == "none":
         return Subspace.none()
@@ -181,8 +181,6 @@ def build_subspace(model: Any, rows: list[dict[str, Any]], config: SAMConfig) ->
                          "(--freeze); use uniform or unfreeze some MLP output projections")
     k = min(max(1, round(config.top_fraction * n_layers * d_mlp)), len(layers) * d_mlp)
     if kind == "selective":
-        from safelens.geometry.probes import probe_direction
-
         probe = probe_direction(model, rows, seed=config.seed, max_length=config.max_length)
         logger.info("ShaPO probe: train acc %.3f, val acc %.3f on %d examples",
                     probe.accuracy_train, probe.accuracy_val, probe.n_train + probe.n_val)

@@ -58,6 +58,7 @@ from safelens.training.batch import Logps, TrainBatch
 from safelens.training.config import TrainConfig, _help
 from safelens.training.methods.base import Method, TrainContext
 from safelens.training.registry import available_methods, get_method, register_method
+from safelens.training.rundir import run_is_finished
 from safelens.training.zo import ZO_RESTORES, ZO_UPDATES, ZerothOrderStep, parse_layers
 
 #: Settings taken from the ``--from`` run unless given explicitly.
@@ -76,8 +77,6 @@ def check_source_run(path: str | Path) -> Path:
     Raises:
         SafelensError: one line naming the path and what was expected.
     """
-    from safelens.training.runs import run_is_finished
-
     run = Path(path)
     expected = ("expected the --out directory of a finished `safelens align` run "
                 "(config.json + model/)")
