@@ -341,3 +341,33 @@ def test_optimizer_wrapper_hook(fresh, tmp_path):
                      optimizer_wrapper=factory).train()
     assert made[0].calls == 6 and "loss_unperturbed" in result.history[0]
     assert json.loads((tmp_path / "checkpoint" / "wrapper.json").read_text())
+
+
+def _rpo_methods() -> list[tuple[str, bool]]:
+    import dataclasses
+
+    from safelens.training import available_methods, get_method
+
+    return [(name, "rpo_alpha" in {f.name for f in dataclasses.fields(get_method(name).config_cls)})
+            for name in available_methods()  # the package's own; zo-refine: see test_zo
+            if name != "zo-refine" and get_method(name).method_cls.__module__.startswith("safelens.")]
+
+
+@pytest.mark.parametrize(("name", "accepts"), _rpo_methods())
+def test_rpo_alpha_reaches_every_method_that_accepts_it_and_is_rejected_elsewhere(
+        name, accepts, tmp_path):
+    """Issue 16's confound: the quick preset sets rpo_alpha=1 for every method that has it, so a
+    method that silently ignored it (reward-level, and ShaPO-R through it, did) would be
+    compared with an extra NLL term missing."""
+    from safelens.errors import SafelensError
+
+    if not accepts:
+        with pytest.raises((SafelensError, TypeError, ValueError), match="rpo_alpha"):
+            make_method(name, rpo_alpha=0.5)
+        return
+    extra = {"subspace": "random", "sam_every": 1} if name.startswith("shapo") else {}
+    result = Trainer(make_method(name, **{**FAST, "max_steps": 1, "rpo_alpha": 0.5, **extra}),
+                     tmp_path, model=tiny(0), rows=make_rows()).train()
+    rec = result.history[0]
+    assert rec["nll_loss"] > 0, name
+    assert rec["loss"] == pytest.approx(rec["pref_loss"] + 0.5 * rec["nll_loss"], rel=1e-5), name

@@ -92,6 +92,19 @@ class DrDPOConfig(DPOConfig):
             raise SafelensError(f"DrDPOConfig.beta_prime must be > 0, got {self.beta_prime!r}")
 
 
+def add_rpo_nll(loss: torch.Tensor, metrics: dict[str, Any], policy: Logps,
+                rpo_alpha: float) -> tuple[torch.Tensor, dict[str, Any]]:
+    """``loss + rpo_alpha · NLL(chosen)`` (RPO; TRL's ``rpo_alpha``), with ``pref_loss`` and
+    ``nll_loss`` logged; ``loss`` unchanged at ``rpo_alpha == 0``. Every method whose config
+    has ``rpo_alpha`` (the DPO family, reward-level, ShaPO-T/-R) ends its loss here."""
+    if rpo_alpha > 0:
+        nll = sft_loss(policy.tokens("chosen"), policy.token_mask("chosen"))
+        metrics["pref_loss"] = loss.detach()
+        metrics["nll_loss"] = nll.detach()
+        loss = loss + rpo_alpha * nll
+    return loss, metrics
+
+
 class DPO(Method):
     """DPO: ``dpo_loss(pc, pr, rc, rr, beta)``."""
 
@@ -108,12 +121,7 @@ class DPO(Method):
         pc, pr, rc, rr = policy["chosen"], policy["rejected"], ref["chosen"], ref["rejected"]
         loss = self.loss(pc, pr, rc, rr)
         metrics = preference_metrics(pc, pr, rc, rr, self.config.beta)
-        if self.config.rpo_alpha > 0:
-            nll = sft_loss(policy.tokens("chosen"), policy.token_mask("chosen"))
-            metrics["pref_loss"] = loss.detach()
-            metrics["nll_loss"] = nll.detach()
-            loss = loss + self.config.rpo_alpha * nll
-        return loss, metrics
+        return add_rpo_nll(loss, metrics, policy, self.config.rpo_alpha)
 
 
 class IPO(DPO):

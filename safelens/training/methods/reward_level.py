@@ -34,7 +34,7 @@ from safelens.reward import RewardModel, default_reward_model, score_pairs
 from safelens.training.batch import Logps, TrainBatch
 from safelens.training.config import _help
 from safelens.training.methods.base import Method, TrainContext, preference_metrics
-from safelens.training.methods.preference import DPOConfig
+from safelens.training.methods.preference import DPOConfig, add_rpo_nll
 from safelens.training.registry import register_method
 
 logger = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class RewardLevel(Method):
         loss = reward_level_loss(pc, pr, rc, rr, r_c, r_r, self.config.beta, self.config.beta_r)
         metrics = preference_metrics(pc, pr, rc, rr, self.config.beta)
         metrics["targets/mean"] = reward_soft_targets(r_c - r_r, self.config.beta_r).mean()
-        return loss, metrics
+        return add_rpo_nll(loss, metrics, policy, self.config.rpo_alpha)
 
 
 register_method("reward-level", RewardLevelConfig, RewardLevel)
