@@ -22,9 +22,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from safelens.data.io import read_jsonl_prefix
+from safelens.data.io import read_jsonl, read_jsonl_prefix, write_jsonl
 from safelens.errors import SafelensError
+from safelens.eval.checks import check_generation_config, check_prompt_lengths
+from safelens.eval.degeneracy import degenerate_reasons
 from safelens.eval.generation import GenerationConfig, generate
+from safelens.eval.metrics import rate, summarize, summarize_judges
+from safelens.models.tokens import token_prefix
 
 
 @dataclass
@@ -128,8 +132,6 @@ def generate_rows(
         SafelensError: out-of-range decoding settings, a prompt over ``max_prompt_length``
             tokens (named by row and id), or a partial file holding other prompts.
     """
-    from safelens.eval.checks import check_generation_config, check_prompt_lengths
-
     cfg = config or GenerationConfig()
     check_generation_config(cfg)
     partial = Path(str(out) + ".partial") if out is not None else None
@@ -255,9 +257,7 @@ def judge_rows(
     Raises:
         SafelensError: an unknown agreement judge, or one that judges harm, not refusals.
     """
-    from safelens.eval.degeneracy import degenerate_reasons
     from safelens.eval.judges import run_judge
-    from safelens.eval.metrics import summarize, summarize_judges
 
     extra = (dict(agreement_judges) if isinstance(agreement_judges, Mapping)
              else resolve_agreement_judges(agreement_judges))
@@ -306,8 +306,6 @@ def save_eval(out: str | Path, rows: list[dict], summary: dict | None) -> None:
     The summary goes to ``out`` with the suffix ``.summary.json`` (``x.jsonl`` →
     ``x.summary.json``).
     """
-    from safelens.data.io import write_jsonl
-
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_jsonl(out, rows)
@@ -317,16 +315,9 @@ def save_eval(out: str | Path, rows: list[dict], summary: dict | None) -> None:
         out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2, default=float))
 
 
-def _cut_to_tokens(tokenizer, texts: Sequence[str], n_tokens: int) -> list[str]:
-    """Each text cut to its first ``n_tokens`` tokens (decoded back to text)."""
-    ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-    return [tokenizer.decode(i[:n_tokens], skip_special_tokens=True) for i in ids]
-
-
 def _add_win_rate(rows: list[dict], summary: dict, scorer, reference_tokens: int | None,
                   tokenizer) -> None:
     """Per-row rewards/outcomes and the overall / per-domain / per-kind win rate (in place)."""
-    from safelens.eval.metrics import rate
     from safelens.reward.win_rate import win_outcomes, win_rate_summary
 
     missing = [r.get("id", i) for i, r in enumerate(rows) if not r.get("reference")]
@@ -336,7 +327,8 @@ def _add_win_rate(rows: list[dict], summary: dict, scorer, reference_tokens: int
     prompts = [r["prompt"] for r in rows]
     references = [r["reference"] for r in rows]
     if reference_tokens is not None:
-        references = _cut_to_tokens(tokenizer, references, reference_tokens)
+        references = [token_prefix(tokenizer, text, reference_tokens, mode="decode")
+                      for text in references]
     # The user sees the prefill plus the continuation, so that is what gets scored.
     shown = [(r.get("prefill") or "") + r["response"] for r in rows]
     policy = scorer.score(prompts, shown)  # [N]
@@ -371,8 +363,6 @@ def summarize_judged(rows: Sequence[dict]) -> dict:
         >>> s["asr"]["value"], s["over_refusal"]["value"], s["win_rate"]["win_rate"]
         (1.0, 0.0, 0.5)
     """
-    from safelens.eval.metrics import rate, summarize, summarize_judges
-
     def column(name: str) -> list[bool] | None:
         return [bool(r[name]) for r in rows] if rows and all(name in r for r in rows) else None
 
@@ -401,8 +391,6 @@ def finished_eval(out: str | Path, rows: Sequence[dict]) -> EvalResult | None:
 
     None when ``out`` or its ``.summary.json`` is missing, or ``out`` holds other prompts.
     """
-    from safelens.data.io import read_jsonl
-
     out = Path(out)
     summary_path = out.with_suffix(".summary.json")
     if not (out.is_file() and summary_path.is_file()):
