@@ -22,6 +22,8 @@ from typing import Any, Literal
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from safelens.errors import SafelensError
+
 DEFAULT_MAX_LENGTH = 512
 
 
@@ -109,8 +111,6 @@ def chat_template_ids(tokenizer: PreTrainedTokenizerBase, messages: list[dict[st
     parts = pattern.split(skeleton)
     filled = "".join(contents[holders.index(p)] if p in holders else p for p in parts)
     if filled != rendered or any(skeleton.count(h) != 1 for h in holders):
-        from safelens.errors import SafelensError
-
         raise SafelensError(
             "a message contains a control-token string (one of "
             f"{[s for s in specials if any(s in c for c in contents)][:3]}) and this tokenizer's "
