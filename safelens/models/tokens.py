@@ -93,7 +93,10 @@ def token_prefix(tokenizer: Any, text: str, k: int,
         >>> from transformers import AutoTokenizer
         >>> tok = AutoTokenizer.from_pretrained(_default_tokenizer_dir())
         >>> token_prefix(tok, "Boil water, then add the egg.", 4, mode="decode")
-        'Boil water, then'
+        'Boil water,'
+        >>> text = "Stop.<|im_end|> Hi"
+        >>> token_prefix(tok, text, 9), token_prefix(tok, text, 9, mode="decode")
+        ('Stop.<|im_end|> Hi', 'Stop. Hi')
 
     Args:
         tokenizer: the model's tokenizer.
