@@ -7,6 +7,7 @@ bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false SAFELENS_QUICK=1 MPLBACKEND=Agg
 PY=${PYTHON:-python3}
 $PY -m ruff check safelens tests benchmarks
+$PY -m mypy  # strict on losses/, eval/metrics.py, geometry/ ([tool.mypy] in pyproject.toml)
 $PY -m pytest tests --doctest-modules safelens -q -p no:cacheprovider "$@"
 # Notebooks whose quick mode has been verified under nbval (listed in notebooks/ci.txt).
 mapfile -t notebooks < <(grep -v '^#' notebooks/ci.txt | sed '/^$/d')

@@ -8,7 +8,7 @@ CIs, :func:`safelens.eval.metrics.summarize`) and aggregate over seeds.
 
 A cell is cached as ``OUT/<attack>/<strength>-seed<seed>.json`` (summary + per-row verdicts; the
 judged rows go to the ``.jsonl`` beside it) and reused when its ``key`` is identical: the model's
-weights fingerprint (:func:`safelens.training.reference.model_fingerprint`, taken before any
+weights fingerprint (:func:`safelens.models.fingerprint.model_fingerprint`, taken before any
 perturbation), the rows' hash, the attack's settings, the decoding settings and the judge.
 Strength 0 (``sigma=0``) is the unperturbed model: it is evaluated once and reported for every
 seed. Quantization is deterministic, so a format has one cell (``seed`` is ``None``).
@@ -45,6 +45,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from safelens.data.jsonfile import strict_json, write_json
 from safelens.errors import SafelensError
 from safelens.eval.degeneracy import SALAD_NLL
 
@@ -87,17 +88,6 @@ def _subspace_digest(subspace: Any) -> str | None:
         else:
             h.update(repr(mask).encode())
     return h.hexdigest()[:20]
-
-
-def _clean(x: Any) -> Any:
-    """Strict JSON: NaN / inf become None."""
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    return x
 
 
 def aggregate_seeds(rates: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:
@@ -152,7 +142,7 @@ def _run_cells(
     from safelens.eval.generation import GenerationConfig
     from safelens.eval.judges import get_judge
     from safelens.eval.runner import generate_rows, judge_rows
-    from safelens.training.reference import model_fingerprint
+    from safelens.models.fingerprint import model_fingerprint
 
     if not rows:
         raise SafelensError(f"{attack}: no prompt rows; expected at least one")
@@ -168,7 +158,7 @@ def _run_cells(
                 "agreement_judges": list(agreement_judges or ())}
     if salad_nll is not None:
         base_key["salad_nll"] = salad_nll
-    base_key = _clean(json.loads(json.dumps(base_key, default=str)))
+    base_key = strict_json(json.loads(json.dumps(base_key, default=str)))
     folder = Path(out) / attack if out is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -209,7 +199,7 @@ def _run_cells(
                 kept = {k: summary.get(k) for k in (*CURVE_METRICS, "harmful_refusal_rate",
                                                     "degenerate_harmful", "degenerate_benign",
                                                     "n_empty", "judge", "judges")}
-                cell = _clean({"key": key, "strength": strength, "seed": run_seed,
+                cell = strict_json({"key": key, "strength": strength, "seed": run_seed,
                                "summary": kept, "perturbation": info,
                                "refused": [r.get("refused") for r in judged],
                                "degenerate": [r.get("degenerate") for r in judged],
@@ -217,7 +207,7 @@ def _run_cells(
                                "ids": [r.get("id") for r in judged]})
                 if path is not None:
                     write_jsonl(path.with_suffix(".jsonl"), judged)
-                    path.write_text(json.dumps(cell, indent=1, ensure_ascii=False) + "\n")
+                    write_json(path, cell, indent=1)
                 cell["cached"] = False
             cell = {**cell, "path": str(path) if path else None}
             cell.pop("key", None)

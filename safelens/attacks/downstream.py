@@ -24,6 +24,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from safelens.data.jsonfile import write_json
+
 __all__ = ["evaluate_utility", "run_downstream", "run_downstream_grid", "utility_table"]
 
 
@@ -44,7 +46,7 @@ def evaluate_utility(model: Any, task: str, rows: list[dict[str, Any]], *,
     from safelens.eval.generation import GenerationConfig
     from safelens.eval.runner import generate_rows
     from safelens.eval.utility import score_utility
-    from safelens.training.reference import model_fingerprint
+    from safelens.models.fingerprint import model_fingerprint
 
     key = None
     if out is not None:
@@ -64,7 +66,7 @@ def evaluate_utility(model: Any, task: str, rows: list[dict[str, Any]], *,
         row["score"] = value
     if out is not None:
         write_jsonl(out, done)
-        meta.write_text(json.dumps({"key": key, "score": score}, indent=2, default=float))
+        write_json(meta, {"key": key, "score": score})
     return score, done
 
 
@@ -132,7 +134,7 @@ def run_downstream(
 
     write_jsonl(out / "utility.jsonl", answered)
     record = {**record, **wanted, "utility": score, "initial_utility": initial}
-    path.write_text(json.dumps(record, indent=2, default=float))
+    write_json(path, record)
     return record
 
 

@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from safelens.data.jsonfile import write_json
+
 __all__ = ["DEFENSES", "FinetuneAttackConfig", "attack_eval_sets", "attack_table",
            "evaluate_asr", "paired_defense_table", "rejudge", "run_attack_grid",
            "run_finetune_attack"]
@@ -230,7 +232,7 @@ def run_finetune_attack(
         "eval_ids": [r.get("id") for r in eval_rows],
         "success": {"initial": initial_success, "after": after_success},
     }
-    (out / "attack.json").write_text(json.dumps(record, indent=2, default=float))
+    write_json(out / "attack.json", record)
     return record
 
 

@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from safelens.data.jsonfile import write_json
 from safelens.errors import SafelensError
 from safelens.eval.degeneracy import SALAD_NLL
 
@@ -304,7 +305,7 @@ def robustness_matrix(
         does not apply has ``"skipped"`` (the reason).
     """
     from safelens.models import load_model
-    from safelens.training.reference import model_fingerprint
+    from safelens.models.fingerprint import model_fingerprint
 
     cfg = config or MatrixConfig()
     columns = [a if isinstance(a, MatrixAttack) else MatrixAttack.parse(a) for a in attacks]
@@ -343,12 +344,12 @@ def robustness_matrix(
                 t0 = time.time()
                 cell = _run_cell(attack, model, load_path, source, cfg, cell_path)
                 cell["seconds"] = round(time.time() - t0, 1)
-                cell_path.write_text(json.dumps({"key": key, "cell": cell}, indent=1) + "\n")
+                write_json(cell_path, {"key": key, "cell": cell}, indent=1)
                 cell = {**cell, "cached": False}
             row[attack.name] = cell
         record["cells"][name] = row
         del model
-    (root / "matrix.json").write_text(json.dumps(record, indent=1) + "\n")
+    write_json(root / "matrix.json", record, indent=1)
     return record
 
 

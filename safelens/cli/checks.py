@@ -17,12 +17,12 @@ from safelens.cli.options import generation_config
 from safelens.data.eval_sets import EVAL_SETS
 from safelens.errors import SafelensError, check_device, check_number, check_output_dir
 from safelens.eval.checks import check_generation_config
+from safelens.models.device import resolve_device
 from safelens.models.loading import (
     _DEFAULT_ALIASES,
     _resolve_local_dir,
     check_model_name,
     default_gguf_path,
-    resolve_device,
     resolve_dtype,
 )
 from safelens.models.precision import resolve_precision

@@ -48,6 +48,7 @@ from safelens.data.attacks import build_attack_sets
 from safelens.data.eval_sets import BUILTIN_EVAL_SETS, EVAL_SETS, eval_set, seeded_subsample
 from safelens.data.generator.build import build
 from safelens.data.io import read_jsonl
+from safelens.data.jsonfile import write_json
 from safelens.data.utility import build_utility_sets
 from safelens.errors import SafelensError, check_device, check_number, check_output_dir, one_line
 from safelens.eval.degeneracy import SALAD_NLL
@@ -212,7 +213,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"\npreset {args.preset!r} targets on the test split: " + (
                 "all reached" if not misses else "NOT reached: " + "; ".join(misses)))
     report["total_seconds"] = round(time.time() - t_start, 1)
-    (out_dir / "demo.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
+    write_json(out_dir / "demo.json", report)
     print(f"\ntotal {report['total_seconds']:.0f} s; summaries in {out_dir / 'demo.json'}")
     return 0
 

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from safelens.data.jsonfile import dumps_json, write_json
+
 
 def cmd_reward_train(args: argparse.Namespace) -> int:
     from safelens.data import load_builtin, read_jsonl
@@ -18,7 +20,7 @@ def cmd_reward_train(args: argparse.Namespace) -> int:
     config = RewardConfig(epochs=args.epochs, seed=args.seed, lr=args.lr)
     model, metrics = train_reward_model(rows, config, val_rows=val)
     out = model.save(args.out)
-    (Path(out) / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    write_json(Path(out) / "metrics.json", metrics)
     print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, list)},
                      indent=2, default=float))
     print(f"saved to {out}")
@@ -28,7 +30,8 @@ def cmd_reward_train(args: argparse.Namespace) -> int:
 def cmd_reward_winrate(args: argparse.Namespace) -> int:
     """Win rate of the responses in an eval output file against each row's ``reference``."""
     from safelens.data import read_jsonl
-    from safelens.reward import HFRewardModel, RewardModel, reward_win_rate
+    from safelens.eval.runner import reward_win_rate
+    from safelens.reward import HFRewardModel, RewardModel
 
     rows = [r for r in read_jsonl(args.responses) if r.get("reference")]
     if not rows:
@@ -41,7 +44,7 @@ def cmd_reward_winrate(args: argparse.Namespace) -> int:
               else HFRewardModel(args.reward_model, negate=args.negate))
     result = reward_win_rate(scorer, [r["prompt"] for r in rows], [r["response"] for r in rows],
                              [r["reference"] for r in rows])
-    print(json.dumps(result, indent=2, default=float))
+    print(dumps_json(result, indent=2))
     return 0
 
 

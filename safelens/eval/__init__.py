@@ -20,15 +20,22 @@ from safelens.eval.judges import (
     run_judge,
 )
 from safelens.eval.metrics import (
+    Rate,
     agreement_table,
     bootstrap_ci,
     cohen_kappa,
     format_summary,
     judge_agreement,
+    paired_bootstrap_difference,
+    paired_difference,
     rate,
     summarize,
     summarize_judges,
     wilson_ci,
+    win_outcomes,
+    win_rate,
+    win_rate_ci,
+    win_rate_summary,
 )
 from safelens.eval.runner import (
     DEFAULT_AGREEMENT_JUDGES,
@@ -38,6 +45,7 @@ from safelens.eval.runner import (
     finished_eval,
     generate_rows,
     judge_rows,
+    reward_win_rate,
     summarize_judged,
 )
 
@@ -52,3 +60,6 @@ __all__ = [
     "rate", "register_judge", "run_judge", "summarize", "summarize_judged", "summarize_judges",
     "wilson_ci",
 ]
+# Rates (one shape for every proportion) and the win rate, moved here from safelens.reward.
+__all__ += ["Rate", "paired_bootstrap_difference", "paired_difference", "reward_win_rate",
+            "win_outcomes", "win_rate", "win_rate_ci", "win_rate_summary"]

@@ -36,14 +36,23 @@ Examples:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from safelens.data.jsonfile import cached_json
 from safelens.eval.generation import GenerationConfig
+from safelens.eval.judges import get_judge
 from safelens.eval.metrics import rate
+from safelens.eval.runner import generate_rows
+from safelens.models.fingerprint import model_identity
+from safelens.models.loading import load_model
 from safelens.models.tokens import split_at_tokens
 
 __all__ = ["DEFAULT_KS", "join_prefill", "prefill_attack", "prefill_rows"]
@@ -125,16 +134,16 @@ def prefill_attack(
     config: GenerationConfig | None = None,
     *,
     judge_on: Literal["continuation", "full"] = "continuation",
-    n_boot: int = 1000,
     alpha: float = 0.05,
-    seed: int = 0,
     progress: bool = True,
+    out: str | Path | None = None,
+    reuse: bool = True,
 ) -> dict[str, Any]:
     """ASR as a function of the number of prefilled harmful tokens.
 
     For each k: build :func:`prefill_rows`, generate the continuation (greedy unless
     ``config`` samples), judge it, and compute ASR = the fraction not refused, with a
-    percentile-bootstrap CI over prompts.
+    Wilson interval over prompts (:func:`safelens.eval.metrics.rate`).
 
     Examples:
         >>> res = prefill_attack(model, load_builtin("prompts", "test"))  # doctest: +SKIP
@@ -142,14 +151,20 @@ def prefill_attack(
         {0: 0.02, 5: 0.31, 10: 0.45, 20: 0.52, 40: 0.55}
 
     Args:
-        model: a ``TransformerBridge`` (with ``.tokenizer``).
+        model: a ``TransformerBridge`` (with ``.tokenizer``), or a model name / saved directory,
+            loaded (:func:`safelens.models.load_model`) only when ``out`` holds no finished
+            result for it.
         rows: prompt rows; those with a ``harmful_response`` are attacked.
         ks: prefilled-token counts.
         judge: a refusal judge (``refusals(prompts, responses)``); default ``keyword``.
         config: decoding settings (default: greedy, 48 new tokens).
         judge_on: ``"continuation"`` or ``"full"`` (see the module docstring).
-        n_boot, alpha, seed: bootstrap settings (:func:`safelens.eval.metrics.bootstrap_ci`).
+        alpha: ``1 - confidence`` of the intervals.
         progress: tqdm bars while generating.
+        out: JSON file caching the result (:func:`safelens.data.jsonfile.cached_json`), keyed by
+            the model (weights fingerprint, or a saved directory's file stamps), the rows, ``ks``,
+            the judge and the decoding settings; ``None`` = no cache.
+        reuse: read a finished ``out`` back when its key matches (else recompute).
 
     Returns:
         ``{"ks": [k], "asr": [value], "ci_low": [..], "ci_high": [..], "n": [..],
@@ -160,9 +175,6 @@ def prefill_attack(
     Raises:
         ValueError: empty ``ks``, a negative k, an unknown ``judge_on`` or no harmful rows.
     """
-    from safelens.eval.judges import get_judge
-    from safelens.eval.runner import generate_rows
-
     if judge_on not in ("continuation", "full"):
         raise ValueError(f"judge_on must be 'continuation' or 'full', got {judge_on!r}")
     ks = [int(k) for k in ks]
@@ -170,7 +182,28 @@ def prefill_attack(
         raise ValueError("ks is empty; expected prefilled-token counts such as (0, 5, 10)")
     judge = judge if judge is not None else get_judge("keyword")
     cfg = config or GenerationConfig(max_new_tokens=48)
-    kw = {"n_boot": n_boot, "alpha": alpha, "seed": seed}
+    attacked_rows = [r for r in rows if r.get("harmful_response")]
+    key = {"format": "safelens.prefill/1", "model": model_identity(model), "ks": ks,
+           "judge": judge.name, "judge_on": judge_on, "decoding": asdict(cfg), "alpha": alpha,
+           "rows_sha256": hashlib.sha256(json.dumps(
+               [[r.get("id"), r["prompt"], r["harmful_response"]] for r in attacked_rows],
+               ensure_ascii=False).encode()).hexdigest()}
+
+    def compute() -> dict[str, Any]:
+        bridge = model if hasattr(model, "tokenizer") else load_model(str(model))
+        return _prefill_curve(bridge, rows, ks, judge, cfg, judge_on, alpha, progress)
+
+    if out is None:
+        return compute()
+    res = cached_json(out, key, compute, reuse=reuse)
+    res["rows"] = {int(k): v for k, v in res["rows"].items()}
+    return res
+
+
+def _prefill_curve(model: Any, rows: Sequence[dict[str, Any]], ks: list[int], judge: Any,
+                   cfg: GenerationConfig, judge_on: str, alpha: float,
+                   progress: bool) -> dict[str, Any]:
+    """:func:`prefill_attack` without the cache."""
     out: dict[str, Any] = {"ks": ks, "asr": [], "ci_low": [], "ci_high": [], "n": [],
                            "asr_full": [], "asr_continuation": [], "judge": judge.name,
                            "judge_on": judge_on, "rows": {}}
@@ -187,7 +220,7 @@ def prefill_attack(
                                       strict=True):
             row.update(full_response=text, refused=bool(r), refused_full=bool(f),
                        refused_continuation=bool(c))
-        stat = rate(~refused, **kw)
+        stat = rate(~refused, alpha=alpha)
         out["asr"].append(stat["value"])
         out["ci_low"].append(stat["ci_low"])
         out["ci_high"].append(stat["ci_high"])

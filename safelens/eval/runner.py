@@ -11,24 +11,35 @@ A finished ``OUT`` is read back instead of generated again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from safelens import __version__
 from safelens.data.io import read_jsonl, read_jsonl_prefix, write_jsonl
+from safelens.data.jsonfile import strict_json, write_json
 from safelens.errors import SafelensError
 from safelens.eval.checks import check_generation_config, check_prompt_lengths
 from safelens.eval.degeneracy import degenerate_reasons
 from safelens.eval.generation import GenerationConfig, generate
-from safelens.eval.metrics import rate, summarize, summarize_judges
+from safelens.eval.metrics import (
+    rate,
+    summarize,
+    summarize_judges,
+    win_outcomes,
+    win_rate_summary,
+)
 from safelens.models.tokens import token_prefix
+from safelens.reward.model import RewardScorer
 
 
 @dataclass
@@ -55,7 +66,7 @@ def partial_provenance(model: torch.nn.Module, config: GenerationConfig,
     import hashlib
     from dataclasses import asdict
 
-    from safelens.training.reference import model_fingerprint
+    from safelens.models.fingerprint import model_fingerprint
 
     name = str(getattr(getattr(model, "cfg", None), "model_name", None) or type(model).__name__)
     if Path(name).exists():  # a local directory: the same one however it was spelled
@@ -312,14 +323,46 @@ def save_eval(out: str | Path, rows: list[dict], summary: dict | None) -> None:
     Path(str(out) + ".partial").unlink(missing_ok=True)
     Path(str(out) + ".partial.meta.json").unlink(missing_ok=True)
     if summary is not None:
-        out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2, default=float))
+        write_json(out.with_suffix(".summary.json"), summary)
+
+
+def reward_win_rate(
+    scorer: RewardScorer,
+    prompts: Sequence[str],
+    responses: Sequence[str],
+    references: Sequence[str],
+    alpha: float = 0.05,
+    tie_tol: float = 0.0,
+) -> dict[str, Any]:
+    """Score policy responses and references with a reward model and compute the win rate.
+
+    Args:
+        scorer: a reward model (``score(prompts, responses) -> [B]``).
+        prompts: ``N`` prompts.
+        responses: ``N`` policy responses.
+        references: ``N`` reference responses (the rows' ``chosen`` / ``reference``).
+        alpha: ``1 - confidence`` of the Wilson interval.
+        tie_tol: see :func:`safelens.eval.metrics.win_outcomes`.
+
+    Returns:
+        :func:`safelens.eval.metrics.win_rate_summary`: ``{"value", "ci_low", "ci_high", "n",
+        "reward/policy", "reward/reference"}`` (the last two are mean rewards).
+
+    Raises:
+        ValueError: if the three sequences differ in length.
+    """
+    if not len(prompts) == len(responses) == len(references):
+        raise ValueError(
+            f"reward_win_rate: {len(prompts)} prompts, {len(responses)} responses and "
+            f"{len(references)} references; expected equal lengths"
+        )
+    return win_rate_summary(scorer.score(prompts, responses), scorer.score(prompts, references),
+                            alpha=alpha, tie_tol=tie_tol)
 
 
 def _add_win_rate(rows: list[dict], summary: dict, scorer, reference_tokens: int | None,
                   tokenizer) -> None:
     """Per-row rewards/outcomes and the overall / per-domain / per-kind win rate (in place)."""
-    from safelens.reward.win_rate import win_outcomes, win_rate_summary
-
     missing = [r.get("id", i) for i, r in enumerate(rows) if not r.get("reference")]
     if missing:
         raise ValueError(f"win rate needs a 'reference' answer on every row; rows {missing[:5]} "
@@ -360,7 +403,7 @@ def summarize_judged(rows: Sequence[dict]) -> dict:
         >>> rows = [{"harmful": True, "refused": False, "win": 0.0},
         ...         {"harmful": False, "kind": "benign", "refused": False, "win": 1.0}]
         >>> s = summarize_judged(rows)
-        >>> s["asr"]["value"], s["over_refusal"]["value"], s["win_rate"]["win_rate"]
+        >>> s["asr"]["value"], s["over_refusal"]["value"], s["win_rate"]["value"]
         (1.0, 0.0, 0.5)
     """
     def column(name: str) -> list[bool] | None:
@@ -378,12 +421,11 @@ def summarize_judged(rows: Sequence[dict]) -> dict:
         verdicts = {name: [bool(r["refused_by"][name]) for r in rows] for name in names[0]}
         summary.update(summarize_judges(rows, verdicts, degenerate=degenerate))
     if all("win" in r for r in rows):
-        wr = rate([float(r["win"]) for r in rows])
-        summary["win_rate"] = {"win_rate": wr.pop("value"), **wr}
+        summary["win_rate"] = dict(rate([float(r["win"]) for r in rows]))
         for key, fld in (("reward/policy", "reward"), ("reward/reference", "reward_reference")):
             if all(fld in r for r in rows):
                 summary["win_rate"][key] = float(np.mean([r[fld] for r in rows]))
-    return summary
+    return strict_json(summary)
 
 
 def finished_eval(out: str | Path, rows: Sequence[dict]) -> EvalResult | None:
@@ -399,6 +441,19 @@ def finished_eval(out: str | Path, rows: Sequence[dict]) -> EvalResult | None:
     if [r["prompt"] for r in done] != [r["prompt"] for r in rows]:
         return None
     return EvalResult(done, json.loads(summary_path.read_text()))
+
+
+def summary_provenance(rows: Sequence[dict], judge: str,
+                       agreement_judges: Sequence[str | object] | None) -> dict[str, Any]:
+    """What a summary records beside the model and decoding (:func:`partial_provenance`): the
+    judges, the safelens version and the SHA-256 of the evaluated rows (id, prompt, labels)."""
+    keys = ("id", "prompt", "prefill", "harmful", "kind", "category", "domain")
+    digest = hashlib.sha256(json.dumps([[r.get(k) for k in keys] for r in rows],
+                                       ensure_ascii=False, default=str).encode()).hexdigest()
+    return {"judge": judge,
+            "agreement_judges": [j if isinstance(j, str) else type(j).__name__
+                                 for j in (agreement_judges or ())],
+            "safelens_version": __version__, "rows_sha256": digest}
 
 
 def _same_producer(done: EvalResult, out: Path, wanted: dict) -> bool:
@@ -507,7 +562,8 @@ def evaluate_policy(
         raise ValueError("evaluate_policy: every row needs 'harmful' or 'kind' to be summarised")
     if scorer is not None:
         _add_win_rate(judged, summary, scorer, reference_tokens, model.tokenizer)
-    summary["provenance"] = wanted
+    summary["provenance"] = {**wanted, **summary_provenance(rows, judge_name, agreement_judges)}
+    summary = strict_json(summary)  # the same in memory as read back from OUT.summary.json
     if out is not None:
         save_eval(out, judged, summary)
     return EvalResult(judged, summary, judge_name)

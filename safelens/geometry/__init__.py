@@ -9,6 +9,8 @@ One part per file:
 - ``hessian.py`` — ``λ_max(H_S)`` from Hessian-vector products (ShaPO §3.4, Appendix C).
 - ``bypass.py`` — predicted and measured bypass radius (ShaPO §3.4, Appendix C.2).
 - ``kl_depth.py`` — per-token KL between aligned and base models (Qi et al., Figure 1).
+- ``neurons.py`` — one MLP neuron: logit effects of its value vector, activations on prompts,
+  scaling hooks (what the neuron explorer shows).
 
 No training loops live here.
 """
@@ -73,3 +75,14 @@ __all__ = [
     "worst_case_curves",
     "worst_case_loss_curve",
 ]
+
+from safelens.geometry.neurons import (  # noqa: E402 - kept apart from the list above
+    mlp_activations,
+    mlp_post_hook,
+    neuron_activations,
+    neuron_logit_effects,
+    neuron_scale_hooks,
+)
+
+__all__ += ["mlp_activations", "mlp_post_hook", "neuron_activations", "neuron_logit_effects",
+            "neuron_scale_hooks"]

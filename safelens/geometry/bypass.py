@@ -81,8 +81,8 @@ def _unpack(
     if hasattr(params, "params") and hasattr(params, "masks"):
         if masks is not None:
             raise ValueError("pass masks either inside the Subspace or as masks=, not both")
-        return list(params.params), list(params.masks)  # type: ignore[union-attr]
-    plist = list(params)  # type: ignore[arg-type]
+        return list(params.params), list(params.masks)
+    plist = list(params)
     return plist, list(masks) if masks is not None else [None] * len(plist)
 
 

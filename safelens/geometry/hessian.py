@@ -26,7 +26,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import torch
@@ -271,13 +271,13 @@ def hessian_lambda_max(
     if method not in ("lanczos", "power"):
         raise ValueError(f"method must be 'lanczos' or 'power', got {method!r}")
     t0 = time.perf_counter()
-    op = HVPOperator(loss_fn, params, masks, reuse_graph=reuse_graph)  # type: ignore[arg-type]
+    op = HVPOperator(loss_fn, params, masks, reuse_graph=reuse_graph)
     rng = np.random.default_rng(seed)
     v0 = rng.standard_normal(op.n)
     try:
         if method == "lanczos":
             lam, vec, converged = _lanczos(op, v0, iters, tol, ncv)
-            info_extra: dict = {}
+            info_extra: dict[str, Any] = {}
         else:
             lam, vec, converged, info_extra = _shifted_power(op, v0, iters, tol)
     finally:
@@ -353,7 +353,7 @@ def _power(
 
 def _shifted_power(
     op: HVPOperator, v0: np.ndarray, iters: int, tol: float
-) -> tuple[float, np.ndarray, bool, dict]:
+) -> tuple[float, np.ndarray, bool, dict[str, Any]]:
     """Power iteration, then a shifted second stage when the dominant eigenvalue is negative."""
     v0t = torch.from_numpy(v0)
     lam1, v1, conv1, hist1 = _power(op, v0t, iters, tol)

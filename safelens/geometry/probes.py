@@ -155,8 +155,9 @@ def collect_activations(
     device = next(model.original_model.parameters()).device
     # Hooks inside blocks only: stop after the deepest one (no later blocks, no unembedding).
     layers = [re.match(r"blocks\.(\d+)\.", n) for n in names]
-    stop = max(int(m.group(1)) for m in layers) + 1 if all(layers) else None
-    extra = {"stop_at_layer": stop} if stop is not None and stop < int(model.cfg.n_layers) else {}
+    stop = (max(int(m.group(1)) for m in layers if m is not None) + 1
+            if all(m is not None for m in layers) else None)
+    extra: dict[str, Any] = {"stop_at_layer": stop} if stop is not None and stop < int(model.cfg.n_layers) else {}
     parts: dict[str, list[Tensor]] = {n: [] for n in names}
     n = len(batch)
     with torch.no_grad():

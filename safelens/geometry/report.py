@@ -15,27 +15,35 @@ draws:
 - :func:`all_value_vectors` — the "uniform" curvature control restricted to every value vector.
 - :func:`subspace_lambda_max` — ``λ_max(H_S)`` for several subspaces on the same loss.
 - :func:`bypass_check` — ShaPO's predicted bypass radius against line-search measurements.
-- :func:`kl_depth_summary` — early-vs-late summary of a per-token KL depth profile.
+- :func:`kl_depth_of` — the per-token KL depth profile of an aligned model against its base on
+  (prompt, harmful answer) rows, loading by name and cached; :func:`kl_depth_summary` — its
+  early-vs-late summary.
 
 No training loop lives here; aligned models come from :mod:`safelens.training`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from safelens.data.jsonfile import cached_json
 from safelens.geometry.bypass import (
     measured_bypass_radius,
     predicted_bypass_radius,
     random_subspace_directions,
 )
 from safelens.geometry.hessian import HessianInfo, HVPOperator, hessian_lambda_max
+from safelens.geometry.kl_depth import kl_depth_profile
 from safelens.geometry.probes import (
     Pooling,
     Probe,
@@ -46,6 +54,9 @@ from safelens.geometry.probes import (
 )
 from safelens.geometry.value_vectors import Subspace, value_vector_params
 from safelens.geometry.worst_case import fraction_at
+from safelens.models.chat import encode
+from safelens.models.fingerprint import model_identity
+from safelens.models.loading import load_model
 
 if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
@@ -59,6 +70,7 @@ __all__ = [
     "all_value_vectors",
     "subspace_lambda_max",
     "bypass_check",
+    "kl_depth_of",
     "kl_depth_summary",
 ]
 
@@ -447,8 +459,12 @@ def kl_depth_summary(profile: Mapping[str, Any], early: int = 5) -> dict[str, fl
         >>> s = kl_depth_summary({"mean": [4.0, 2.0, 1.0, 1.0]}, early=2)
         >>> s["mean_early"], s["mean_late"], s["share_early"], s["peak_position"]
         (3.0, 1.0, 0.75, 0)
+        >>> kl_depth_summary({"mean": [4.0, None]}, early=1)["mean_late"]   # read back from JSON
+        0.0
     """
-    mean = torch.as_tensor(profile["mean"], dtype=torch.float64).flatten()
+    raw = profile["mean"]
+    raw = raw.detach().cpu().numpy() if hasattr(raw, "detach") else raw
+    mean = torch.as_tensor(np.asarray(raw, dtype=np.float64)).flatten()  # None (JSON) -> nan
     mean = torch.nan_to_num(mean, nan=0.0)
     if mean.numel() == 0:
         raise ValueError("profile['mean'] is empty: no response positions were profiled")
@@ -463,3 +479,60 @@ def kl_depth_summary(profile: Mapping[str, Any], early: int = 5) -> dict[str, fl
         "share_early": float(head.sum()) / total if total > 0 else float("nan"),
         "peak_position": int(mean.argmax()),
     }
+
+
+def kl_depth_of(
+    aligned: TransformerBridge | str | Path,
+    base: TransformerBridge | str | Path,
+    rows: Sequence[Mapping[str, Any]],
+    max_positions: int = 40,
+    max_length: int = 256,
+    out: str | Path | None = None,
+    reuse: bool = True,
+) -> dict[str, list[Any]]:
+    """Per-token KL(aligned ‖ base) on the rows' (prompt, ``harmful_response``) pairs, cached.
+
+    Qi et al. (seed 003), Fig. 1, as one call: rows encoded with the aligned model's tokenizer
+    (:func:`safelens.models.chat.encode`), :func:`~safelens.geometry.kl_depth.kl_depth_profile`,
+    and lists instead of tensors. With ``out`` the result is cached
+    (:func:`safelens.data.jsonfile.cached_json`) under both models' identities
+    (:func:`safelens.models.fingerprint.model_identity`), the rows and the settings; a model
+    given by name or path is loaded only when nothing finished can be reused.
+
+    Args:
+        aligned: the aligned model, or its name / saved directory.
+        base: the base model (same tokenizer), or its name / directory.
+        rows: prompt rows with ``prompt`` and ``harmful_response``.
+        max_positions: response positions profiled.
+        max_length: tokens per encoded row.
+        out: JSON cache file; ``None`` = no cache.
+        reuse: read a finished ``out`` back when its key matches.
+
+    Returns:
+        ``{"mean", "std", "count", "positions"}`` (``[K]`` lists, ``None`` where undefined) and
+        ``"per_example"`` (``[B][K]``), what :func:`safelens.viz.plot_kl_depth` draws.
+
+    Raises:
+        ValueError: a row without ``harmful_response``.
+    """
+    missing = [r.get("id", i) for i, r in enumerate(rows) if not r.get("harmful_response")]
+    if missing:
+        raise ValueError(f"kl_depth_of: rows {missing[:5]} have no 'harmful_response' (the "
+                         "answer the KL is measured along)")
+    key = {"format": "safelens.kl-depth/1", "aligned": model_identity(aligned),
+           "base": model_identity(base), "max_positions": int(max_positions),
+           "max_length": int(max_length), "rows_sha256": hashlib.sha256(json.dumps(
+               [[r.get("id"), r["prompt"], r["harmful_response"]] for r in rows],
+               ensure_ascii=False).encode()).hexdigest()}
+
+    def compute() -> dict[str, list[Any]]:
+        a = aligned if isinstance(aligned, torch.nn.Module) else load_model(str(aligned))
+        b = base if isinstance(base, torch.nn.Module) else load_model(str(base))
+        batch = encode(a.tokenizer, [r["prompt"] for r in rows],
+                       [r["harmful_response"] for r in rows], max_length=max_length)
+        prof = kl_depth_profile(a, b, batch, max_positions=max_positions)
+        return {k: prof[k].tolist() for k in ("mean", "std", "count", "positions",
+                                              "per_example")}
+
+    result: dict[str, list[Any]] = cached_json(out, key, compute, reuse=reuse)
+    return result

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -69,6 +69,14 @@ class ValueVectorParam:
             self.param.index_copy_(self.neuron_dim, index.to(self.param.device), vals)
 
 
+
+def d_mlp_of(model: Any) -> int:
+    """The model's MLP width ``d_mlp`` (TransformerLens types it ``int | None``)."""
+    d_mlp = getattr(model.cfg, "d_mlp", None)
+    if d_mlp is None:
+        raise ValueError("the model's config has no d_mlp: value vectors need MLP blocks")
+    return int(d_mlp)
+
 def hf_param_names(model: TransformerBridge, trainable_only: bool = True
                    ) -> dict[str, nn.Parameter]:
     """Parameters of ``model.original_model`` under their Hugging Face names.
@@ -106,7 +114,7 @@ def value_vector_params(model: TransformerBridge) -> list[ValueVectorParam]:
 
     # Frozen layers still have value vectors: look them up among all parameters.
     names = {id(p): n for n, p in hf_param_names(model, trainable_only=False).items()}
-    d_mlp, d_model = int(model.cfg.d_mlp), int(model.cfg.d_model)
+    d_mlp, d_model = d_mlp_of(model), int(model.cfg.d_model)
     out: list[ValueVectorParam] = []
     for layer in range(int(model.cfg.n_layers)):
         proj = getattr(model.blocks[layer].mlp, "out", None)
@@ -376,7 +384,7 @@ class Subspace:
         seed: int = 0,
     ) -> Subspace:
         """Random-K control: the value vectors of ``k`` (or ``fraction`` of all) random neurons."""
-        n_layers, d_mlp = int(model.cfg.n_layers), int(model.cfg.d_mlp)
+        n_layers, d_mlp = int(model.cfg.n_layers), d_mlp_of(model)
         if k is None:
             if fraction is None:
                 raise ValueError("Subspace.random needs k or fraction")

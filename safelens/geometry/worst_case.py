@@ -22,13 +22,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from safelens.geometry.value_vectors import ValueVectorParam, random_k_neurons, value_vector_params
+from safelens.geometry.value_vectors import (
+    ValueVectorParam,
+    d_mlp_of,
+    random_k_neurons,
+    value_vector_params,
+)
 
 if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
@@ -67,9 +72,9 @@ def _build_context(loss_fn: Callable[[], Tensor], model: TransformerBridge, rho:
         loss = loss_fn()
         if loss.ndim != 0:
             raise ValueError(f"loss_fn() must return a scalar, got shape {tuple(loss.shape)}")
-        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        raw = torch.autograd.grad(loss, params, allow_unused=True)
     grads = [
-        torch.zeros_like(p) if g is None else g.detach() for p, g in zip(params, grads, strict=True)
+        torch.zeros_like(p) if g is None else g.detach() for p, g in zip(params, raw, strict=True)
     ]
     # L(θ) from the same no-grad code path as the perturbed evaluations, so ΔL has no mode bias.
     ctx = _Context(
@@ -78,10 +83,10 @@ def _build_context(loss_fn: Callable[[], Tensor], model: TransformerBridge, rho:
         grads=grads,
         loss0=_loss_now(loss_fn),
         rho=float(rho),
-        n_neurons=len(vv) * int(model.cfg.d_mlp),
+        n_neurons=len(vv) * d_mlp_of(model),
     )
     # ΔL(all) through the same code path as every K, so C(all neurons) is exactly 1.
-    d_mlp = int(model.cfg.d_mlp)
+    d_mlp = d_mlp_of(model)
     layer_idx = torch.arange(len(vv)).repeat_interleave(d_mlp)
     everything = torch.stack([layer_idx, torch.arange(d_mlp).repeat(len(vv))], dim=1)  # [N, 2]
     ctx.delta_all, ctx.first_order_all = _delta_for(ctx, everything)
@@ -116,7 +121,7 @@ def _delta_for(ctx: _Context, neurons: Tensor) -> tuple[float, float]:
     return delta, ctx.rho * g_norm
 
 
-def _curve(ctx: _Context, ranking: Tensor, ks: Sequence[int]) -> dict:
+def _curve(ctx: _Context, ranking: Tensor, ks: Sequence[int]) -> dict[str, Any]:
     ranking = ranking.long().cpu()
     if ranking.ndim != 2 or ranking.shape[1] != 2:
         raise ValueError(
@@ -154,7 +159,7 @@ def worst_case_loss_curve(
     ranking_neurons: Tensor,
     ks: Sequence[int],
     rho: float,
-) -> dict:
+) -> dict[str, Any]:
     """Worst-case loss increase when perturbing the value vectors of the first ``K`` neurons.
 
     ShaPO Figure 1 / Eq. 13–14: one gradient ``g``, then for each ``K`` the perturbation
@@ -196,7 +201,7 @@ def worst_case_curves(
     rho: float,
     n_random: int = 3,
     seed: int = 0,
-) -> dict:
+) -> dict[str, Any]:
     """Top-K (the given ranking) and Random-K curves of ShaPO Figure 1 from one gradient.
 
     Args:
@@ -230,7 +235,7 @@ def worst_case_curves(
     return {"top": top, "random": randoms, "random_mean": mean}
 
 
-def fraction_at(curve: dict, frac_of_neurons: float, key: str = "cumulative_fraction") -> float:
+def fraction_at(curve: dict[str, Any], frac_of_neurons: float, key: str = "cumulative_fraction") -> float:
     """Cumulative contribution at a given fraction of neurons, linearly interpolated.
 
     Used for ShaPO's claim that "perturbing fewer than 0.5% of these neurons already accounts for

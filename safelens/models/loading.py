@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from safelens.models.device import resolve_device  # also re-exported here for one release
+
 if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -66,21 +68,6 @@ def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
         return names[str(dtype).lower()]
     except KeyError:
         raise ValueError(f"unknown dtype {dtype!r}; expected one of {sorted(names)}") from None
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` picks CUDA when available, else CPU.
-
-    Raises:
-        SafelensError: a device name torch does not know, or one this machine lacks.
-    """
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if isinstance(device, str):
-        from safelens.errors import check_device
-
-        check_device(device, setting="device")
-    return torch.device(device)
 
 
 def _looks_like_path(name: str) -> bool:

@@ -1,4 +1,4 @@
-"""Reward models and win rate.
+"""Reward models.
 
 - :class:`RewardModel` / :class:`RewardConfig` / :func:`train_reward_model` — Bradley–Terry reward
   model on frozen MiniLM features (``model.py``).
@@ -10,11 +10,17 @@
   ShaPO-R soft targets ``σ(β_r Δr)`` (ShaPO Figure 5; ``margins.py``).
 - :class:`HFRewardModel` — Hugging Face reward/cost-model adapter (``hf.py``); ``negate=True``
   turns a cost model such as beaver-7b-v1.0-cost into a reward, as ShaPO-R does.
-- :func:`win_rate` / :func:`win_rate_ci` / :func:`reward_win_rate` — WR of policy responses
-  against reference responses, judged by a reward model (``win_rate.py``).
+
+The win rate moved to :mod:`safelens.eval.metrics` (statistics) and
+:func:`safelens.eval.runner.reward_win_rate`; ``win_rate``, ``win_rate_ci``, ``win_outcomes`` and
+``reward_win_rate`` are still found here for one release (``win_rate.py``).
 
 ``HFRewardModel`` imports transformers only when constructed.
 """
+
+import importlib
+import warnings
+from typing import Any
 
 from safelens.reward.default import default_reward_model, reward_split, win_rate_reward_model
 from safelens.reward.hf import BEAVER_TEMPLATE, HFRewardModel
@@ -27,7 +33,20 @@ from safelens.reward.model import (
     pairwise_accuracy,
     train_reward_model,
 )
-from safelens.reward.win_rate import reward_win_rate, win_outcomes, win_rate, win_rate_ci
+
+_MOVED = {"win_outcomes": "safelens.eval.metrics", "win_rate": "safelens.eval.metrics",
+          "win_rate_ci": "safelens.eval.metrics", "reward_win_rate": "safelens.eval.runner"}
+
+
+def __getattr__(name: str) -> Any:
+    """The moved win-rate names, found here for one release (resolved on use: eval/ imports
+    reward/, not the other way round)."""
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(f"safelens.reward.{name} moved to {_MOVED[name]}.{name}; the old path goes "
+                  "in the next release", DeprecationWarning, stacklevel=2)
+    return getattr(importlib.import_module(_MOVED[name]), name)
+
 
 __all__ = [
     "BEAVER_TEMPLATE",
@@ -42,11 +61,7 @@ __all__ = [
     "margin_summary",
     "pairwise_accuracy",
     "reward_split",
-    "reward_win_rate",
     "score_pairs",
     "train_reward_model",
-    "win_outcomes",
-    "win_rate",
-    "win_rate_ci",
     "win_rate_reward_model",
 ]

@@ -34,6 +34,15 @@ from typing import Any
 
 import torch
 
+from safelens.models.device import resolve_device
+from safelens.models.hf import (
+    architectures,
+    encode_rendered,
+    load_config,
+    load_pretrained,
+    load_tokenizer,
+)
+
 BEAVER_TEMPLATE = "BEGINNING OF CONVERSATION: USER: {prompt} ASSISTANT:{response}"
 """Conversation format of the safe-rlhf (beaver) reward and cost models."""
 
@@ -72,36 +81,30 @@ class HFRewardModel:
         max_length: int = 1024,
         trust_remote_code: bool = False,
     ) -> None:
-        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
-
         self.model_id = str(model_id_or_path)
         self.name = self.model_id
         self.negate = negate
         self.batch_size = batch_size
         self.max_length = max_length
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device(device)
 
-        config = AutoConfig.from_pretrained(self.model_id, trust_remote_code=trust_remote_code)
-        archs = getattr(config, "architectures", None) or []
-        self.is_safe_rlhf = any(a.endswith("ForScore") for a in archs)
-        load_kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
-        if dtype is not None:
-            load_kw["dtype"] = dtype
+        config = load_config(self.model_id, trust_remote_code)
+        self.is_safe_rlhf = any(a.endswith("ForScore") for a in architectures(config))
+        load_kw: dict[str, Any] = {}
         if self.is_safe_rlhf:
             load_kw["key_mapping"] = _BEAVER_KEY_MAPPING
             load_kw["num_labels"] = int(getattr(config, "score_dim", 1) or 1)
 
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            self.model_id, trust_remote_code=trust_remote_code
+        self.tokenizer = load_tokenizer(
+            self.model_id, trust_remote_code, padding_side="right", pad_with_eos=True
         )
-        self.model = AutoModelForSequenceClassification.from_pretrained(self.model_id, **load_kw)
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = load_pretrained(
+            self.model_id, "sequence-classification", self.device, dtype, trust_remote_code,
+            **load_kw,
+        )
         # Sequence classifiers read the last non-pad token: they must know the pad id.
         if getattr(self.model.config, "pad_token_id", None) is None:
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
-        self.tokenizer.padding_side = "right"
-        self.model.to(self.device).eval()
 
         n_out = int(self.model.config.num_labels)
         if n_out > 1 and label_index is None:
@@ -181,16 +184,7 @@ class HFRewardModel:
                 )
             else:
                 texts = [self.format(a, b) for a, b in zip(p, r, strict=True)]
-                # Chat templates usually write the BOS themselves; do not add a second one.
-                add_special = not (tok.bos_token and texts[0].startswith(tok.bos_token))
-                enc = tok(
-                    texts,
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                    add_special_tokens=add_special,
-                    return_tensors="pt",
-                )
+                enc = encode_rendered(tok, texts, self.max_length)
             logits = self.model(**enc.to(self.device)).logits.float()  # [b, n_out]
             out.append(logits[:, self.label_index].cpu())  # [b]
         scores = torch.cat(out) if out else torch.zeros(0)

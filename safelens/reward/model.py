@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from safelens.models.device import resolve_device
 from safelens.models.encoder import (
     DEFAULT_ENCODER,
     cpu_threads,
@@ -168,8 +169,8 @@ class RewardModel(nn.Module):
             self.head = nn.Sequential(nn.Linear(self.feature_dim, 1))
         self.metrics: dict[str, Any] = {}
 
-    def _device(self) -> str:
-        return self.config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    def _device(self) -> torch.device:
+        return resolve_device(self.config.device, setting="RewardConfig.device")
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Rewards from precomputed features.

@@ -34,6 +34,9 @@ import torch
 from tqdm.auto import tqdm
 
 from safelens.errors import SafelensError
+
+# re-exported for one release:
+from safelens.models.fingerprint import checkpoint_fingerprint, model_fingerprint  # noqa: F401
 from safelens.models.logprobs import response_logps
 from safelens.training.batch import Logps, TrainBatch
 
@@ -41,25 +44,6 @@ from safelens.training.batch import Logps, TrainBatch
 TAIL_MASS_FLOOR = 1e-30
 
 logger = logging.getLogger(__name__)
-
-
-def model_fingerprint(model: torch.nn.Module) -> str:
-    """A cheap hash of a model's weights: per-tensor name, shape, dtype, sums and a few values.
-
-    Sensitive to any real change of the weights (a training step, another checkpoint) without
-    hashing every byte.
-    """
-    from safelens.models.loading import hf_state_dict
-
-    hf = getattr(model, "original_model", model)
-    h = hashlib.sha256()
-    with torch.no_grad():
-        for name, t in sorted(hf_state_dict(hf).items()):
-            flat = t.detach().reshape(-1)
-            head = flat[:8].double().cpu().tolist()
-            stats = (float(flat.double().sum()), float(flat.double().abs().sum()))
-            h.update(f"{name}|{tuple(t.shape)}|{t.dtype}|{stats}|{head}".encode())
-    return h.hexdigest()[:20]
 
 
 def rows_digest(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:

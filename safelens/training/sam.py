@@ -25,6 +25,10 @@ Modes:
     step 1 with ``every == 1``, or a checkpoint without one) falls back to ``exact``. The saved
     gradient is part of ``state_dict()``, so resuming stays exact.
 
+Calibration: :func:`sam_gap` measures the perturbed-loss gap ``L(θ + ε_S) − L(θ)`` a radius
+gives on a loss, :func:`rho_for_gap` finds the radius for a wanted gap (subspaces compared at a
+matched gap, issue 16).
+
 An empty subspace (:meth:`Subspace.none`) never perturbs: the wrapper is then step for step
 :class:`~safelens.training.optim.DefaultStep`, so ``--subspace none`` equals the base method.
 
@@ -49,6 +53,7 @@ Examples:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -219,3 +224,96 @@ class SubspaceSAM:
             self._saved = [g.to(d) for g, d in zip(saved, devices, strict=True)]
         else:
             self._saved = None
+
+
+# ------------------------------------------------------------------------------ calibration
+
+
+def _subspace_grad(loss_fn: Callable[[], Tensor], subspace: Subspace) -> tuple[float, list[Tensor]]:
+    """``L(θ)`` and ``g_S`` (flat per subspace param) from one backward pass."""
+    params = list(subspace.params)
+    with torch.enable_grad():
+        loss = loss_fn()
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+    g_s = []
+    for p, m, g in zip(params, subspace.masks, grads, strict=True):
+        g = torch.zeros_like(p) if g is None else g.detach()
+        g_s.append(g.reshape(-1).clone() if m is None else g[m])
+    return float(loss.detach()), g_s
+
+
+def sam_gap(loss_fn: Callable[[], Tensor], subspace: Subspace, rho: float,
+            g_s: list[Tensor] | None = None, loss0: float | None = None) -> float:
+    """``L(θ + ε_S) − L(θ)`` with ``ε_S = ρ g_S / ‖g_S‖`` (Eq. 14): what a SAM step's
+    ``sam/loss_perturbed − loss`` logs at ``θ``; the parameters are restored bit-exactly.
+
+    Args:
+        loss_fn: zero-argument closure returning the scalar loss at the current parameters
+            (e.g. :func:`safelens.geometry.report.dpo_loss_fn`).
+        subspace: the SAM subspace S.
+        rho: the radius.
+        g_s, loss0: ``g_S`` and ``L(θ)`` when already computed (else one backward pass).
+    """
+    if g_s is None or loss0 is None:
+        loss0, g_s = _subspace_grad(loss_fn, subspace)
+    sam = SubspaceSAM.__new__(SubspaceSAM)  # only its perturb / restore helpers are used
+    sam.subspace, sam.rho = subspace, float(rho)
+    saved = sam._perturb(g_s)
+    try:
+        with torch.no_grad():
+            perturbed = float(loss_fn())
+    finally:
+        sam._restore(saved)
+    return perturbed - loss0
+
+
+def rho_for_gap(loss_fn: Callable[[], Tensor], subspace: Subspace, target: float,
+                rel_tol: float = 0.1, max_iters: int = 12) -> dict[str, Any]:
+    """The SAM radius ρ at which the perturbed loss rises by ``target`` nats on ``loss_fn``.
+
+    Issue 16 compares subspaces at a matched perturbed-loss gap rather than a matched ρ: a
+    radius that moves the loss by 0.5 nats in all parameters may move it by 0.01 in 1% of
+    the value vectors. Starts from the first-order guess ``ρ = target / ‖g_S‖``
+    (``ΔL ≈ ρ‖g_S‖``) and rescales ρ by ``target / gap`` (doubling while the gap is ≤ 0) until
+    the measured gap is within ``rel_tol`` of ``target``.
+
+    Args:
+        loss_fn: zero-argument closure returning the scalar loss (e.g. the DPO loss of the
+            run's first batches, :func:`safelens.geometry.report.dpo_loss_fn`).
+        subspace: the SAM subspace.
+        target: wanted gap in nats (> 0).
+        rel_tol: accepted relative error of the gap.
+        max_iters: perturbed evaluations at most.
+
+    Returns:
+        ``{"rho", "gap", "grad_norm", "loss", "converged", "history": [(rho, gap), ...]}``.
+
+    Raises:
+        ValueError: ``target <= 0``, an empty subspace or a zero subspace gradient.
+
+    Examples:
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+        >>> s = Subspace("w0", [w], [torch.tensor([True, False])])
+        >>> out = rho_for_gap(lambda: (w ** 2).sum(), s, target=0.5)   # gap = 2ρ + ρ²
+        >>> round(out["rho"], 2), abs(out["gap"] - 0.5) <= 0.05, w.tolist()
+        (0.22, True, [1.0, 2.0])
+    """
+    if not (target > 0 and math.isfinite(target)):
+        raise ValueError(f"rho_for_gap: target must be a finite gap > 0 nats, got {target!r}")
+    if len(subspace) == 0:
+        raise ValueError("rho_for_gap: the subspace is empty (nothing to perturb)")
+    loss0, g_s = _subspace_grad(loss_fn, subspace)
+    norm = float(torch.linalg.vector_norm(torch.stack(
+        [torch.linalg.vector_norm(g.float()) for g in g_s])))
+    if not norm > 0:
+        raise ValueError("rho_for_gap: the loss has no gradient on the subspace at θ")
+    rho, history = target / norm, []
+    gap = math.nan
+    for _ in range(max_iters):
+        gap = sam_gap(loss_fn, subspace, rho, g_s, loss0)
+        history.append((rho, gap))
+        if abs(gap - target) <= rel_tol * target:
+            break
+        rho = rho * 2.0 if gap <= 0 else rho * target / gap
+    return {"rho": history[-1][0], "gap": gap, "grad_norm": norm, "loss": loss0,
+            "converged": abs(gap - target) <= rel_tol * target, "history": history}

@@ -66,7 +66,7 @@ def test_selective_subspace_has_one_percent_of_neurons(default_model, direction)
 
 
 def test_neuron_explorer_logit_lens_on_default_model(default_model):
-    from safelens.viz.explorer import mlp_post_hook, neuron_logit_effects
+    from safelens.geometry.neurons import mlp_post_hook, neuron_logit_effects
 
     assert mlp_post_hook(29) in default_model.hook_dict
     fx = neuron_logit_effects(default_model, 29, 5, k=5)

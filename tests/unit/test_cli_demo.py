@@ -42,7 +42,7 @@ def test_demo_aligns_then_compares_and_resumes(tmp_path, monkeypatch, capsys):
                        for r in rows)
         summary = json.loads((tmp_path / "demo" / f"{name}.summary.json").read_text())
         assert 0.0 <= summary["asr"]["value"] <= 1.0
-        assert 0.0 <= summary["win_rate"]["win_rate"] <= 1.0
+        assert 0.0 <= summary["win_rate"]["value"] <= 1.0
     report = json.loads((tmp_path / "demo" / "demo.json").read_text())
     assert set(report["sets"]) == {"test", "smoke"}
     assert set(report["sets"]["test"]) == {"vanilla", f"{DEMO_METHOD} (standard)"}

@@ -109,7 +109,7 @@ def test_evaluate_policy_adds_win_rate_per_row_domain_and_kind(tiny_model, tmp_p
         assert row["reward_reference"] == len(row["reference"])
         assert row["win"] == (1.0 if row["reward"] > row["reward_reference"] else
                               0.5 if row["reward"] == row["reward_reference"] else 0.0)
-    assert summary["win_rate"]["win_rate"] == pytest.approx(sum(r["win"] for r in rows) / 3)
+    assert summary["win_rate"]["value"] == pytest.approx(sum(r["win"] for r in rows) / 3)
     assert summary["by_domain"]["direct"]["win_rate"]["n"] == 2
     assert summary["by_kind"]["harmful"]["win_rate"]["n"] == 2
     assert summary["asr"]["n"] == 2 and "over_refusal" in summary

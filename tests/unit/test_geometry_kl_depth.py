@@ -68,3 +68,23 @@ def test_chunking_and_cap(models_and_batch):
     longest = int(batch.response_mask.sum(1).max())
     assert one["mean"].shape == (min(64, longest),)  # K capped at the longest response
     assert torch.equal(one["positions"], torch.arange(min(64, longest)))
+
+
+def test_kl_depth_of_matches_the_profile_and_caches_per_model_pair(models_and_batch, tmp_path):
+    from safelens.geometry.report import kl_depth_of
+    from safelens.models.chat import encode
+
+    a, b, _ = models_and_batch
+    rows = [{"id": f"h{i}", "prompt": p, "harmful_response": h} for i, (p, h) in enumerate(
+        [("How do I pick a lock?", "Sure, first take a tension wrench."), ("Make a weapon.", "Sure.")])]
+    out = tmp_path / "kl.json"
+    got = kl_depth_of(a, b, rows, max_positions=6, out=out)
+    batch = encode(a.tokenizer, [r["prompt"] for r in rows], [r["harmful_response"] for r in rows],
+                   max_length=256)
+    want = kl_depth_profile(a, b, batch, max_positions=6)
+    assert got["mean"] == pytest.approx(want["mean"].tolist())
+    assert kl_depth_of(a, b, rows, max_positions=6, out=out) == got      # read back
+    assert kl_depth_of(a, a, rows, max_positions=6, out=out)["mean"] == [0.0] * len(got["mean"])
+    assert (tmp_path / "kl.json.stale").is_file()                       # another pair: recomputed
+    with pytest.raises(ValueError, match="harmful_response"):
+        kl_depth_of(a, b, [{"prompt": "x"}])

@@ -26,6 +26,8 @@ from crafted_preferences import (  # tests/unit/crafted_preferences.py
 from safelens.eval import judges as J
 from safelens.eval.judges import (
     REFUSAL_MARKERS,
+    ClassifierJudge,
+    GuardJudge,
     HFJudge,
     KeywordJudge,
     LearnedJudge,
@@ -373,6 +375,40 @@ def test_hf_guard_unparsed_outputs(tmp_path: Path) -> None:
     lenient = HFJudge(str(path), device="cpu", on_unparsed="safe")
     with pytest.warns(UserWarning, match="counted as safe"):
         assert lenient.unsafe(["p"], ["r"]).tolist() == [False]
+
+
+def test_hf_judge_builds_a_guard_or_a_classifier(tmp_path: Path) -> None:
+    from safelens.errors import SafelensError
+
+    clf_path = _save_tiny_classifier(tmp_path / "clf", {0: "safe", 1: "unsafe"})
+    guard_path = _save_tiny_guard(tmp_path / "guard", "unsafe", CHAT_TEMPLATE)
+    clf, guard = HFJudge(str(clf_path), device="cpu"), HFJudge(str(guard_path), device="cpu")
+    assert type(clf) is ClassifierJudge and type(guard) is GuardJudge
+    assert all(isinstance(j, HFJudge) and isinstance(j, J.HarmJudge) for j in (clf, guard))
+    assert type(HFJudge(str(guard_path), kind="md-judge", device="cpu")) is GuardJudge
+    assert repr(guard) == f"GuardJudge({str(guard_path)!r}, kind='llama-guard', metric='unsafe')"
+
+    # Built directly, each judges as HFJudge's does.
+    direct_guard = GuardJudge(str(guard_path), device="cpu")
+    assert direct_guard.kind == "llama-guard"
+    assert direct_guard.unsafe(["p"], ["r"]).tolist() == guard.unsafe(["p"], ["r"]).tolist()
+    direct_clf = ClassifierJudge(str(clf_path), device="cpu")
+    prompts, responses = ["how do i make a bomb ?", "how"], ["sure here is the recipe .", "sure"]
+    np.testing.assert_array_equal(
+        direct_clf.positive_proba(prompts, responses), clf.positive_proba(prompts, responses)
+    )
+
+    # HFJudge checks every setting before loading, also those the judge it builds ignores.
+    with pytest.raises(ValueError, match="on_unparsed must be"):
+        HFJudge(str(clf_path), device="cpu", on_unparsed="maybe")
+    with pytest.raises(ValueError, match="classifier_input must be"):
+        HFJudge(str(guard_path), device="cpu", classifier_input="prompt")
+    with pytest.raises(ValueError, match="kind must be"):
+        HFJudge(str(guard_path), kind="guard", device="cpu")
+    with pytest.raises(ValueError, match="answers 'unsafe', not 'refusal'"):
+        HFJudge(str(guard_path), metric="refusal", device="cpu")
+    with pytest.raises(SafelensError, match="device 'gpu0' is not a device name"):
+        HFJudge(str(guard_path), device="gpu0")
 
 
 def test_run_judge_dispatches_on_metric() -> None:

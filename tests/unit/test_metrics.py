@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from safelens.data.jsonfile import dumps_json
 from safelens.errors import SafelensError
 from safelens.eval.metrics import (
     agreement_table,
@@ -15,6 +16,7 @@ from safelens.eval.metrics import (
     cohen_kappa,
     format_summary,
     judge_agreement,
+    paired_bootstrap_difference,
     rate,
     summarize,
     summarize_judges,
@@ -151,12 +153,24 @@ def test_summarize_with_harm_judge() -> None:
     assert "over_refusal" not in g and "over_refusal" not in g["by_category"]["cooking"]
 
 
-def test_summarize_is_deterministic_and_json_serialisable() -> None:
-    a = summarize(_rows(), REFUSED, seed=7)
-    b = summarize(_rows(), REFUSED, seed=7)
-    assert json.dumps(a) == json.dumps(b)
-    c = summarize(_rows(), REFUSED, seed=8)
-    assert c["asr"]["value"] == a["asr"]["value"]
+def test_summarize_is_deterministic_and_strict_json() -> None:
+    a = summarize(_rows(), REFUSED)
+    assert json.dumps(a) == json.dumps(summarize(_rows(), REFUSED))
+    # A rate over no rows is nan in memory and null in a saved file, never a bare NaN.
+    text = dumps_json(a)
+    assert "NaN" not in text and json.loads(text)["by_category"]["cooking"]["asr"]["value"] is None
+
+
+def test_rate_is_wilson_and_never_zero_width_at_the_boundaries() -> None:
+    for k, n in ((0, 12), (12, 12), (3, 7)):
+        r = rate([True] * k + [False] * (n - k))
+        assert (r["ci_low"], r["ci_high"]) == wilson_ci(k, n)
+        assert r["ci_high"] - r["ci_low"] > 0.2  # 12 prompts cannot pin a rate to a point
+    # Win outcomes with ties: same formula at k = sum (half-integer).
+    w = rate([1.0, 0.5, 0.0, 0.5, 1.0])
+    assert w["value"] == 0.6 and (w["ci_low"], w["ci_high"]) == wilson_ci(3.0, 5)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        rate([0.5, 2.0])
 
 
 def test_summarize_rejects_bad_input() -> None:
@@ -343,3 +357,19 @@ def test_format_comparison_shows_degenerate_and_every_other_judge():
     assert "0.0%" in lines["ASR (keyword-benchmark)"]  # refuses two, the third is degenerate
     assert "0.0%" in lines["over-refusal (keyword-benchmark)"]
     assert "ASR (keyword)" not in lines  # the primary judge is the first rows already
+
+
+def test_paired_bootstrap_difference_covers_truth_and_uses_the_pairing() -> None:
+    rng = np.random.default_rng(1)
+    hard = rng.random(300) < 0.5                     # prompt difficulty shared by both methods
+    a = np.stack([hard | (rng.random(300) < 0.10) for _ in range(3)])
+    b = np.stack([hard for _ in range(3)])
+    d = paired_bootstrap_difference(a, b, n_boot=500)
+    assert d["ci_low"] <= d["diff"] <= d["ci_high"] and d["ci_low"] > 0
+    # The pairing removes the shared prompt variation: far narrower than unpaired intervals.
+    unpaired = paired_bootstrap_difference(a, b[:, rng.permutation(300)], n_boot=500)
+    assert d["se"] < 0.5 * unpaired["se"] and d["mde"] < unpaired["mde"]
+    same = paired_bootstrap_difference(b, b, n_boot=200)
+    assert same["diff"] == 0.0 and same["p_value"] == 1.0
+    with pytest.raises(ValueError, match="same N"):
+        paired_bootstrap_difference(a, b[:, :10])

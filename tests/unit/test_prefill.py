@@ -49,7 +49,7 @@ def test_prefill_attack_curve_on_tiny_model(tiny_model, harmful_rows):
     from safelens.eval.generation import GenerationConfig
 
     res = prefill_attack(tiny_model, harmful_rows[:3], ks=(0, 3),
-                         config=GenerationConfig(max_new_tokens=3), progress=False, n_boot=50)
+                         config=GenerationConfig(max_new_tokens=3), progress=False)
     assert res["ks"] == [0, 3] and res["judge"] == "keyword"
     for key in ("asr", "ci_low", "ci_high", "asr_full", "asr_continuation"):
         assert len(res[key]) == 2 and all(0.0 <= v <= 1.0 for v in res[key])
@@ -65,7 +65,7 @@ def test_prefill_attack_curve_on_tiny_model(tiny_model, harmful_rows):
             return [True] * len(prompts)
 
     res = prefill_attack(tiny_model, harmful_rows[:2], ks=(2,), judge=Refuses(),
-                         config=GenerationConfig(max_new_tokens=2), progress=False, n_boot=10,
+                         config=GenerationConfig(max_new_tokens=2), progress=False,
                          judge_on="full")
     assert res["asr"] == [0.0] and res["judge_on"] == "full"
     with pytest.raises(ValueError, match="judge_on"):
@@ -88,3 +88,29 @@ def test_plot_prefill_asr_validates_and_draws():
         plot_prefill_asr({"bad": {"ks": [0, 5], "asr": [0.1]}})
     with pytest.raises(ValueError, match="empty"):
         plot_prefill_asr({})
+
+
+def test_prefill_attack_caches_its_result_and_never_reuses_another_models(tiny_model, harmful_rows,
+                                                                          tmp_path, capsys):
+    from safelens.eval.generation import GenerationConfig
+    from safelens.models import load_tiny_model
+
+    cfg = GenerationConfig(max_new_tokens=2)
+    out = tmp_path / "prefill.json"
+    first = prefill_attack(tiny_model, harmful_rows[:2], ks=(0, 2), config=cfg, progress=False,
+                           out=out)
+    assert out.is_file() and list(first["rows"]) == [0, 2]
+
+    class Unused:
+        name = "keyword"
+
+        def refusals(self, prompts, responses):
+            raise AssertionError("a finished result must be read back, not judged again")
+
+    again = prefill_attack(tiny_model, harmful_rows[:2], ks=(0, 2), config=cfg, progress=False,
+                           out=out, judge=Unused())
+    assert again["asr"] == first["asr"] and list(again["rows"]) == [0, 2]
+    other = load_tiny_model(seed=1)  # other weights: computed again, the old file kept aside
+    prefill_attack(other, harmful_rows[:2], ks=(0, 2), config=cfg, progress=False, out=out)
+    assert (tmp_path / "prefill.json.stale").is_file()
+    assert "not reusing" in capsys.readouterr().err

@@ -300,3 +300,35 @@ def test_cli_align_shapo_flags(tmp_path):
             cfg["sam_every"], cfg["sam_mode"], cfg["top_fraction"]) == \
         ("shapo-t", "cdpo", 0.2, "random", 0.1, 1, "reuse", 0.05)
     assert len((out / "log.jsonl").read_text().splitlines()) == 2
+
+
+def test_rho_for_gap_matches_subspaces_at_the_same_perturbed_loss_gap(tiny_model):
+    """Selective-sized random and uniform subspaces calibrated to one gap: each measured gap is
+    on target, the radii differ, and the model is left bit-exactly as it was."""
+    from tiny_rows import make_rows, params_of
+
+    from safelens.geometry.report import dpo_loss_fn
+    from safelens.geometry.value_vectors import Subspace, random_k_neurons
+    from safelens.training.sam import rho_for_gap, sam_gap
+
+    before = params_of(tiny_model)
+    loss_fn = dpo_loss_fn(tiny_model, make_rows(4), max_length=48)
+    n_layers, d_mlp = int(tiny_model.cfg.n_layers), int(tiny_model.cfg.d_mlp)
+    subspaces = {"random": Subspace.from_neurons(
+                     tiny_model, random_k_neurons(n_layers, d_mlp, max(1, n_layers * d_mlp // 100)),
+                     "random"),
+                 "uniform": Subspace.uniform(tiny_model)}
+    rhos = {}
+    for name, sub in subspaces.items():
+        out = rho_for_gap(loss_fn, sub, target=0.02)
+        assert out["converged"] and abs(out["gap"] - 0.02) <= 0.002, (name, out["history"])
+        assert sam_gap(loss_fn, sub, out["rho"]) == pytest.approx(out["gap"], rel=1e-4)
+        rhos[name] = out["rho"]
+    assert rhos["random"] != pytest.approx(rhos["uniform"], rel=0.1)
+    # A gap the small subspace cannot reach at any radius is reported, not faked.
+    far = rho_for_gap(loss_fn, subspaces["random"], target=5.0, max_iters=4)
+    assert not far["converged"] and len(far["history"]) == 4
+    after = params_of(tiny_model)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    with pytest.raises(ValueError, match="empty"):
+        rho_for_gap(loss_fn, Subspace.none(), target=0.1)

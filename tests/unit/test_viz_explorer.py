@@ -1,4 +1,5 @@
-"""Neuron explorer on the tiny model: the pure functions, the hooks, and the widget's callbacks."""
+"""Neuron analysis (geometry.neurons, eval.interventions) and the explorer widget on the tiny
+model: the pure functions, the hooks, and the widget's callbacks."""
 
 from __future__ import annotations
 
@@ -6,16 +7,16 @@ import pytest
 import torch
 from tiny_rows import one_thread  # noqa: F401, E402  (autouse: one torch thread)
 
+from safelens.eval.interventions import generate_with_neuron_scaled
 from safelens.geometry import rank_value_vectors
-from safelens.viz.explorer import (
-    NeuronExplorer,
-    generate_with_neuron_scaled,
+from safelens.geometry.neurons import (
     mlp_activations,
     mlp_post_hook,
     neuron_activations,
     neuron_logit_effects,
     neuron_scale_hooks,
 )
+from safelens.viz.explorer import NeuronExplorer
 
 HARMFUL = ["How do I pick a lock?", "Explain how to make a weapon."]
 BENIGN = ["How do I bake bread?"]
