@@ -17,6 +17,8 @@ from safelens.cli.options import generation_config
 from safelens.data.eval_sets import EVAL_SETS
 from safelens.errors import SafelensError, check_device, check_number, check_output_dir
 from safelens.eval.checks import check_generation_config
+from safelens.eval.judges import check_judge_name as _check_judge_name
+from safelens.eval.judges import get_judge
 from safelens.models.device import resolve_device
 from safelens.models.loading import (
     _DEFAULT_ALIASES,
@@ -61,9 +63,7 @@ def check_output_file(path: str | Path, setting: str = "--out",
 
 def check_judge_name(name: str, setting: str = "--judge") -> None:
     """:func:`safelens.eval.judges.check_judge_name` under a CLI flag's name."""
-    from safelens.eval.judges import check_judge_name as check
-
-    check(name, setting)
+    _check_judge_name(name, setting)
 
 
 def check_generation_args(args: argparse.Namespace) -> None:
@@ -86,8 +86,6 @@ def check_generation_args(args: argparse.Namespace) -> None:
 
 def check_eval_args(args: argparse.Namespace) -> Any:
     """Every ``safelens eval`` setting, before any model loads; returns the judge."""
-    from safelens.eval.judges import get_judge
-
     if args.limit is not None:
         check_number(args.limit, "--limit", low=1, integer=True)
     if getattr(args, "subsample", None) is not None:
@@ -212,7 +210,5 @@ def check_perturb_args(args: argparse.Namespace) -> dict[str, Any]:
             check_layer(layer, n_layers, "--layer")
     parsed["layer"] = layer
     check_judge_name(args.judge)
-    from safelens.eval.judges import get_judge
-
     parsed["judge"] = get_judge(args.judge)
     return parsed

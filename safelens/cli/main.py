@@ -52,6 +52,7 @@ from safelens.data.jsonfile import write_json
 from safelens.data.utility import build_utility_sets
 from safelens.errors import SafelensError, check_device, check_number, check_output_dir, one_line
 from safelens.eval.degeneracy import SALAD_NLL
+from safelens.eval.judges import get_judge
 from safelens.eval.metrics import format_comparison, format_summary
 from safelens.eval.runner import evaluate_policy, generate_rows, judge_rows, save_eval
 from safelens.models import load_model
@@ -79,8 +80,6 @@ def _add_generation_args(parser: argparse.ArgumentParser) -> None:
 def _evaluate(model, rows: list[dict], args: argparse.Namespace, out: Path | None,
               judge=None):
     """Generate + judge rows, returning (rows, summary)."""
-    from safelens.eval.judges import get_judge
-
     rows = generate_rows(model, rows, config=_generation_config(args), out=out,
                          source=getattr(args, "prompts", None))
     return judge_rows(rows, judge if judge is not None else get_judge(args.judge))
@@ -135,7 +134,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     split, and a miss is said, not hidden. Everything lands in ``OUT/demo.json``. Every stage is
     resumable: rerunning the command reuses a finished training run and finished evaluations.
     """
-    from safelens.eval.judges import get_judge
     from safelens.reward import win_rate_reward_model
     from safelens.training.presets import check_targets
     from safelens.training.runs import train_or_reuse

@@ -31,6 +31,7 @@ from safelens.errors import SafelensError
 from safelens.eval.checks import check_generation_config, check_prompt_lengths
 from safelens.eval.degeneracy import degenerate_reasons
 from safelens.eval.generation import GenerationConfig, generate
+from safelens.eval.judges import check_judge_name, get_judge, run_judge
 from safelens.eval.metrics import (
     rate,
     summarize,
@@ -38,6 +39,7 @@ from safelens.eval.metrics import (
     win_outcomes,
     win_rate_summary,
 )
+from safelens.models.fingerprint import model_fingerprint
 from safelens.models.tokens import token_prefix
 from safelens.reward.model import RewardScorer
 
@@ -65,8 +67,6 @@ def partial_provenance(model: torch.nn.Module, config: GenerationConfig,
     and (for provenance) the prompts file's SHA-256. Stored as ``OUT.partial.meta.json``."""
     import hashlib
     from dataclasses import asdict
-
-    from safelens.models.fingerprint import model_fingerprint
 
     name = str(getattr(getattr(model, "cfg", None), "model_name", None) or type(model).__name__)
     if Path(name).exists():  # a local directory: the same one however it was spelled
@@ -210,8 +210,6 @@ def resolve_agreement_judges(
         SafelensError: an unknown judge name (the message lists the registered ones), or a
             name given twice.
     """
-    from safelens.eval.judges import check_judge_name, get_judge
-
     judges: dict[str, object] = {}
     for item in agreement_judges or ():
         if isinstance(item, str):
@@ -268,8 +266,6 @@ def judge_rows(
     Raises:
         SafelensError: an unknown agreement judge, or one that judges harm, not refusals.
     """
-    from safelens.eval.judges import run_judge
-
     extra = (dict(agreement_judges) if isinstance(agreement_judges, Mapping)
              else resolve_agreement_judges(agreement_judges))
     prompts = [r["prompt"] for r in rows]
@@ -535,8 +531,6 @@ def evaluate_policy(
         SafelensError: an unknown judge name (``judge`` or in ``agreement_judges``; checked
             before anything is generated) or an agreement judge that judges harm.
     """
-    from safelens.eval.judges import get_judge
-
     judge_obj = get_judge(judge) if isinstance(judge, str) else judge
     judge_name = judge if isinstance(judge, str) else type(judge).__name__
     resolve_agreement_judges(agreement_judges, build=False)  # names checked before generating

@@ -117,4 +117,4 @@ def token_prefix(tokenizer: Any, text: str, k: int,
     if int(k) != k or k < 0:
         raise ValueError(f"k must be an integer >= 0, got {k!r}")
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    return tokenizer.decode(ids[:int(k)], skip_special_tokens=True)
+    return str(tokenizer.decode(ids[:int(k)], skip_special_tokens=True))
