@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def main(argv: list[str] | None = None) -> dict:
     import torch
 
-    from safelens.data.io import load_builtin
+    from safelens.data.builtin import load_builtin
     from safelens.models import load_model, load_tiny_model
     from safelens.models.chat import encode
     from safelens.models.logprobs import response_logps

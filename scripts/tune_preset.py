@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def _data_fingerprint() -> dict[str, str]:
     """sha256 (first 12 hex digits) of the built-in files a tuning row depends on."""
-    from safelens.data.io import builtin_path
+    from safelens.data.builtin import builtin_path
 
     root = builtin_path()
     return {name: hashlib.sha256((root / name).read_bytes()).hexdigest()[:12]
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
 
-    from safelens.data.io import load_builtin
+    from safelens.data.builtin import load_builtin
     from safelens.eval.generation import GenerationConfig
     from safelens.eval.runner import evaluate_policy
     from safelens.models import load_model

@@ -190,7 +190,8 @@ def run_finetune_attack(
         "after": {...}, "train": {"steps", "wall_s", "final_loss"}, "model": str}``.
     """
     from safelens.data.attacks import load_attack_set
-    from safelens.data.io import load_builtin, read_jsonl
+    from safelens.data.builtin import load_builtin
+    from safelens.data.io import read_jsonl
     from safelens.models import load_model
     from safelens.training import Trainer
 

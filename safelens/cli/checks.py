@@ -11,7 +11,23 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from safelens.attacks.perturb import ACTIVATION_SITES, check_layer, check_sigma
+from safelens.attacks.quantize import check_format
+from safelens.cli.options import generation_config
+from safelens.data.eval_sets import EVAL_SETS
 from safelens.errors import SafelensError, check_device, check_number, check_output_dir
+from safelens.eval.checks import check_generation_config
+from safelens.eval.judges import check_judge_name as _check_judge_name
+from safelens.eval.judges import get_judge
+from safelens.models.device import resolve_device
+from safelens.models.loading import (
+    _DEFAULT_ALIASES,
+    _resolve_local_dir,
+    check_model_name,
+    default_gguf_path,
+    resolve_dtype,
+)
+from safelens.models.precision import resolve_precision
 
 
 def check_input_file(path: str | Path, setting: str) -> Path:
@@ -27,8 +43,6 @@ def check_input_file(path: str | Path, setting: str) -> Path:
 def is_eval_set_name(prompts: str | Path) -> bool:
     """Whether ``--prompts`` names an evaluation set (:data:`safelens.data.EVAL_SETS`) rather
     than a file: a set name that is not also an existing path (a file of that name wins)."""
-    from safelens.data.eval_sets import EVAL_SETS
-
     return str(prompts) in EVAL_SETS and not Path(prompts).exists()
 
 
@@ -49,25 +63,17 @@ def check_output_file(path: str | Path, setting: str = "--out",
 
 def check_judge_name(name: str, setting: str = "--judge") -> None:
     """:func:`safelens.eval.judges.check_judge_name` under a CLI flag's name."""
-    from safelens.eval.judges import check_judge_name as check
-
-    check(name, setting)
+    _check_judge_name(name, setting)
 
 
 def check_generation_args(args: argparse.Namespace) -> None:
     """Decoding flags: ``--max-new-tokens``, ``--batch-size``, ``--temperature``, ``--top-p``."""
-    from safelens.eval.checks import check_generation_config
-
     check_number(args.max_new_tokens, "--max-new-tokens", low=1, integer=True)
     check_number(args.batch_size, "--batch-size", low=1, integer=True)
     check_number(args.temperature, "--temperature", low=0, low_open=True)
     check_number(args.top_p, "--top-p", low=0, high=1, low_open=True)
     check_number(args.seed, "--seed", low=0, integer=True)
-    from safelens.cli.main import _generation_config
-    from safelens.models.device import resolve_device
-    from safelens.models.precision import resolve_precision
-
-    check_generation_config(_generation_config(args))
+    check_generation_config(generation_config(args))
     try:
         device = resolve_device(getattr(args, "device", None))
     except (RuntimeError, ValueError):
@@ -80,9 +86,6 @@ def check_generation_args(args: argparse.Namespace) -> None:
 
 def check_eval_args(args: argparse.Namespace) -> Any:
     """Every ``safelens eval`` setting, before any model loads; returns the judge."""
-    from safelens.eval.judges import get_judge
-    from safelens.models.loading import check_model_name, resolve_dtype
-
     if args.limit is not None:
         check_number(args.limit, "--limit", low=1, integer=True)
     if getattr(args, "subsample", None) is not None:
@@ -130,8 +133,6 @@ def model_layer_count(name: str) -> int | None:
     cached config). None when it cannot be read cheaply."""
     import json
 
-    from safelens.models.loading import _DEFAULT_ALIASES, _resolve_local_dir, default_gguf_path
-
     try:
         if name.lower() in _DEFAULT_ALIASES:
             import gguf
@@ -160,10 +161,6 @@ def check_perturb_args(args: argparse.Namespace) -> dict[str, Any]:
     Returns:
         ``{"judge", "seeds", "sigmas" | "formats", "layer"}`` parsed and checked.
     """
-    from safelens.attacks.perturb import ACTIVATION_SITES, check_layer, check_sigma
-    from safelens.attacks.quantize import check_format
-    from safelens.models.loading import check_model_name, resolve_dtype
-
     parsed: dict[str, Any] = {}
     if args.attack_command in ("noise", "activation"):
         parsed["sigmas"] = [check_sigma(s, "--sigmas")
@@ -213,7 +210,5 @@ def check_perturb_args(args: argparse.Namespace) -> dict[str, Any]:
             check_layer(layer, n_layers, "--layer")
     parsed["layer"] = layer
     check_judge_name(args.judge)
-    from safelens.eval.judges import get_judge
-
     parsed["judge"] = get_judge(args.judge)
     return parsed

@@ -24,10 +24,39 @@ import sys
 import time
 from pathlib import Path
 
-from safelens.attacks.finetune import DEFENSES
+from safelens.attacks import curves
+from safelens.attacks.finetune import DEFENSES, FinetuneAttackConfig, run_finetune_attack
+from safelens.attacks.matrix import (
+    ATTACK_KINDS,
+    DEFAULT_ATTACKS,
+    MatrixAttack,
+    MatrixConfig,
+    matrix_frame,
+    robustness_matrix,
+)
+from safelens.cli.checks import (
+    check_eval_args,
+    check_generation_args,
+    check_judge_name,
+    check_perturb_args,
+    is_eval_set_name,
+    parse_list,
+)
+from safelens.cli.options import generation_config as _generation_config
+from safelens.cli.reward import add_reward_parser
+from safelens.data.attacks import build_attack_sets
+from safelens.data.eval_sets import BUILTIN_EVAL_SETS, EVAL_SETS, eval_set, seeded_subsample
+from safelens.data.generator.build import build
+from safelens.data.io import read_jsonl
 from safelens.data.jsonfile import write_json
+from safelens.data.utility import build_utility_sets
+from safelens.errors import SafelensError, check_device, check_number, check_output_dir, one_line
 from safelens.eval.degeneracy import SALAD_NLL
-from safelens.models.loading import DEFAULT_MODEL
+from safelens.eval.judges import get_judge
+from safelens.eval.metrics import format_comparison, format_summary
+from safelens.eval.runner import evaluate_policy, generate_rows, judge_rows, save_eval
+from safelens.models import load_model
+from safelens.models.loading import DEFAULT_MODEL, check_model_name
 from safelens.training.runs import BASELINE_METHOD as DEMO_METHOD
 
 
@@ -48,40 +77,15 @@ def _add_generation_args(parser: argparse.ArgumentParser) -> None:
                              "(bf16 where the CPU/GPU has native bf16 matmuls)")
 
 
-def _generation_config(args: argparse.Namespace):
-    from safelens.eval.generation import GenerationConfig
-
-    return GenerationConfig(
-        max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
-        do_sample=args.sample,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        seed=args.seed,
-        precision=args.precision,
-    )
-
-
 def _evaluate(model, rows: list[dict], args: argparse.Namespace, out: Path | None,
               judge=None):
     """Generate + judge rows, returning (rows, summary)."""
-    from safelens.eval.judges import get_judge
-    from safelens.eval.runner import generate_rows, judge_rows
-
     rows = generate_rows(model, rows, config=_generation_config(args), out=out,
                          source=getattr(args, "prompts", None))
     return judge_rows(rows, judge if judge is not None else get_judge(args.judge))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from safelens.cli.checks import check_eval_args, is_eval_set_name
-    from safelens.data.eval_sets import eval_set, seeded_subsample
-    from safelens.data.io import read_jsonl
-    from safelens.errors import SafelensError
-    from safelens.eval.metrics import format_summary
-    from safelens.eval.runner import save_eval
-    from safelens.models import load_model
-
     # Every setting and input is checked before the model loads (seconds to minutes).
     judge = check_eval_args(args)
     if is_eval_set_name(args.prompts):
@@ -105,8 +109,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
-    from safelens.data.generate import build
-
     sizes = build(Path(args.out), seed=args.seed)
     print(json.dumps(sizes, indent=2))
     return 0
@@ -114,9 +116,6 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 
 def cmd_data_utility(args: argparse.Namespace) -> int:
     """Write the utility tasks (summarization, sql, arithmetic; train and test) and their card."""
-    from safelens.data.utility import build_utility_sets
-    from safelens.errors import check_output_dir
-
     if args.out is not None:
         check_output_dir(args.out)
     print(json.dumps(build_utility_sets(args.out, seed=args.seed), indent=2))
@@ -135,13 +134,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     split, and a miss is said, not hidden. Everything lands in ``OUT/demo.json``. Every stage is
     resumable: rerunning the command reuses a finished training run and finished evaluations.
     """
-    from safelens.cli.checks import check_generation_args, check_judge_name
-    from safelens.data.eval_sets import BUILTIN_EVAL_SETS, EVAL_SETS, eval_set
-    from safelens.errors import SafelensError, check_device, check_number
-    from safelens.eval.judges import get_judge
-    from safelens.eval.metrics import format_comparison
-    from safelens.eval.runner import evaluate_policy
-    from safelens.models import load_model
     from safelens.reward import win_rate_reward_model
     from safelens.training.presets import check_targets
     from safelens.training.runs import train_or_reuse
@@ -237,8 +229,6 @@ def cmd_align(args: argparse.Namespace) -> int:
     try:
         result = trainer.train()
     except NonFiniteLossError as err:
-        from safelens.errors import one_line
-
         print(f"safelens: error: {one_line(err)}", file=sys.stderr)
         return 1
     if int(os.environ.get("RANK", "0")) != 0:
@@ -259,8 +249,6 @@ def parse_options(items: list[str]) -> dict:
     Raises:
         SafelensError: an item without ``=``.
     """
-    from safelens.errors import SafelensError
-
     options: dict = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -276,13 +264,6 @@ def parse_options(items: list[str]) -> dict:
 def cmd_perturb(args: argparse.Namespace) -> int:
     """Perturbation attacks (seed 002): ``attack noise``, ``attack activation``,
     ``attack quantize``: safety per strength (and seed), printed as a table, cached in OUT."""
-    from safelens.attacks import curves
-    from safelens.cli.checks import check_perturb_args, is_eval_set_name
-    from safelens.data.eval_sets import eval_set, seeded_subsample
-    from safelens.data.io import read_jsonl
-    from safelens.errors import SafelensError
-    from safelens.models import load_model
-
     parsed = check_perturb_args(args)  # every setting, before the model loads
     rows = (eval_set(args.prompts) if is_eval_set_name(args.prompts)
             else read_jsonl(args.prompts, kind="prompt"))
@@ -319,12 +300,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
     if args.attack_command in ("noise", "activation", "quantize"):
         return cmd_perturb(args)
     if args.attack_command == "data":
-        from safelens.data.attacks import build_attack_sets
-
         print(json.dumps(build_attack_sets(args.out, seed=args.seed), indent=2))
         return 0
-    from safelens.attacks.finetune import FinetuneAttackConfig, run_finetune_attack
-
     cfg = FinetuneAttackConfig(
         kind=args.kind, defense=args.defense, train_file=args.train, max_steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
@@ -350,11 +327,6 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
 def cmd_matrix(args: argparse.Namespace) -> int:
     """The robustness matrix: every --models row against every --attacks column."""
-    from safelens.attacks.matrix import MatrixAttack, MatrixConfig, matrix_frame, robustness_matrix
-    from safelens.cli.checks import parse_list
-    from safelens.errors import SafelensError, check_number, check_output_dir
-    from safelens.models.loading import check_model_name
-
     models = {}
     for item in parse_list(args.models, "--models"):
         name, sep, path = item.partition("=")
@@ -567,8 +539,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_attack)
     _add_perturb_parsers(attack_sub)
 
-    from safelens.attacks.matrix import ATTACK_KINDS, DEFAULT_ATTACKS
-
     p = sub.add_parser(
         "matrix", help="the robustness matrix: every model against every attack",
         description="Rows: --models NAME=PATH (an HF folder, a model name or a safelens run "
@@ -593,8 +563,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-finetune-eval", type=int, default=50)
     p.add_argument("--seed", type=int, default=0, help="subsampling seed")
     p.set_defaults(func=cmd_matrix)
-
-    from safelens.cli.reward import add_reward_parser
 
     add_reward_parser(sub)
     return parser
@@ -624,8 +592,6 @@ def main(argv: list[str] | None = None) -> int:
     safetensors errors it may surface as) prints one line ``safelens: error: ...`` on stderr and
     returns 2.
     """
-    from safelens.errors import one_line
-
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

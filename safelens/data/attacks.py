@@ -35,12 +35,14 @@ import random
 from pathlib import Path
 from typing import Any
 
+from safelens.data.builtin import builtin_path, load_builtin
 from safelens.data.generator.attacks import (
     AOA_IDENTITY,
     AOA_PREFIX,
     AOA_SYSTEM_PROMPT,
     BACKDOOR_TRIGGER,
 )
+from safelens.data.io import read_jsonl, write_jsonl
 
 __all__ = [
     "AOA_PREFIX",
@@ -101,8 +103,6 @@ def generate_attack_set(kind: str, n: int | None = None, seed: int = 0,
     Raises:
         ValueError: unknown kind, or more rows asked for than the source holds.
     """
-    from safelens.data.io import load_builtin
-
     if kind not in ATTACK_KINDS:
         raise ValueError(f"unknown attack set {kind!r}; expected one of {ATTACK_KINDS}")
     n = DEFAULT_SIZES[kind] if n is None else int(n)
@@ -146,8 +146,6 @@ def generate_attack_set(kind: str, n: int | None = None, seed: int = 0,
 
 def attack_path(kind: str, root: str | Path | None = None) -> Path:
     """``data/attacks/<kind>.jsonl``, or ``<root>/<kind>.jsonl``."""
-    from safelens.data.io import builtin_path
-
     folder = Path(root) if root is not None else builtin_path() / "attacks"
     return folder / f"{kind}.jsonl"
 
@@ -158,8 +156,6 @@ def load_attack_set(kind: str, root: str | Path | None = None) -> list[dict[str,
     Raises:
         ValueError: unknown kind.
     """
-    from safelens.data.io import read_jsonl
-
     if kind not in ATTACK_KINDS:
         raise ValueError(f"unknown attack set {kind!r}; expected one of {ATTACK_KINDS}")
     path = attack_path(kind, root)
@@ -203,8 +199,6 @@ def build_attack_sets(out_dir: str | Path | None = None, seed: int = 0,
     Returns:
         Rows per set.
     """
-    from safelens.data.io import builtin_path, write_jsonl
-
     out = Path(out_dir) if out_dir is not None else builtin_path() / "attacks"
     sizes = {**DEFAULT_SIZES, **(sizes or {})}
     sets = {kind: generate_attack_set(kind, sizes[kind], seed) for kind in ATTACK_KINDS}

@@ -17,9 +17,10 @@ with a utility ("retain") set of benign (prompt, helpful answer) pairs.
 The same rows serve DOOR (robust refusal after ``x + h_<k`` plus NPO on the rest of ``h``):
 each safety row also carries ``continuation``, the harmful response after its prefix.
 
-Prefixes are cut at **token** boundaries of the model's tokenizer: :func:`split_at_tokens`
-cuts the text where the k-th token ends (offset mapping), so re-tokenizing the prefix gives
-back exactly those k tokens (checked; a tokenizer without offsets falls back to decoding).
+Prefixes are cut at **token** boundaries of the model's tokenizer:
+:func:`safelens.models.tokens.split_at_tokens` cuts the text where the k-th token ends (offset
+mapping), so re-tokenizing the prefix gives back exactly those k tokens (checked; a tokenizer
+without offsets falls back to decoding).
 
 Examples:
     >>> import numpy as np
@@ -38,6 +39,9 @@ from typing import Any
 
 import numpy as np
 
+from safelens.models.chat import prompt_ids, text_ids
+from safelens.models.tokens import split_at_tokens, token_prefix  # re-export for one release
+
 __all__ = [
     "PLACEHOLDER",
     "augment_rows",
@@ -49,64 +53,6 @@ __all__ = [
 #: Response text of an unused (row, column) slot: the trainer encodes every column of every
 #: row, so a retain row gets this one-token stand-in where a safety row has its continuation.
 PLACEHOLDER = "."
-
-
-def _token_ids(tokenizer: Any, text: str) -> list[int]:
-    return list(tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
-
-
-def split_at_tokens(tokenizer: Any, text: str, k: int) -> tuple[str, str, int]:
-    """Split ``text`` after its first ``k`` tokens: ``(prefix, rest, k_actual)``.
-
-    The cut is where the k-th token ends in ``text`` (so ``prefix + rest == text``); the
-    token that follows keeps its leading space in ``rest``, as the tokenizer had it. If
-    re-tokenizing the prefix does not give back k tokens (a cut inside a multi-byte
-    character, or a slow tokenizer without offsets), the prefix is ``decode(ids[:k])`` and
-    ``rest`` the decoded remainder; ``k_actual`` is the re-tokenized prefix length.
-
-    Examples:
-        >>> from safelens.models.loading import _default_tokenizer_dir
-        >>> from transformers import AutoTokenizer
-        >>> tok = AutoTokenizer.from_pretrained(_default_tokenizer_dir())
-        >>> prefix, rest, k = split_at_tokens(tok, "Sure, here is how to do it.", 3)
-        >>> prefix, rest, k
-        ('Sure, here', ' is how to do it.', 3)
-
-    Args:
-        tokenizer: the model's tokenizer.
-        text: the text to split (a harmful response).
-        k: number of tokens in the prefix (0 gives ``("", text, 0)``).
-
-    Returns:
-        ``(prefix, rest, k_actual)``; ``k_actual < k`` when the text has fewer tokens.
-
-    Raises:
-        ValueError: ``k < 0``.
-    """
-    if int(k) != k or k < 0:
-        raise ValueError(f"k must be an integer >= 0, got {k!r}")
-    if k == 0:
-        return "", text, 0
-    try:
-        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
-                        split_special_tokens=True)
-        ids, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
-    except (NotImplementedError, TypeError, ValueError):
-        ids, offsets = _token_ids(tokenizer, text), None
-    k = min(int(k), len(ids))
-    if offsets is not None:
-        cut = int(offsets[k - 1][1])
-        prefix, rest = text[:cut], text[cut:]
-        if _token_ids(tokenizer, prefix) == ids[:k]:
-            return prefix, rest, k
-    prefix = tokenizer.decode(ids[:k], skip_special_tokens=True, clean_up_tokenization_spaces=False)
-    rest = tokenizer.decode(ids[k:], skip_special_tokens=True, clean_up_tokenization_spaces=False)
-    return prefix, rest, len(_token_ids(tokenizer, prefix))
-
-
-def token_prefix(tokenizer: Any, text: str, k: int) -> str:
-    """The first ``k`` tokens of ``text`` as text (see :func:`split_at_tokens`)."""
-    return split_at_tokens(tokenizer, text, k)[0]
 
 
 def sample_prefix_length(
@@ -208,8 +154,6 @@ def augment_rows(
     Raises:
         KeyError: a harmful row lacks ``harmful_field`` or ``refusal_field`` (names the row).
     """
-    from safelens.models.chat import prompt_ids
-
     out: list[dict[str, Any]] = []
     squeezed = 0
     for row in rows:
@@ -222,7 +166,7 @@ def augment_rows(
             if not row.get(field):
                 raise KeyError(f"harmful row {row.get('id', '?')!r} has no {field!r} text")
         harmful = row[harmful_field]
-        n_tokens = len(_token_ids(tokenizer, harmful)) - keep_continuation
+        n_tokens = len(text_ids(tokenizer, harmful)) - keep_continuation
         rng = np.random.default_rng(_seed_of(seed, row))
         k = sample_prefix_length(rng, n_tokens, max_prefix, p_zero)
         if max_length is not None and k > 0:

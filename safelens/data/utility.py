@@ -33,7 +33,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from safelens.data.builtin import builtin_path
 from safelens.data.generator.utility import REFUSALS, SPLITS, TASKS, utility_examples
+from safelens.data.io import read_jsonl, write_jsonl
 from safelens.errors import SafelensError
 
 __all__ = [
@@ -111,8 +113,6 @@ def utility_path(task: str, split: str, root: str | Path | None = None) -> Path:
         >>> utility_path("sql", "test", root="out").as_posix()
         'out/sql/test.jsonl'
     """
-    from safelens.data.io import builtin_path
-
     _check(task, split)
     folder = Path(root) if root is not None else builtin_path() / "utility"
     return folder / task / f"{split}.jsonl"
@@ -130,8 +130,6 @@ def load_utility_set(task: str, split: str, root: str | Path | None = None) -> l
     Raises:
         SafelensError: unknown task or split, or a file that breaks the preference schema.
     """
-    from safelens.data.io import read_jsonl
-
     path = utility_path(task, split, root)
     if path.is_file():
         return read_jsonl(path, kind="preference")
@@ -224,8 +222,6 @@ def build_utility_sets(out_dir: str | Path | None = None, seed: int = 0,
     Raises:
         SafelensError: an unknown split in ``sizes``, or a train prompt that is also a test prompt.
     """
-    from safelens.data.io import builtin_path, write_jsonl
-
     out = Path(out_dir) if out_dir is not None else builtin_path() / "utility"
     unknown = sorted(set(sizes or {}) - set(UTILITY_SPLITS))
     if unknown:

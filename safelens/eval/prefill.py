@@ -6,7 +6,7 @@ first ``k`` tokens of ``h`` at the start of the assistant turn and lets the mode
 tokens are in place, carries on; a deeply aligned one recovers ("Step 1: ... I cannot help").
 
 Prefixes are the first k **tokens** of ``h`` under the model's own tokenizer, cut at a token
-boundary and given as text (:func:`safelens.data.augment.split_at_tokens`); a ``prefill``
+boundary and given as text (:func:`safelens.models.tokens.split_at_tokens`); a ``prefill``
 row is what ``safelens eval`` already runs (the response is the continuation only).
 
 Judging. Attack success on a row = the judge does not call the output a refusal. What is
@@ -46,7 +46,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from safelens.data.augment import split_at_tokens
 from safelens.data.jsonfile import cached_json
 from safelens.eval.generation import GenerationConfig
 from safelens.eval.judges import get_judge
@@ -54,6 +53,7 @@ from safelens.eval.metrics import rate
 from safelens.eval.runner import generate_rows
 from safelens.models.fingerprint import model_identity
 from safelens.models.loading import load_model
+from safelens.models.tokens import split_at_tokens
 
 __all__ = ["DEFAULT_KS", "join_prefill", "prefill_attack", "prefill_rows"]
 

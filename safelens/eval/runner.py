@@ -28,7 +28,10 @@ from safelens import __version__
 from safelens.data.io import read_jsonl, read_jsonl_prefix, write_jsonl
 from safelens.data.jsonfile import strict_json, write_json
 from safelens.errors import SafelensError
+from safelens.eval.checks import check_generation_config, check_prompt_lengths
+from safelens.eval.degeneracy import degenerate_reasons
 from safelens.eval.generation import GenerationConfig, generate
+from safelens.eval.judges import check_judge_name, get_judge, run_judge
 from safelens.eval.metrics import (
     rate,
     summarize,
@@ -36,6 +39,8 @@ from safelens.eval.metrics import (
     win_outcomes,
     win_rate_summary,
 )
+from safelens.models.fingerprint import model_fingerprint
+from safelens.models.tokens import token_prefix
 from safelens.reward.model import RewardScorer
 
 
@@ -62,8 +67,6 @@ def partial_provenance(model: torch.nn.Module, config: GenerationConfig,
     and (for provenance) the prompts file's SHA-256. Stored as ``OUT.partial.meta.json``."""
     import hashlib
     from dataclasses import asdict
-
-    from safelens.models.fingerprint import model_fingerprint
 
     name = str(getattr(getattr(model, "cfg", None), "model_name", None) or type(model).__name__)
     if Path(name).exists():  # a local directory: the same one however it was spelled
@@ -140,8 +143,6 @@ def generate_rows(
         SafelensError: out-of-range decoding settings, a prompt over ``max_prompt_length``
             tokens (named by row and id), or a partial file holding other prompts.
     """
-    from safelens.eval.checks import check_generation_config, check_prompt_lengths
-
     cfg = config or GenerationConfig()
     check_generation_config(cfg)
     partial = Path(str(out) + ".partial") if out is not None else None
@@ -209,8 +210,6 @@ def resolve_agreement_judges(
         SafelensError: an unknown judge name (the message lists the registered ones), or a
             name given twice.
     """
-    from safelens.eval.judges import check_judge_name, get_judge
-
     judges: dict[str, object] = {}
     for item in agreement_judges or ():
         if isinstance(item, str):
@@ -267,9 +266,6 @@ def judge_rows(
     Raises:
         SafelensError: an unknown agreement judge, or one that judges harm, not refusals.
     """
-    from safelens.eval.degeneracy import degenerate_reasons
-    from safelens.eval.judges import run_judge
-
     extra = (dict(agreement_judges) if isinstance(agreement_judges, Mapping)
              else resolve_agreement_judges(agreement_judges))
     prompts = [r["prompt"] for r in rows]
@@ -326,12 +322,6 @@ def save_eval(out: str | Path, rows: list[dict], summary: dict | None) -> None:
         write_json(out.with_suffix(".summary.json"), summary)
 
 
-def _cut_to_tokens(tokenizer, texts: Sequence[str], n_tokens: int) -> list[str]:
-    """Each text cut to its first ``n_tokens`` tokens (decoded back to text)."""
-    ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-    return [tokenizer.decode(i[:n_tokens], skip_special_tokens=True) for i in ids]
-
-
 def reward_win_rate(
     scorer: RewardScorer,
     prompts: Sequence[str],
@@ -376,7 +366,8 @@ def _add_win_rate(rows: list[dict], summary: dict, scorer, reference_tokens: int
     prompts = [r["prompt"] for r in rows]
     references = [r["reference"] for r in rows]
     if reference_tokens is not None:
-        references = _cut_to_tokens(tokenizer, references, reference_tokens)
+        references = [token_prefix(tokenizer, text, reference_tokens, mode="decode")
+                      for text in references]
     # The user sees the prefill plus the continuation, so that is what gets scored.
     shown = [(r.get("prefill") or "") + r["response"] for r in rows]
     policy = scorer.score(prompts, shown)  # [N]
@@ -540,8 +531,6 @@ def evaluate_policy(
         SafelensError: an unknown judge name (``judge`` or in ``agreement_judges``; checked
             before anything is generated) or an agreement judge that judges harm.
     """
-    from safelens.eval.judges import get_judge
-
     judge_obj = get_judge(judge) if isinstance(judge, str) else judge
     judge_name = judge if isinstance(judge, str) else type(judge).__name__
     resolve_agreement_judges(agreement_judges, build=False)  # names checked before generating

@@ -13,49 +13,14 @@ the tail irrelevant) and only those positions are unembedded (``[N, V]``, not ``
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-if TYPE_CHECKING:
-    from safelens.models.chat import ChatBatch
+from safelens.models.chat import ChatBatch
+from safelens.models.logprobs import next_token_logits  # re-export for one release
 
 __all__ = ["kl_depth_profile", "next_token_logits"]
-
-
-def _hf(model: nn.Module) -> nn.Module:
-    """The HF causal LM behind a ``TransformerBridge`` (or the model itself)."""
-    return getattr(model, "original_model", model)
-
-
-def next_token_logits(
-    model: nn.Module, input_ids: Tensor, attention_mask: Tensor, positions: Tensor
-) -> Tensor:
-    """Logits of the next token at selected positions, unembedding only those positions.
-
-    Args:
-        model: a ``TransformerBridge`` or HF causal LM.
-        input_ids: ``[b, T]`` (right-padded).
-        attention_mask: ``[b, T]``.
-        positions: ``[b, T]`` bool, True where the next-token distribution is wanted.
-
-    Returns:
-        ``[N, V]`` float32 logits, ``N = positions.sum()``, in row-major order of ``positions``.
-    """
-    hf = _hf(model)
-    device = next(hf.parameters()).device
-    ids, att, pos = input_ids.to(device), attention_mask.to(device), positions.to(device)
-    cfg = getattr(hf, "config", None)
-    # Logit soft-capping / scaling lives in the LM's forward, so such models take the full path.
-    plain_head = cfg is not None and not (
-        getattr(cfg, "final_logit_softcapping", None) or getattr(cfg, "logit_scale", None)
-    )
-    if plain_head and hasattr(hf, "get_decoder") and hf.get_output_embeddings() is not None:
-        hidden = hf.get_decoder()(input_ids=ids, attention_mask=att).last_hidden_state  # [b, T, D]
-        return hf.get_output_embeddings()(hidden[pos]).float()  # [N, V]
-    return hf(input_ids=ids, attention_mask=att).logits[pos].float()  # [N, V]
 
 
 def kl_depth_profile(

@@ -17,10 +17,12 @@ import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from transformers import PreTrainedTokenizerBase
+
+from safelens.errors import SafelensError
 
 DEFAULT_MAX_LENGTH = 512
 
@@ -109,8 +111,6 @@ def chat_template_ids(tokenizer: PreTrainedTokenizerBase, messages: list[dict[st
     parts = pattern.split(skeleton)
     filled = "".join(contents[holders.index(p)] if p in holders else p for p in parts)
     if filled != rendered or any(skeleton.count(h) != 1 for h in holders):
-        from safelens.errors import SafelensError
-
         raise SafelensError(
             "a message contains a control-token string (one of "
             f"{[s for s in specials if any(s in c for c in contents)][:3]}) and this tokenizer's "
@@ -253,6 +253,84 @@ def encode(
         attention_mask[b, : len(row)] = 1
         response_mask[b, : len(row)] = torch.tensor(mask)
     return ChatBatch(input_ids, attention_mask, response_mask, torch.tensor(truncated))
+
+
+def concat_columns(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> tuple[list, list]:
+    """``(prompts, responses)`` with ``len(columns) * len(rows)`` entries, column-major.
+
+    Examples:
+        >>> concat_columns([{"prompt": "p", "chosen": "c", "rejected": "r"}],
+        ...                ("chosen", "rejected"))
+        (['p', 'p'], ['c', 'r'])
+
+    Raises:
+        KeyError: a row lacks one of ``columns`` (names the row's id and the column).
+    """
+    prompts, responses = [], []
+    for col in columns:
+        for row in rows:
+            if col not in row:
+                raise KeyError(f"row {row.get('id', '?')!r} has no {col!r} response")
+            prompts.append(row["prompt"])
+            responses.append(row[col])
+    return prompts, responses
+
+
+def encode_rows(
+    tokenizer: PreTrainedTokenizerBase,
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    max_length: int,
+    prefix_field: str = "prefix",
+    system_field: str = "system",
+) -> ChatBatch:
+    """Encode every column of every row (column-major), honouring per-row prefix and system.
+
+    Row ``b`` of column ``c`` is ``chat[c * B + b]``, as
+    :class:`safelens.training.batch.TrainBatch` expects. The ``prefix`` opens the assistant
+    turn in every column (outside the response mask); rows with different ``system`` prompts
+    are encoded per group and padded together.
+
+    Args:
+        tokenizer: tokenizer with a chat template.
+        rows: ``B`` rows with ``prompt`` and every one of ``columns``.
+        columns: the response columns (e.g. ``("chosen", "rejected")``), ``R`` of them.
+        max_length: maximum tokens per encoded pair.
+        prefix_field: row key of the text opening the assistant turn (missing or empty: none).
+        system_field: row key of the row's system prompt (missing or None: the default).
+
+    Returns:
+        ChatBatch of ``R * B`` rows, ``[R*B, T]`` each, right-padded.
+    """
+    prompts, responses = concat_columns(rows, columns)
+    prefixes = [r.get(prefix_field) or "" for r in rows] * len(columns)
+    systems = [r.get(system_field) for r in rows] * len(columns)
+    groups: dict[str | None, list[int]] = {}
+    for i, system in enumerate(systems):
+        groups.setdefault(system, []).append(i)
+    if len(groups) == 1:
+        return encode(tokenizer, prompts, responses, max_length=max_length,
+                      system_prompt=systems[0], prefixes=prefixes)
+    parts = []
+    for system, idx in groups.items():
+        part = encode(tokenizer, [prompts[i] for i in idx], [responses[i] for i in idx],
+                      max_length=max_length, system_prompt=system,
+                      prefixes=[prefixes[i] for i in idx])
+        parts.append((idx, part))
+    n, width = len(prompts), max(p.input_ids.shape[1] for _, p in parts)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids = torch.full((n, width), pad, dtype=torch.long)  # [R*B, T]
+    att = torch.zeros((n, width), dtype=torch.long)  # [R*B, T]
+    resp = torch.zeros((n, width), dtype=torch.long)  # [R*B, T]
+    trunc = torch.zeros(n, dtype=torch.bool)  # [R*B]
+    for idx, part in parts:
+        w = part.input_ids.shape[1]
+        index = torch.tensor(idx)
+        ids[index, :w] = part.input_ids
+        att[index, :w] = part.attention_mask
+        resp[index, :w] = part.response_mask
+        trunc[index] = part.truncated
+    return ChatBatch(ids, att, resp, trunc)
 
 
 @dataclass

@@ -139,23 +139,75 @@ def _can_unembed_selectively(hf: torch.nn.Module) -> bool:
     return hasattr(hf, "get_decoder") and hf.get_output_embeddings() is not None
 
 
-def _token_logps(hf: torch.nn.Module, ids: torch.Tensor, att: torch.Tensor, resp: torch.Tensor,
-                 start: LayerStart | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``([N] log-probs, [N, V] logits)`` of the response tokens of one padded chunk
-    (row-major order)."""
-    predictors = torch.zeros_like(resp)
-    predictors[:, :-1] = resp[:, 1:]  # [b, t]: position t-1 predicts token t
-    targets = ids[resp]  # [N]
+def next_token_logits(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    positions: torch.Tensor,
+    *,
+    start: LayerStart | None = None,
+    dtype: torch.dtype | None = torch.float32,
+) -> torch.Tensor:
+    """Logits of the next token at selected positions, unembedding only those positions.
+
+    The decoder runs once and only the selected final hidden states go through the LM head
+    (``[N, V]``, not ``[b, T, V]``); models that post-process their logits (soft-capping,
+    scaling) take the full forward.
+
+    Examples:
+        >>> from safelens.models import load_tiny_model
+        >>> model = load_tiny_model()
+        >>> ids = torch.tensor([[1, 5, 7, 0]])  # [b, T]
+        >>> att = torch.tensor([[1, 1, 1, 0]])  # [b, T]
+        >>> logits = next_token_logits(model, ids, att, att.bool())  # [3, V]
+        >>> logits.shape[0], logits.dtype
+        (3, torch.float32)
+
+    Args:
+        model: a ``TransformerBridge`` (its plain view runs, or the bridged module when hooks
+            are attached) or an HF causal LM.
+        input_ids: ``[b, T]`` (right-padded); moved to the model's device.
+        attention_mask: ``[b, T]``.
+        positions: ``[b, T]`` bool, True where the next-token distribution is wanted.
+        start: run only the blocks from ``start.layer`` on, from ``start.hidden``
+            ``[b, T, d_model]`` (requires a model without logit post-processing).
+        dtype: dtype of the returned logits; ``None`` keeps the forward's (e.g. bfloat16
+            under autocast).
+
+    Returns:
+        ``[N, V]`` logits, ``N = positions.sum()``, in row-major order of ``positions``.
+
+    Raises:
+        ValueError: ``start`` with a model that post-processes its logits.
+    """
+    hf = fast_module(model)
+    device = next(hf.parameters()).device
+    ids, att, pos = input_ids.to(device), attention_mask.to(device), positions.to(device)
+    selective = _can_unembed_selectively(hf)
     if start is not None:
+        if not selective:
+            raise ValueError(
+                f"{type(hf).__name__} post-processes its logits; cannot start at a layer")
         decoder = _decoder(hf)
         with decoder_slice(decoder, start.layer):
             hidden = decoder(inputs_embeds=start.hidden, attention_mask=att).last_hidden_state
-        logits = hf.get_output_embeddings()(hidden[predictors])  # [N, V]
-    elif _can_unembed_selectively(hf):
-        hidden = _decoder(hf)(input_ids=ids, attention_mask=att).last_hidden_state  # [b, t, D]
-        logits = hf.get_output_embeddings()(hidden[predictors])  # [N, V]
+        logits = hf.get_output_embeddings()(hidden[pos])  # [N, V]
+    elif selective:
+        hidden = _decoder(hf)(input_ids=ids, attention_mask=att).last_hidden_state  # [b, T, D]
+        logits = hf.get_output_embeddings()(hidden[pos])  # [N, V]
     else:
-        logits = hf(input_ids=ids, attention_mask=att).logits[predictors]  # [N, V]
+        logits = hf(input_ids=ids, attention_mask=att).logits[pos]  # [N, V]
+    return logits if dtype is None else logits.to(dtype)
+
+
+def _token_logps(hf: torch.nn.Module, ids: torch.Tensor, att: torch.Tensor, resp: torch.Tensor,
+                 start: LayerStart | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``([N] log-probs, [N, V] logits)`` of the response tokens of one padded chunk
+    (row-major order; logits in the forward's dtype)."""
+    predictors = torch.zeros_like(resp)
+    predictors[:, :-1] = resp[:, 1:]  # [b, t]: position t-1 predicts token t
+    targets = ids[resp]  # [N]
+    logits = next_token_logits(hf, ids, att, predictors, start=start, dtype=None)  # [N, V]
     return -F.cross_entropy(logits.float(), targets, reduction="none"), logits  # [N], [N, V]
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from safelens.data import builtin_path, read_jsonl, validate_rows
-from safelens.data.generate import FILES, build, generate
 from safelens.data.generator import benign, harmful
+from safelens.data.generator.build import FILES, build, generate
 from safelens.data.generator.render import gerund, prompt_key, render
 from safelens.data.generator.templates import DOMAINS, HELDOUT_TEMPLATES, TEMPLATES
 

@@ -16,6 +16,7 @@ from safelens.data import (
     validate_rows,
     write_jsonl,
 )
+from safelens.data import builtin as data_builtin
 from safelens.data import io as data_io
 
 
@@ -186,5 +187,5 @@ def test_builtin_path_and_load_builtin():
 
 def test_load_builtin_regenerates_when_files_are_absent(tmp_path: Path, monkeypatch):
     shipped = load_builtin("preferences", "validation")
-    monkeypatch.setattr(data_io, "builtin_path", lambda: tmp_path / "missing")
+    monkeypatch.setattr(data_builtin, "builtin_path", lambda: tmp_path / "missing")
     assert load_builtin("preferences", "validation") == shipped

@@ -19,15 +19,23 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from safelens.data.generator import benign, harmful
 from safelens.data.generator.benign import BenignAct, Topic
+from safelens.data.generator.card import data_card
 from safelens.data.generator.harmful import Act, HarmCategory
 from safelens.data.generator.independent import INDEPENDENT_BENIGN, INDEPENDENT_HARMFUL
+from safelens.data.generator.layout import (  # FILES, KINDS, counts: re-exports for one release
+    FILES,
+    KINDS,
+    PLAN,
+    FilePlan,
+    Row,
+    counts,
+)
 from safelens.data.generator.render import (
     add_noise,
     article,
@@ -40,43 +48,9 @@ from safelens.data.generator.render import (
 )
 from safelens.data.generator.responses import compliance, helpful, over_refusal, refusal
 from safelens.data.generator.templates import HELDOUT_TEMPLATES, TEMPLATES, Template
+from safelens.data.io import write_jsonl
 
-Row = dict[str, Any]
-
-KINDS: tuple[str, ...] = ("harmful", "benign", "lookalike")
-
-
-@dataclass(frozen=True)
-class FilePlan:
-    """How many rows of each kind one output file gets, and from which material.
-
-    Attributes:
-        name: ``"<folder>/<split>"``, e.g. ``"preferences/train"``.
-        row_kind: ``"preference"`` or ``"prompt"``.
-        counts: Rows per kind (``harmful``, ``benign``, ``lookalike``).
-        test_mix: If True, mix held-out material in (see ``HARMFUL_MIX``/``BENIGN_MIX``);
-            otherwise in-distribution only.
-        n_prefill: Harmful rows that also get a ``prefill`` (prompt files only).
-        id_prefix: Row ids are ``f"{id_prefix}-{i:04d}"``.
-    """
-
-    name: str
-    row_kind: str
-    counts: tuple[int, int, int]
-    test_mix: bool
-    n_prefill: int = 0
-    id_prefix: str = ""
-
-
-PLAN: tuple[FilePlan, ...] = (
-    FilePlan("preferences/train", "preference", (2000, 1000, 1000), False, id_prefix="pref-train"),
-    FilePlan("preferences/validation", "preference", (150, 75, 75), False, id_prefix="pref-val"),
-    FilePlan("prompts/validation", "prompt", (100, 50, 50), False, id_prefix="prompt-val"),
-    FilePlan("preferences/test", "preference", (200, 100, 100), True, id_prefix="pref-test"),
-    FilePlan("prompts/test", "prompt", (300, 150, 150), True, id_prefix="prompt-test"),
-    FilePlan("prompts/smoke", "prompt", (12, 6, 6), True, n_prefill=2, id_prefix="prompt-smoke"),
-)
-"""The generated files, in generation order."""
+__all__ = ["FILES", "KINDS", "build", "counts", "generate", "heldout_of", "independent_rows"]
 
 HARMFUL_MIX: dict[str | None, float] = {"category": 0.30, "act": 0.25, "template": 0.25, None: 0.20}
 """Share of harmful test rows per ``heldout`` value."""
@@ -87,9 +61,6 @@ BENIGN_MIX: dict[str | None, float] = {"act": 0.30, "template": 0.30, None: 0.40
 HELDOUT_REFUSAL_SHARE = 0.3
 """Share of harmful rows in the test files (``test_mix``) whose refusal (``chosen`` /
 ``reference``) uses the held-out refusal family; training and validation never do."""
-
-FILES: tuple[str, ...] = tuple(p.name for p in PLAN) + ("prompts/independent",)
-"""Every file :func:`generate` returns, as ``"<folder>/<split>"``."""
 
 
 @dataclass(frozen=True)
@@ -339,12 +310,9 @@ def build(out_dir: str | Path = Path("data"), seed: int = 0) -> dict[str, int]:
     Returns:
         Rows per file, e.g. ``{"preferences/train": 4000, ...}``.
     """
-    from safelens.data.generator.card import data_card
-    from safelens.data.io import write_jsonl
-
     out_dir = Path(out_dir)
     files = generate(seed)
-    manifest: dict[str, Any] = {"seed": seed, "generator": "safelens.data.generate.build", "files": {}}
+    manifest: dict[str, Any] = {"seed": seed, "generator": "safelens.data.generator.build.build", "files": {}}
     for name, rows in files.items():
         kind = "preference" if name.startswith("preferences/") else "prompt"
         path = write_jsonl(out_dir / f"{name}.jsonl", rows, kind=kind)
@@ -361,12 +329,3 @@ def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8", newline="\n")
     tmp.replace(path)
-
-
-def counts(rows: list[Row], key: Callable[[Row], Any]) -> dict[Any, int]:
-    """Count rows by ``key(row)``, keys in sorted order (``None`` last)."""
-    tally: dict[Any, int] = {}
-    for row in rows:
-        k = key(row)
-        tally[k] = tally.get(k, 0) + 1
-    return dict(sorted(tally.items(), key=lambda kv: (kv[0] is None, str(kv[0]))))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from safelens.data.generator import benign, harmful
-from safelens.data.generator.build import FILES, KINDS, counts
+from safelens.data.generator.layout import FILES, KINDS, counts
 from safelens.data.generator.templates import DOMAINS, HELDOUT_TEMPLATES, TEMPLATES
 
 _DOMAIN_COLUMNS = (*DOMAINS, "independent")
@@ -82,7 +82,7 @@ step.
 ```bash
 safelens data build --out data --seed {seed}
 # or, equivalently
-python -c "from pathlib import Path; from safelens.data.generate import build; print(build(Path('data'), seed={seed}))"
+python -c "from pathlib import Path; from safelens.data import build; print(build(Path('data'), seed={seed}))"
 ```
 
 The generator is seeded and deterministic: the same seed gives byte-identical files

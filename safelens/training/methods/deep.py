@@ -67,9 +67,9 @@ from safelens.losses import (
     sft_loss,
     wdoor_token_weights,
 )
-from safelens.models.chat import ChatBatch, encode
+from safelens.models.chat import encode_rows  # encode_rows: re-export too
 from safelens.training import reference as refmod
-from safelens.training.batch import Logps, TrainBatch, concat_columns
+from safelens.training.batch import Logps, TrainBatch
 from safelens.training.config import TrainConfig, _help
 from safelens.training.methods.base import Method, TrainContext
 from safelens.training.methods.sft import SFT
@@ -90,54 +90,6 @@ __all__ = [
 
 Reduction = Literal["token_mean", "sequence_sum"]
 REDUCTIONS = ("token_mean", "sequence_sum")
-
-
-# ------------------------------------------------------------------------------ encoding
-
-
-def encode_rows(
-    tokenizer: Any,
-    rows: Sequence[dict[str, Any]],
-    columns: Sequence[str],
-    max_length: int,
-    prefix_field: str = "prefix",
-    system_field: str = "system",
-) -> ChatBatch:
-    """Encode every column of every row (column-major), honouring per-row prefix and system.
-
-    Row ``b`` of column ``c`` is ``chat[c * B + b]``, as :class:`TrainBatch` expects. The
-    ``prefix`` opens the assistant turn in every column (outside the response mask); rows
-    with different ``system`` prompts are encoded per group and padded together.
-    """
-    prompts, responses = concat_columns(rows, columns)
-    prefixes = [r.get(prefix_field) or "" for r in rows] * len(columns)
-    systems = [r.get(system_field) for r in rows] * len(columns)
-    groups: dict[str | None, list[int]] = {}
-    for i, system in enumerate(systems):
-        groups.setdefault(system, []).append(i)
-    if len(groups) == 1:
-        return encode(tokenizer, prompts, responses, max_length=max_length,
-                      system_prompt=systems[0], prefixes=prefixes)
-    parts = []
-    for system, idx in groups.items():
-        part = encode(tokenizer, [prompts[i] for i in idx], [responses[i] for i in idx],
-                      max_length=max_length, system_prompt=system,
-                      prefixes=[prefixes[i] for i in idx])
-        parts.append((idx, part))
-    n, width = len(prompts), max(p.input_ids.shape[1] for _, p in parts)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    ids = torch.full((n, width), pad, dtype=torch.long)  # [R*B, T]
-    att = torch.zeros((n, width), dtype=torch.long)  # [R*B, T]
-    resp = torch.zeros((n, width), dtype=torch.long)  # [R*B, T]
-    trunc = torch.zeros(n, dtype=torch.bool)
-    for idx, part in parts:
-        w = part.input_ids.shape[1]
-        index = torch.tensor(idx)
-        ids[index, :w] = part.input_ids
-        att[index, :w] = part.attention_mask
-        resp[index, :w] = part.response_mask
-        trunc[index] = part.truncated
-    return ChatBatch(ids, att, resp, trunc)
 
 
 def _digest(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:
