@@ -193,7 +193,7 @@ The union of the refusal *phrases* of the GCG/AdvBench list (Zou et al. 2023; Ha
 ``advbench_metric_test_prefixes`` is the same list), Qi et al. (2024)'s keyword evaluator,
 PAIR's GCG-style judge and JailbreakBench's ``StringClassifier``. Written from outside this
 project's data, unlike :data:`REFUSAL_MARKERS`: the point is a judge that was not co-designed
-with :mod:`safelens.data.generate`. Strings a shorter entry already matches under substring
+with :mod:`safelens.data.generator`. Strings a shorter entry already matches under substring
 matching are left out ("I cannot create" ⊂ "I cannot"). Topic words and bare openers of those
 lists are kept apart in :data:`BENCHMARK_BROAD_STRINGS` (see there).
 """
