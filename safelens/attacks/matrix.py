@@ -194,7 +194,7 @@ def _from_curve(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def _flip_cell(source: Path | None, rate: float, cfg: MatrixConfig, out: Path) -> dict[str, Any]:
     from safelens.models import load_model
-    from safelens.training.registry import make_method
+    from safelens.training.resolve import make_method
     from safelens.training.runs import train_or_reuse
 
     config_path = source / "config.json" if source is not None else None

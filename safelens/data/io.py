@@ -163,16 +163,3 @@ def _file_mode(path: Path) -> int:
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
-
-
-_MOVED = ("BUILTIN_FILES", "builtin_path", "load_builtin")
-
-
-def __getattr__(name: str) -> Any:
-    # Re-export for one release: the built-in data moved to safelens.data.builtin, which imports
-    # this module, so the old names resolve on first use instead of at import (no import loop).
-    if name in _MOVED:
-        from safelens.data import builtin
-
-        return getattr(builtin, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

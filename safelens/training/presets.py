@@ -172,14 +172,9 @@ def tuning_notes(preset: str) -> str:
 
 
 def __getattr__(name: str) -> Any:
-    """Names kept for one release: ``QUICK_NOTES`` / ``STANDARD_NOTES`` (the lab notes, now
-    ``tuning/quick.md`` / ``tuning/standard.md``, read on access) and ``resolve_config`` (moved
-    to :mod:`safelens.training.resolve`, which imports this module, so a plain import here
-    would be a loop)."""
+    """Names kept for one release: ``QUICK_NOTES`` / ``STANDARD_NOTES``, the lab notes now in
+    ``tuning/quick.md`` / ``tuning/standard.md``, read on access. (``resolve_config`` moved to
+    :mod:`safelens.training.resolve`; ``safelens.training.resolve_config`` is its public name.)"""
     if name in ("QUICK_NOTES", "STANDARD_NOTES"):
         return tuning_notes(name.removesuffix("_NOTES").lower())
-    if name == "resolve_config":
-        from safelens.training.resolve import resolve_config
-
-        return resolve_config
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

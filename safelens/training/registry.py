@@ -23,7 +23,7 @@ Examples:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from safelens.training.config import TrainConfig
 
@@ -89,13 +89,3 @@ def get_method(name: str) -> MethodSpec:
     except KeyError:
         raise KeyError(f"unknown training method {name!r}; available: "
                        f"{', '.join(available_methods())}") from None
-
-
-def __getattr__(name: str) -> Any:
-    """``make_method``: re-export for one release (it moved to :mod:`safelens.training.resolve`,
-    which imports this module, so a plain import here would be a loop)."""
-    if name == "make_method":
-        from safelens.training.resolve import make_method
-
-        return make_method
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

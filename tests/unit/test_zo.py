@@ -377,7 +377,7 @@ def test_weight_change_is_relative_per_layer(tmp_path):
 
 def test_zo_refine_runs_in_fp32_and_refuses_bf16_at_small_eps(source_run):
     from safelens.training import make_method
-    from safelens.training.presets import resolve_config
+    from safelens.training.resolve import resolve_config
 
     cfg = resolve_config("zo-refine", preset=None, from_run=str(source_run))
     assert cfg.precision == "fp32"  # never the source run's bf16 / auto
