@@ -9,7 +9,8 @@ draws:
   gradient is the DPO gradient at the start of alignment).
 - :func:`probe_layers` — safety probes at a chosen set of layers from one forward pass.
 - :func:`claim_fractions` — the Figure 1 numbers (Top-K vs Random-K at 0.5% and 1% of neurons).
-- :func:`neuron_gradient_norms` / :func:`first_order_share` — first-order Figure 1 curves for any
+- :func:`neuron_gradient_norms` / :func:`first_order_share` (joint) / :func:`additive_share`
+  (per-neuron sum) — first-order Figure 1 curves for any
   number of rankings from one gradient (e.g. the oracle ranking by gradient norm, which bounds
   how concentrated the worst-case loss can be for *any* neuron ranking).
 - :func:`all_value_vectors` — the "uniform" curvature control restricted to every value vector.
@@ -67,6 +68,7 @@ __all__ = [
     "claim_fractions",
     "neuron_gradient_norms",
     "first_order_share",
+    "additive_share",
     "all_value_vectors",
     "subspace_lambda_max",
     "bypass_check",
@@ -253,6 +255,43 @@ def first_order_share(grad_norms: Tensor, ranking: Tensor, ks: Sequence[int]) ->
     if bool((idx < 0).any()) or bool((idx > len(sq)).any()):
         raise ValueError(f"ks must lie in [0, {len(sq)}], got {list(ks)}")
     return (cum[idx] / max(total, 1e-300)).sqrt()
+
+
+def additive_share(grad_norms: Tensor, ranking: Tensor, ks: Sequence[int]) -> Tensor:
+    """Additive share ``Σ_{j∈S} ‖g_j‖ / Σ_all ‖g_j‖`` of the first ``K`` neurons of a ranking.
+
+    The other reading of ShaPO's "< 0.5% of neurons carry > 80% of the worst-case loss":
+    perturbing each neuron ``j`` on its own by ``ρ`` along its gradient raises the loss by
+    ``ρ‖g_j‖`` to first order, and this is the share of the sum of those per-neuron increases.
+    :func:`first_order_share` is the joint reading (one perturbation of norm ``ρ`` on all of
+    S: ``ρ‖g_S‖``, a root of a sum of squares). On a ranking by gradient norm the joint share is
+    never below the additive one (squares weight the largest gradients more, and a root raises
+    a share); on other rankings either can be larger.
+
+    Args:
+        grad_norms: ``[n_layers, d_mlp]`` from :func:`neuron_gradient_norms`.
+        ranking: ``[N, 2]`` ``(layer, neuron)`` pairs, best first.
+        ks: neuron counts (each ``≤ N``).
+
+    Returns:
+        ``[len(ks)]`` float64 in ``[0, 1]``.
+
+    Examples:
+        >>> g = torch.tensor([[3.0, 0.0], [4.0, 0.0]])
+        >>> [round(x, 3) for x in additive_share(g, torch.tensor([[1, 0], [0, 0]]), [1, 2]).tolist()]
+        [0.571, 1.0]
+    """
+    if grad_norms.ndim != 2:
+        raise ValueError(f"grad_norms must be [n_layers, d_mlp], got {tuple(grad_norms.shape)}")
+    if ranking.ndim != 2 or ranking.shape[1] != 2:
+        raise ValueError(f"ranking must be [N, 2] (layer, neuron), got {tuple(ranking.shape)}")
+    g = grad_norms.double()[ranking[:, 0], ranking[:, 1]]  # [N]
+    cum = torch.cat([torch.zeros(1, dtype=torch.float64), g.cumsum(0)])  # [N + 1]
+    total = float(grad_norms.double().sum())
+    idx = torch.tensor([int(k) for k in ks], dtype=torch.long)
+    if bool((idx < 0).any()) or bool((idx > len(g)).any()):
+        raise ValueError(f"ks must lie in [0, {len(g)}], got {list(ks)}")
+    return cum[idx] / total if total > 0 else torch.zeros(len(idx), dtype=torch.float64)
 
 
 def all_value_vectors(model: TransformerBridge) -> Subspace:

@@ -96,3 +96,15 @@ def test_bad_inputs(setup):
         worst_case_loss_curve(loss_fn, model, ranking[:3], [4], rho=1e-2)
     with pytest.raises(ValueError, match="rho"):
         worst_case_loss_curve(loss_fn, model, ranking, [1], rho=0.0)
+
+
+def test_additive_share_is_below_the_joint_share_on_the_oracle_ranking():
+    from safelens.geometry.report import additive_share, first_order_share
+
+    g = torch.rand(4, 50, generator=torch.Generator().manual_seed(0)) ** 4  # heavy-tailed
+    flat = torch.argsort(g.reshape(-1), descending=True)
+    oracle = torch.stack([flat // 50, flat % 50], dim=1)
+    ks = [1, 2, 10, 100, 200]
+    add, joint = additive_share(g, oracle, ks), first_order_share(g, oracle, ks)
+    assert torch.all(add <= joint + 1e-12) and add[-1] == pytest.approx(1.0)
+    assert torch.all(add[1:] >= add[:-1])  # cumulative
