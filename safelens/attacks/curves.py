@@ -45,7 +45,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from safelens.data.jsonfile import strict_json, write_json
+from safelens.data.jsonfile import cached_json, strict_json
 from safelens.errors import SafelensError
 from safelens.eval.degeneracy import SALAD_NLL
 
@@ -176,15 +176,12 @@ def _run_cells(
             stem = _strength_label(strength) + (f"-seed{run_seed}" if run_seed is not None
                                                 else "")
             path = folder / f"{stem}.json" if folder is not None else None
-            cell = None
-            if path is not None and path.is_file():
-                try:
-                    old = json.loads(path.read_text())
-                except (OSError, json.JSONDecodeError):
-                    old = None
-                if isinstance(old, dict) and old.get("key") == key:
-                    cell = {**old, "cached": True}
-            if cell is None:
+            computed: list[bool] = []
+
+            def compute(strength: Any = strength, run_seed: Any = run_seed,
+                        path: Path | None = path, computed: list[bool] = computed
+                        ) -> dict[str, Any]:
+                computed.append(True)
                 with perturb(strength, run_seed) as info:
                     generated = generate_rows(model, [dict(r) for r in rows], config=cfg,
                                               progress=progress)
@@ -199,18 +196,16 @@ def _run_cells(
                 kept = {k: summary.get(k) for k in (*CURVE_METRICS, "harmful_refusal_rate",
                                                     "degenerate_harmful", "degenerate_benign",
                                                     "n_empty", "judge", "judges")}
-                cell = strict_json({"key": key, "strength": strength, "seed": run_seed,
-                               "summary": kept, "perturbation": info,
-                               "refused": [r.get("refused") for r in judged],
-                               "degenerate": [r.get("degenerate") for r in judged],
-                               "salad_nll": [r.get("salad_nll") for r in judged],
-                               "ids": [r.get("id") for r in judged]})
                 if path is not None:
                     write_jsonl(path.with_suffix(".jsonl"), judged)
-                    write_json(path, cell, indent=1)
-                cell["cached"] = False
-            cell = {**cell, "path": str(path) if path else None}
-            cell.pop("key", None)
+                return {"strength": strength, "seed": run_seed, "summary": kept,
+                        "perturbation": info, "refused": [r.get("refused") for r in judged],
+                        "degenerate": [r.get("degenerate") for r in judged],
+                        "salad_nll": [r.get("salad_nll") for r in judged],
+                        "ids": [r.get("id") for r in judged]}
+
+            cell = {**cached_json(path, key, compute), "cached": not computed,
+                    "path": str(path) if path else None}
             done[(_strength_label(strength), run_seed)] = cell
             cells.append({**cell, "seed": seed}
                          | ({"shared_with_seed": run_seed} if run_seed != seed else {}))

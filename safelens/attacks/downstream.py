@@ -24,7 +24,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from safelens.data.jsonfile import write_json
+from safelens.data.jsonfile import cached_json, write_json
 
 __all__ = ["evaluate_utility", "run_downstream", "run_downstream_grid", "utility_table"]
 
@@ -48,26 +48,30 @@ def evaluate_utility(model: Any, task: str, rows: list[dict[str, Any]], *,
     from safelens.eval.utility import score_utility
     from safelens.models.fingerprint import model_fingerprint
 
-    key = None
-    if out is not None:
-        out = Path(out)
-        key = {"task": task, "model": model_fingerprint(model), "tokens": max_new_tokens,
-               "rows": hashlib.sha256(json.dumps([[r.get("id"), r["prompt"]] for r in rows])
-                                      .encode()).hexdigest()[:16]}
-        meta = out.with_name(out.name + ".score.json")
-        if out.is_file() and meta.is_file():
-            stored = json.loads(meta.read_text())
-            if stored.get("key") == key:
-                return stored["score"], read_jsonl(out, kind="prompt")
-    cfg = GenerationConfig(max_new_tokens=max_new_tokens, batch_size=batch_size)
-    done = generate_rows(model, rows, config=cfg, progress=progress)
-    score = score_utility(task, done, [r["response"] for r in done])
-    for row, value in zip(done, score.pop("per_row"), strict=True):
-        row["score"] = value
-    if out is not None:
-        write_jsonl(out, done)
-        write_json(meta, {"key": key, "score": score})
-    return score, done
+    generated: list[list[dict[str, Any]]] = []
+
+    def compute() -> dict[str, Any]:
+        cfg = GenerationConfig(max_new_tokens=max_new_tokens, batch_size=batch_size)
+        done = generate_rows(model, rows, config=cfg, progress=progress)
+        score = score_utility(task, done, [r["response"] for r in done])
+        for row, value in zip(done, score.pop("per_row"), strict=True):
+            row["score"] = value
+        if out is not None:
+            write_jsonl(out, done)
+        generated.append(done)
+        return score
+
+    if out is None:
+        return compute(), generated[0]
+    out = Path(out)
+    key = {"task": task, "model": model_fingerprint(model), "tokens": max_new_tokens,
+           "rows": hashlib.sha256(json.dumps([[r.get("id"), r["prompt"]] for r in rows])
+                                  .encode()).hexdigest()[:16]}
+    meta = out.with_name(out.name + ".score.json")
+    if not out.is_file():
+        meta.unlink(missing_ok=True)  # a score without its rows is not reused
+    score = cached_json(meta, key, compute)
+    return score, generated[0] if generated else read_jsonl(out, kind="prompt")
 
 
 def run_downstream(

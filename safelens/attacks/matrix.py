@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safelens.data.jsonfile import write_json
+from safelens.data.jsonfile import cached_json, write_json
 from safelens.errors import SafelensError
 from safelens.eval.degeneracy import SALAD_NLL
 
@@ -332,21 +332,18 @@ def robustness_matrix(
             cell_path.parent.mkdir(parents=True, exist_ok=True)
             key = json.loads(json.dumps({"format": CACHE_FORMAT, "model": fingerprint,
                                          "attack": attack.name, "settings": settings}))
-            cell = None
-            if cell_path.is_file():
-                try:
-                    old = json.loads(cell_path.read_text())
-                except (OSError, json.JSONDecodeError):
-                    old = None
-                if isinstance(old, dict) and old.get("key") == key:
-                    cell = {**old["cell"], "cached": True}
-            if cell is None:
+            computed: list[bool] = []
+
+            def compute(attack: MatrixAttack = attack, cell_path: Path = cell_path,
+                        model: Any = model, load_path: str = load_path,
+                        source: Path | None = source, computed: list[bool] = computed
+                        ) -> dict[str, Any]:
+                computed.append(True)
                 t0 = time.time()
                 cell = _run_cell(attack, model, load_path, source, cfg, cell_path)
-                cell["seconds"] = round(time.time() - t0, 1)
-                write_json(cell_path, {"key": key, "cell": cell}, indent=1)
-                cell = {**cell, "cached": False}
-            row[attack.name] = cell
+                return {**cell, "seconds": round(time.time() - t0, 1)}
+
+            row[attack.name] = {**cached_json(cell_path, key, compute), "cached": not computed}
         record["cells"][name] = row
         del model
     write_json(root / "matrix.json", record, indent=1)
