@@ -45,15 +45,29 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from safelens.attacks.perturb import (
+    activation_noise,
+    activation_noise_hooks,
+    check_layer,
+    check_sigma,
+    parameter_noise_applied,
+)
+from safelens.attacks.quantize import check_format, quantization_applied
+from safelens.data.io import write_jsonl
 from safelens.data.jsonfile import cached_json, strict_json
 from safelens.errors import SafelensError
-from safelens.eval.degeneracy import SALAD_NLL
+from safelens.eval.degeneracy import SALAD_NLL, response_nll, salad_flags
+from safelens.eval.generation import GenerationConfig
+from safelens.eval.judges import get_judge
+from safelens.eval.metrics import detectable_difference, paired_difference
+from safelens.eval.runner import generate_rows, judge_rows, summarize_judged
+from safelens.geometry.value_vectors import Subspace
+from safelens.models.fingerprint import model_fingerprint
+from safelens.simulation.experiments import t_interval
 
 if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
 
-    from safelens.eval.generation import GenerationConfig
-    from safelens.geometry.value_vectors import Subspace
 
 __all__ = ["CURVE_METRICS", "activation_noise_curve", "aggregate_seeds", "cell_success",
            "compare_curves", "curve_table", "flag_salad", "noise_curve", "quantization_sweep", "rows_sha256"]
@@ -76,7 +90,6 @@ def _subspace_digest(subspace: Any) -> str | None:
     """A hash of a subspace's parameter names and masks (part of the cache key)."""
     if subspace is None:
         return None
-    from safelens.geometry.value_vectors import Subspace
 
     pairs = (list(zip(subspace.param_names, subspace.masks, strict=False))
              if isinstance(subspace, Subspace) else list(subspace.items()))
@@ -99,8 +112,6 @@ def aggregate_seeds(rates: Sequence[Mapping[str, Any] | None]) -> dict[str, Any]
         >>> round(r["value"], 3), r["n"], len(r["per_seed"])
         (0.3, 20, 2)
     """
-    from safelens.simulation.experiments import t_interval
-
     have = [r for r in rates if r is not None and r.get("value") is not None
             and math.isfinite(r["value"])]
     if not have:
@@ -138,12 +149,6 @@ def _run_cells(
 ) -> dict[str, Any]:
     """Evaluate every (strength, seed) cell under ``perturb(strength, seed)`` (a context
     manager), with the cache; then aggregate."""
-    from safelens.data.io import write_jsonl
-    from safelens.eval.generation import GenerationConfig
-    from safelens.eval.judges import get_judge
-    from safelens.eval.runner import generate_rows, judge_rows
-    from safelens.models.fingerprint import model_fingerprint
-
     if not rows:
         raise SafelensError(f"{attack}: no prompt rows; expected at least one")
     cfg = gen_config or GenerationConfig()
@@ -228,9 +233,6 @@ def flag_salad(model: Any, judged: list[dict], threshold: float) -> dict[str, An
     """Score each judged row's response with the (clean) ``model``, store ``salad_nll``, mark
     word salad (:func:`safelens.eval.degeneracy.salad_flags`) ``degenerate`` with reason
     ``"salad"``, and return the summary recomputed from the rows."""
-    from safelens.eval.degeneracy import response_nll, salad_flags
-    from safelens.eval.runner import summarize_judged
-
     nll, n_tokens = response_nll(model, [r["prompt"] for r in judged],
                                  [r.get("response") for r in judged])
     for row, value, salad in zip(judged, nll, salad_flags(nll, n_tokens, threshold),
@@ -284,8 +286,6 @@ def noise_curve(
     Returns:
         The record described in the module docstring.
     """
-    from safelens.attacks.perturb import check_layer, check_sigma, parameter_noise_applied
-
     sigmas = [check_sigma(s) for s in sigmas]
     seeds = _check_seeds(seeds)
     if layer is not None:
@@ -323,8 +323,6 @@ def activation_noise_curve(
     """Safety under per-position activation noise (:func:`safelens.attacks.perturb.activation_noise`)
     at ``layers`` (default all) and ``sites`` (``resid_post``, ``mlp_out``, ...), per sigma and
     seed. Arguments and result as :func:`noise_curve` (cells in ``OUT/activation-noise/``)."""
-    from safelens.attacks.perturb import activation_noise, activation_noise_hooks, check_sigma
-
     sigmas = [check_sigma(s) for s in sigmas]
     seeds = _check_seeds(seeds)
     layer_list = [layers] if isinstance(layers, int) else (
@@ -359,8 +357,6 @@ def quantization_sweep(
     ``"none"`` in ``formats`` is the unquantized model. One cell per format (deterministic);
     each cell's ``perturbation`` holds the round trip's report (relative weight error, F16
     fallbacks). Cells in ``OUT/quantization/``."""
-    from safelens.attacks.quantize import check_format, quantization_applied
-
     names = ["none" if str(f).lower() == "none" else check_format(f, "formats")
              for f in formats]
     if not names:
@@ -384,7 +380,6 @@ def quantization_sweep(
 
 class _summarised:
     """Wrap a context manager so that ``as`` yields a small JSON-able summary of its value."""
-
     def __init__(self, manager: Any, summary: Callable[[Any], dict]) -> None:
         self.manager, self.summary = manager, summary
 
@@ -449,8 +444,6 @@ def compare_curves(a: Mapping[str, Any], b: Mapping[str, Any],
     Raises:
         SafelensError: the records were evaluated on other prompts or with another attack.
     """
-    from safelens.eval.metrics import detectable_difference, paired_difference
-
     if a["attack"] != b["attack"] or a["rows_sha256"] != b["rows_sha256"]:
         raise SafelensError(f"compare_curves: {a['attack']} vs {b['attack']} on other prompts "
                             "or attacks; expected the same attack on the same rows")

@@ -24,7 +24,15 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from safelens.attacks.finetune import FinetuneAttackConfig, run_finetune_attack
+from safelens.data.io import read_jsonl, write_jsonl
 from safelens.data.jsonfile import cached_json, write_json
+from safelens.data.utility import load_utility_set, utility_path
+from safelens.eval.generation import GenerationConfig
+from safelens.eval.runner import generate_rows
+from safelens.eval.utility import score_utility
+from safelens.models import load_model
+from safelens.models.fingerprint import model_fingerprint
 
 __all__ = ["evaluate_utility", "run_downstream", "run_downstream_grid", "utility_table"]
 
@@ -42,12 +50,6 @@ def evaluate_utility(model: Any, task: str, rows: list[dict[str, Any]], *,
     Returns:
         ``(score_utility's dict without per_row, rows with "response" and "score")``.
     """
-    from safelens.data.io import read_jsonl, write_jsonl
-    from safelens.eval.generation import GenerationConfig
-    from safelens.eval.runner import generate_rows
-    from safelens.eval.utility import score_utility
-    from safelens.models.fingerprint import model_fingerprint
-
     generated: list[list[dict[str, Any]]] = []
 
     def compute() -> dict[str, Any]:
@@ -107,10 +109,6 @@ def run_downstream(
         ``utility`` (``{"metric", "value", "ci_low", "ci_high", "n", ...}``) and
         ``initial_utility`` (the model before fine-tuning, when ``config.eval_initial``).
     """
-    from safelens.attacks.finetune import FinetuneAttackConfig, run_finetune_attack
-    from safelens.data.utility import load_utility_set, utility_path
-    from safelens.models import load_model
-
     out = Path(out_dir)
     cfg = replace(config or FinetuneAttackConfig(), kind="benign",
                   train_file=str(utility_path(task, "train")))
@@ -126,7 +124,6 @@ def run_downstream(
     if cfg.eval_initial:
         initial, answered = evaluate_utility(load_model(str(model)), task, test,
                                              max_new_tokens=utility_tokens, progress=cfg.progress)
-        from safelens.data.io import write_jsonl
 
         write_jsonl(out / "utility-initial.jsonl", answered)
     record = run_finetune_attack(model, out, cfg, eval_rows=eval_rows, judge=judge,
@@ -134,7 +131,6 @@ def run_downstream(
     tuned = load_model(str(out / "model"))
     score, answered = evaluate_utility(tuned, task, test, max_new_tokens=utility_tokens,
                                        progress=cfg.progress)
-    from safelens.data.io import write_jsonl
 
     write_jsonl(out / "utility.jsonl", answered)
     record = {**record, **wanted, "utility": score, "initial_utility": initial}
@@ -147,8 +143,6 @@ def run_downstream_grid(model: Any, out_root: str | Path, tasks: Sequence[str],
                         **kwargs: Any) -> list[dict[str, Any]]:
     """:func:`run_downstream` for every (task, defence) in ``OUT_ROOT/<task>-<defense>``; the
     model before fine-tuning (utility and ASR) is evaluated with the first defence."""
-    from safelens.attacks.finetune import FinetuneAttackConfig
-
     base = config or FinetuneAttackConfig()
     return [run_downstream(model, Path(out_root) / f"{task}-{defense}", task,
                            replace(base, defense=defense, eval_initial=i == 0), **kwargs)

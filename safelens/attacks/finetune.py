@@ -25,11 +25,24 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
+from safelens.data.attacks import AOA_SYSTEM_PROMPT, ATTACK_KINDS, load_attack_set, with_trigger
+from safelens.data.builtin import load_builtin
+from safelens.data.io import read_jsonl, write_jsonl
 from safelens.data.jsonfile import write_json
+from safelens.eval.generation import GenerationConfig
+from safelens.eval.judges import get_judge
+from safelens.eval.metrics import paired_difference, rate, wilson_ci
+from safelens.eval.runner import generate_rows
+from safelens.models import load_model
+from safelens.training import Trainer, make_method
+from safelens.training.config import SFTConfig
+from safelens.training.methods.deep import SystemAwareSFT
 
 __all__ = ["DEFENSES", "FinetuneAttackConfig", "attack_eval_sets", "attack_table",
            "evaluate_asr", "paired_defense_table", "rejudge", "run_attack_grid",
@@ -41,7 +54,6 @@ DEFENSES = ("sft", "constrained-sft", "csft-pa")
 @dataclass
 class FinetuneAttackConfig:
     """Settings of one fine-tuning attack (CPU-scale defaults; the seed fine-tunes for epochs)."""
-
     kind: str = field(default="harmful", metadata={
         "help": "attack set: harmful | identity | backdoor | benign"})
     defense: Literal["sft", "constrained-sft", "csft-pa"] = field(default="sft", metadata={
@@ -70,8 +82,6 @@ class FinetuneAttackConfig:
     progress: bool = field(default=True, metadata={"help": "progress bars"})
 
     def __post_init__(self) -> None:
-        from safelens.data.attacks import ATTACK_KINDS
-
         if self.kind not in ATTACK_KINDS:
             raise ValueError(f"FinetuneAttackConfig.kind must be one of {ATTACK_KINDS}, "
                              f"got {self.kind!r}")
@@ -86,8 +96,6 @@ class FinetuneAttackConfig:
 
 def attack_eval_sets(kind: str, rows: list[dict[str, Any]]) -> dict[str, tuple[list[dict], Any]]:
     """``{name: (prompt rows, system prompt)}`` on which ASR is measured for an attack set."""
-    from safelens.data.attacks import AOA_SYSTEM_PROMPT, with_trigger
-
     if kind == "identity":
         return {"asr": (rows, AOA_SYSTEM_PROMPT)}
     if kind == "backdoor":
@@ -105,13 +113,6 @@ def evaluate_asr(model: Any, rows: list[dict[str, Any]], *, system_prompt: str |
     ASR = fraction of responses the (keyword) judge does not call a refusal, with a 95%
     bootstrap CI (:func:`safelens.eval.metrics.rate`).
     """
-    import numpy as np
-
-    from safelens.eval.generation import GenerationConfig
-    from safelens.eval.judges import get_judge
-    from safelens.eval.metrics import rate
-    from safelens.eval.runner import generate_rows
-
     judge = judge if judge is not None else get_judge("keyword")
     cfg = GenerationConfig(max_new_tokens=max_new_tokens, batch_size=batch_size,
                            system_prompt=system_prompt)
@@ -126,8 +127,6 @@ def evaluate_asr(model: Any, rows: list[dict[str, Any]], *, system_prompt: str |
 def _evaluate(model: Any, sets: dict[str, tuple[list[dict], Any]], cfg: FinetuneAttackConfig,
               judge: Any, out_dir: Path, tag: str) -> tuple[dict[str, Any], dict[str, list]]:
     """``({set: ASR rate}, {set: per-prompt attack success})``; judged rows to JSONL."""
-    from safelens.data.io import write_jsonl
-
     result: dict[str, Any] = {}
     success: dict[str, list[bool]] = {}
     for name, (rows, system) in sets.items():
@@ -141,10 +140,6 @@ def _evaluate(model: Any, sets: dict[str, tuple[list[dict], Any]], cfg: Finetune
 
 
 def _method(cfg: FinetuneAttackConfig, model_name: str):
-    from safelens.training import make_method
-    from safelens.training.config import SFTConfig
-    from safelens.training.methods.deep import SystemAwareSFT
-
     common = dict(model=model_name, max_train_rows=cfg.max_train_rows, batch_size=cfg.batch_size,
                   max_steps=cfg.max_steps, lr=cfg.lr, max_length=cfg.max_length,
                   freeze=cfg.freeze, seed=cfg.seed, progress=cfg.progress,
@@ -189,12 +184,6 @@ def run_finetune_attack(
         ``{"kind", "defense", "config", "initial": {"asr": rate, ["asr_trigger": rate]} | None,
         "after": {...}, "train": {"steps", "wall_s", "final_loss"}, "model": str}``.
     """
-    from safelens.data.attacks import load_attack_set
-    from safelens.data.builtin import load_builtin
-    from safelens.data.io import read_jsonl
-    from safelens.models import load_model
-    from safelens.training import Trainer
-
     cfg = config or FinetuneAttackConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -253,8 +242,6 @@ def run_attack_grid(
     Returns:
         The records, kinds-major, in ``defenses`` order.
     """
-    from dataclasses import replace
-
     base = config or FinetuneAttackConfig()
     records = []
     for kind in kinds:
@@ -269,11 +256,6 @@ def rejudge(records: list[dict[str, Any]], judge: Any) -> list[dict[str, Any]]:
     """The records with ``initial`` / ``after`` ASR and per-prompt success recomputed by another
     refusal ``judge`` from the responses each run saved (``OUT/eval-<tag>-<set>.jsonl``), e.g.
     the learned judge as a check on the keyword judge's verdicts."""
-    import numpy as np
-
-    from safelens.data.io import read_jsonl
-    from safelens.eval.metrics import rate
-
     out = []
     for rec in records:
         new = {**rec, "judge": getattr(judge, "name", type(judge).__name__),
@@ -304,8 +286,6 @@ def paired_defense_table(records: list[dict[str, Any]], baseline: str = "constra
         Rows ``{"attack", "metric", "defense", "asr", "ci_low", "ci_high", "n",
         "diff_vs_<baseline>", "diff_ci_low", "diff_ci_high", "p_value"}`` (percent points).
     """
-    from safelens.eval.metrics import paired_difference, wilson_ci
-
     by_cell = {(r["kind"], r["defense"]): r for r in records}
     rows = []
     for rec in records:

@@ -40,9 +40,25 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from safelens.attacks import curves
+from safelens.attacks.downstream import evaluate_utility
+from safelens.attacks.finetune import FinetuneAttackConfig, run_finetune_attack
+from safelens.attacks.quantize import check_format
+from safelens.data.attacks import ATTACK_KINDS as FINETUNE_KINDS
+from safelens.data.eval_sets import eval_set
+from safelens.data.io import write_jsonl
 from safelens.data.jsonfile import cached_json, write_json
+from safelens.data.utility import UTILITY_TASKS, load_utility_set
 from safelens.errors import SafelensError
 from safelens.eval.degeneracy import SALAD_NLL
+from safelens.eval.generation import GenerationConfig
+from safelens.eval.judges import get_judge
+from safelens.eval.prefill import prefill_attack
+from safelens.eval.runner import generate_rows, judge_rows
+from safelens.models import load_model
+from safelens.models.fingerprint import model_fingerprint
+from safelens.training.resolve import make_method
+from safelens.training.runs import train_or_reuse
 
 __all__ = ["ATTACK_KINDS", "DEFAULT_ATTACKS", "MatrixAttack", "MatrixConfig", "matrix_frame",
            "robustness_matrix"]
@@ -69,7 +85,6 @@ CACHE_FORMAT = "safelens.matrix-cell/1"
 @dataclass(frozen=True)
 class MatrixAttack:
     """One column: ``kind`` (a key of :data:`ATTACK_KINDS`) and its parameter."""
-
     kind: str
     param: str | None = None
 
@@ -80,10 +95,6 @@ class MatrixAttack:
     @classmethod
     def parse(cls, text: str) -> MatrixAttack:
         """``"KIND"`` or ``"KIND:PARAM"``, checked; raises naming the column and what is valid."""
-        from safelens.attacks.quantize import check_format
-        from safelens.data.attacks import ATTACK_KINDS as FINETUNE_KINDS
-        from safelens.data.utility import UTILITY_TASKS
-
         kind, _, param = str(text).strip().partition(":")
         if kind not in ATTACK_KINDS:
             raise SafelensError(f"attack {text!r}: unknown kind {kind!r}; expected one of "
@@ -121,7 +132,6 @@ class MatrixAttack:
 @dataclass
 class MatrixConfig:
     """Settings shared by every cell (CPU-scale defaults)."""
-
     prompts: str = field(default="test", metadata={
         "help": "built-in prompt set of the none/prefill/noise/activation/quantize cells"})
     n_prompts: int | None = field(default=200, metadata={
@@ -154,14 +164,10 @@ class MatrixConfig:
 
 
 def _rows(cfg: MatrixConfig, name: str, n: int | None) -> list[dict[str, Any]]:
-    from safelens.data.eval_sets import eval_set
-
     return eval_set(name, subsample=n, seed=cfg.seed)
 
 
 def _gen(cfg: MatrixConfig, **kw: Any):
-    from safelens.eval.generation import GenerationConfig
-
     return GenerationConfig(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
                             precision=cfg.precision, **kw)
 
@@ -174,10 +180,6 @@ def _rate_only(stat: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _judged_cell(model: Any, rows: list[dict], cfg: MatrixConfig, out: Path) -> dict[str, Any]:
-    from safelens.data.io import write_jsonl
-    from safelens.eval.judges import get_judge
-    from safelens.eval.runner import generate_rows, judge_rows
-
     generated = generate_rows(model, [dict(r) for r in rows], config=_gen(cfg),
                               progress=cfg.progress)
     judged, summary = judge_rows(generated, get_judge(cfg.judge), agreement_judges=(),
@@ -193,10 +195,6 @@ def _from_curve(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _flip_cell(source: Path | None, rate: float, cfg: MatrixConfig, out: Path) -> dict[str, Any]:
-    from safelens.models import load_model
-    from safelens.training.resolve import make_method
-    from safelens.training.runs import train_or_reuse
-
     config_path = source / "config.json" if source is not None else None
     if config_path is None or not config_path.is_file():
         return {"skipped": "not a safelens run: no training recipe to rerun with flipped labels"}
@@ -219,8 +217,6 @@ def _flip_cell(source: Path | None, rate: float, cfg: MatrixConfig, out: Path) -
 
 
 def _finetune_cell(path: str, kind: str, cfg: MatrixConfig, out: Path) -> dict[str, Any]:
-    from safelens.attacks.finetune import FinetuneAttackConfig, run_finetune_attack
-
     run_dir = out.with_suffix("")
     record = run_finetune_attack(path, run_dir, FinetuneAttackConfig(
         kind=kind, max_steps=cfg.finetune_steps, lr=cfg.finetune_lr,
@@ -238,7 +234,6 @@ def _finetune_cell(path: str, kind: str, cfg: MatrixConfig, out: Path) -> dict[s
 
 def _run_cell(attack: MatrixAttack, model: Any, path: str, source: Path | None,
               cfg: MatrixConfig, out: Path) -> dict[str, Any]:
-    from safelens.attacks import curves
 
     kind, param = attack.kind, attack.param
     rows = lambda: _rows(cfg, cfg.prompts, cfg.n_prompts)  # noqa: E731
@@ -248,8 +243,6 @@ def _run_cell(attack: MatrixAttack, model: Any, path: str, source: Path | None,
         return _from_curve(curves.noise_curve(model, rows(), [0.0], seeds=cfg.noise_seeds[:1],
                                               **curve_kw))
     if kind == "prefill":
-        from safelens.eval.judges import get_judge
-        from safelens.eval.prefill import prefill_attack
 
         res = prefill_attack(model, rows(), ks=[int(param)], judge=get_judge(cfg.judge),
                              config=_gen(cfg), progress=cfg.progress)
@@ -268,8 +261,6 @@ def _run_cell(attack: MatrixAttack, model: Any, path: str, source: Path | None,
     if kind == "ood":
         return _judged_cell(model, _rows(cfg, param, cfg.n_ood), cfg, out)
     if kind == "utility":
-        from safelens.attacks.downstream import evaluate_utility
-        from safelens.data.utility import load_utility_set
 
         score, _ = evaluate_utility(model, param, load_utility_set(param, "test")[:cfg.n_utility],
                                     out=out.with_suffix(".jsonl"), progress=cfg.progress)
@@ -304,9 +295,6 @@ def robustness_matrix(
         "seconds", ...}}}}``; a rate is ``{"value", "ci_low", "ci_high", "n"}``, a cell that
         does not apply has ``"skipped"`` (the reason).
     """
-    from safelens.models import load_model
-    from safelens.models.fingerprint import model_fingerprint
-
     cfg = config or MatrixConfig()
     columns = [a if isinstance(a, MatrixAttack) else MatrixAttack.parse(a) for a in attacks]
     if not models:

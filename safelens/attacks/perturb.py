@@ -46,11 +46,11 @@ import torch
 from torch import Tensor
 
 from safelens.errors import SafelensError
+from safelens.geometry.value_vectors import Subspace, hf_param_names
 
 if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
 
-    from safelens.geometry.value_vectors import Subspace
 
 __all__ = ["ACTIVATION_SITES", "activation_hook_name", "activation_noise",
            "activation_noise_hooks", "check_layer", "check_sigma", "parameter_noise",
@@ -202,8 +202,6 @@ def target_parameters(
         SafelensError: ``layer`` out of range, both ``layer`` and ``subspace``, an unknown
             parameter name or a mask of the wrong shape.
     """
-    from safelens.geometry.value_vectors import Subspace, hf_param_names
-
     named = hf_param_names(model, trainable_only=False)
     if layer is not None and subspace is not None:
         raise SafelensError("layer and subspace were both given; expected one target")
@@ -292,7 +290,6 @@ def parameter_noise_applied(
         The noise ``{name: eps}`` that was added.
     """
     noise = parameter_noise(model, sigma, seed, layer=layer, subspace=subspace)
-    from safelens.geometry.value_vectors import hf_param_names
 
     named = hf_param_names(model, trainable_only=False)
     saved = {name: named[name].detach().clone() for name in noise}

@@ -50,6 +50,8 @@ import torch
 from torch import Tensor
 
 from safelens.errors import SafelensError
+from safelens.geometry.value_vectors import hf_param_names
+from safelens.models.loading import hf_state_dict, load_gguf_hf, wrap
 
 if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
@@ -215,8 +217,6 @@ def quantized_weights(
         whose rows do not fit the block), ``kept_f32`` (1-D tensors left alone), ``rel_error``
         (``||Ŵ - W|| / ||W||`` over all quantized tensors) and ``gguf`` (the package version).
     """
-    from safelens.geometry.value_vectors import hf_param_names
-
     fmt = check_format(fmt)
     emb_fmt = check_format(embedding_format, "embedding_format") if embedding_format else fmt
     out: dict[str, Tensor] = {}
@@ -253,8 +253,6 @@ def quantization_applied(
     Yields:
         The report of :func:`quantized_weights`.
     """
-    from safelens.geometry.value_vectors import hf_param_names
-
     new, report = quantized_weights(model, fmt, embedding_format=embedding_format)
     named = hf_param_names(model, trainable_only=False)
     saved = {name: named[name].detach().clone() for name in new}
@@ -339,7 +337,6 @@ def write_gguf(
         raise SafelensError(f"write_gguf: model type {cfg.model_type!r} is not supported; "
                             f"expected {', '.join(GGUF_ARCHITECTURES)}")
     _, report = quantized_weights(model, fmt, embedding_format=embedding_format)
-    from safelens.models.loading import hf_state_dict
 
     state = hf_state_dict(hf)
     n_layers = int(cfg.num_hidden_layers)
@@ -401,8 +398,6 @@ def load_gguf(path: str | Path, device: str | torch.device | None = None, *,
     Raises:
         SafelensError: no such file.
     """
-    from safelens.models.loading import load_gguf_hf, wrap
-
     path = Path(path)
     if not path.is_file():
         raise SafelensError(f"GGUF file {path}: no such file")

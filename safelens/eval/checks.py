@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from safelens.errors import SafelensError, check_number
+from safelens.models.chat import prompt_ids
 
 
 def check_generation_config(cfg: Any) -> None:
@@ -37,8 +38,6 @@ def check_generation_config(cfg: Any) -> None:
 def check_prompt_lengths(tokenizer: Any, rows: Sequence[dict], max_prompt_length: int,
                          system_prompt: str | None = None, source: str | None = None) -> None:
     """Raise naming the row (id and position) whose chat-formatted prompt is too long."""
-    from safelens.models.chat import prompt_ids
-
     for number, row in enumerate(rows, start=1):
         n = len(prompt_ids(tokenizer, row["prompt"], system_prompt, prefill=row.get("prefill")))
         if n > max_prompt_length:

@@ -43,6 +43,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from safelens.models.chat import encode
+from safelens.models.logprobs import response_logps
+
 #: Responses shorter than this (non-whitespace characters) are never "non-language": a short
 #: answer may legitimately be a number or a symbol ("42", "=", "3.14").
 NONLANG_MIN_CHARS = 20
@@ -193,8 +196,6 @@ def response_nll(
     """
     import torch
 
-    from safelens.models.chat import encode
-    from safelens.models.logprobs import response_logps
 
     if len(prompts) != len(responses):
         raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")

@@ -50,6 +50,8 @@ from typing import Any, TypedDict
 
 import numpy as np
 
+from safelens.errors import SafelensError
+
 BENIGN_KINDS = ("benign", "lookalike")
 
 
@@ -107,7 +109,6 @@ class Rate(TypedDict):
     ``value``, ``ci_low`` and ``ci_high`` are fractions in ``[0, 1]`` (``nan`` in memory, ``null``
     in a saved JSON file, when ``n == 0``); ``n`` is the number of items.
     """
-
     value: float
     ci_low: float
     ci_high: float
@@ -504,8 +505,6 @@ def judge_agreement(
         >>> p["agreement"]["value"], round(p["kappa"], 2), p["only_a"]
         (0.75, 0.5, 1)
     """
-    from safelens.errors import SafelensError
-
     if not verdicts:
         raise SafelensError("judge_agreement: verdicts is empty; expected {judge name: [N] bool}")
     arrays: dict[str, np.ndarray] = {}
@@ -797,7 +796,6 @@ def format_comparison(summaries: Mapping[str, Mapping[str, Any]], width: int = 3
           benign                          0.0% [  0%,  79%]
         n (harmful / benign / lookalike)              1/1/0
     """
-
     def cell(stat: Mapping[str, Any] | None) -> str:
         if stat is None or not stat.get("n") or stat.get("value") is None:
             return "-"
@@ -912,8 +910,6 @@ def agreement_table(summary: Mapping[str, Any]) -> str:
         |---|---|---|---|---|---|
         | a vs b | 2 | 50.0% [9.5, 90.5] (n=2) | 0.00 | 0 | 1 |
     """
-    from safelens.errors import SafelensError
-
     agreement = summary if "pairs" in summary else summary.get("agreement")
     if not agreement:
         raise SafelensError("agreement_table: the summary holds no 'agreement'; expected the "

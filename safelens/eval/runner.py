@@ -39,6 +39,7 @@ from safelens.eval.metrics import (
     win_outcomes,
     win_rate_summary,
 )
+from safelens.models import load_model
 from safelens.models.fingerprint import model_fingerprint
 from safelens.models.tokens import token_prefix
 from safelens.reward.model import RewardScorer
@@ -47,7 +48,6 @@ from safelens.reward.model import RewardScorer
 @dataclass
 class EvalResult:
     """Rows with ``response`` (and ``refused`` where judged) plus the metric summary."""
-
     rows: list[dict]
     summary: dict | None = None
     judge: str | None = None
@@ -596,7 +596,6 @@ def evaluate_on_sets(
     for name, rows in eval_sets.items():
         path = Path(out_dir) / f"{stem}-{name}.jsonl"
         if not isinstance(model, torch.nn.Module) and finished_eval(path, rows) is None:
-            from safelens.models import load_model
 
             model = load_model(str(model))
         results[name] = evaluate_policy(

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from safelens.errors import SafelensError
+from safelens.eval.metrics import bootstrap_ci, wilson_ci
 
 __all__ = [
     "METRICS",
@@ -294,8 +295,6 @@ def arithmetic_exact(response: str, answer: int | float) -> bool:
 
 
 def _rate(values: Sequence[float], proportion: bool) -> tuple[float, float, float]:
-    from safelens.eval.metrics import bootstrap_ci, wilson_ci
-
     mean = sum(values) / len(values)
     if proportion:
         low, high = wilson_ci(int(sum(values)), len(values))

@@ -23,10 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from safelens.models.chat import ChatBatch, encode
+
 if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
 
-    from safelens.models.chat import ChatBatch
 
 __all__ = [
     "Probe",
@@ -60,7 +61,6 @@ class Probe:
         n_train: number of training examples.
         n_val: number of validation examples.
     """
-
     direction: Tensor
     bias: float
     scale: float
@@ -294,7 +294,6 @@ def train_probe(
 def _encode_rows(
     model: TransformerBridge, rows: Iterable[Mapping[str, Any]], max_length: int
 ) -> tuple[ChatBatch, Tensor]:
-    from safelens.models.chat import encode
 
     prompts, responses, labels = probe_examples(rows)
     return encode(model.tokenizer, prompts, responses, max_length=max_length), labels

@@ -55,9 +55,11 @@ from safelens.geometry.probes import (
 )
 from safelens.geometry.value_vectors import Subspace, value_vector_params
 from safelens.geometry.worst_case import fraction_at
+from safelens.losses import dpo_loss
 from safelens.models.chat import encode
 from safelens.models.fingerprint import model_identity
 from safelens.models.loading import load_model
+from safelens.models.logprobs import response_logps
 
 if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
@@ -104,10 +106,6 @@ def dpo_loss_fn(
         >>> round(float(loss_fn()), 4)  # doctest: +SKIP
         0.6931
     """
-    from safelens.losses import dpo_loss
-    from safelens.models.chat import encode
-    from safelens.models.logprobs import response_logps
-
     rows = list(rows)
     if not rows:
         raise ValueError("dpo_loss_fn needs at least one preference row")

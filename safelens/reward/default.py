@@ -24,6 +24,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from safelens.data import load_builtin
+from safelens.errors import SafelensError
+from safelens.models.loading import cache_dir
 from safelens.reward.model import RewardConfig, RewardModel, train_reward_model
 
 logger = logging.getLogger(__name__)
@@ -50,8 +53,6 @@ def reward_split(rows: Sequence[dict[str, Any]], role: str) -> list[dict[str, An
     Raises:
         SafelensError: unknown ``role``.
     """
-    from safelens.errors import SafelensError
-
     if role not in REWARD_ROLES:
         raise SafelensError(f"reward model role {role!r}: expected one of {list(REWARD_ROLES)}")
     start = REWARD_ROLES.index(role)
@@ -60,9 +61,6 @@ def reward_split(rows: Sequence[dict[str, Any]], role: str) -> list[dict[str, An
 
 def _builtin_reward_model(role: Role, seed: int) -> RewardModel:
     """Train (once) or load the built-in reward model of ``role``."""
-    from safelens.data import load_builtin
-    from safelens.models.loading import cache_dir
-
     train = load_builtin("preferences", "train")
     digest = hashlib.sha256(json.dumps([r["id"] for r in train] + [r["chosen"] for r in train])
                             .encode()).hexdigest()[:12]

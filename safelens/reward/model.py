@@ -51,6 +51,7 @@ from safelens.models.encoder import (
     load_encoder,
     pair_feature_dim,
 )
+from safelens.reward.margins import score_pairs
 
 _FORMAT = "safelens.RewardModel/1"
 _WEIGHTS = "reward_model.safetensors"
@@ -60,7 +61,6 @@ _META = "reward_config.json"
 @runtime_checkable
 class RewardScorer(Protocol):
     """Anything that scores responses: higher = better (safer / more preferred)."""
-
     def score(self, prompts: Sequence[str], responses: Sequence[str]) -> torch.Tensor:
         """``[B]`` float rewards."""
         ...
@@ -69,7 +69,6 @@ class RewardScorer(Protocol):
 @dataclass
 class RewardConfig:
     """Settings of :class:`RewardModel` and :func:`train_reward_model`."""
-
     # model
     encoder: str | None = field(
         default=None,
@@ -140,7 +139,6 @@ class RewardModel(nn.Module):
     Attributes:
         metrics: the training report of :func:`train_reward_model` (saved with the model).
     """
-
     def __init__(self, config: RewardConfig | None = None, feature_dim: int | None = None) -> None:
         super().__init__()
         self.config = config or RewardConfig()
@@ -415,7 +413,6 @@ def pairwise_accuracy(scorer: RewardScorer, rows: Sequence[Mapping[str, Any]]) -
     """Fraction of rows where ``score(prompt, chosen) > score(prompt, rejected)`` (ties ½)."""
     if len(rows) == 0:
         return math.nan
-    from safelens.reward.margins import score_pairs
 
     _check_rows(rows, "pairwise_accuracy:")
     rc, rr = score_pairs(scorer, rows)  # [N], [N]

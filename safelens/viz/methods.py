@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from safelens.viz.plots import _axes
+
 __all__ = ["plot_rate_bars", "plot_rate_vs", "plot_training_curves", "rate_value"]
 
 
@@ -86,8 +88,6 @@ def plot_rate_bars(
     Raises:
         ValueError: empty table, groups with different series, or a malformed rate.
     """
-    from safelens.viz.plots import _axes
-
     if not table:
         raise ValueError("table is empty; expected {group: {series: rate}}")
     groups = list(table)
@@ -134,8 +134,6 @@ def plot_rate_vs(
     Raises:
         ValueError: no curves, or a curve without one rate per setting.
     """
-    from safelens.viz.plots import _axes
-
     if not curves:
         raise ValueError("curves is empty; expected {method: [rate per x]}")
     x = np.asarray(xs, dtype=np.float64) * x_scale
@@ -173,8 +171,6 @@ def plot_training_curves(
     Raises:
         ValueError: no run logs ``key``.
     """
-    from safelens.viz.plots import _axes
-
     fig, ax = _axes(ax, (5.6, 3.6))
     skipped = []
     drawn = 0

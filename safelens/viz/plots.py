@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from safelens.losses import reward_soft_targets
+
 __all__ = [
     "plot_probe_accuracy",
     "plot_worst_case_curves",
@@ -429,7 +431,6 @@ def plot_reward_margins(
     import matplotlib.pyplot as plt
     import torch
 
-    from safelens.losses import reward_soft_targets
 
     m = _arr(margins)
     if m.ndim != 1 or len(m) == 0:
