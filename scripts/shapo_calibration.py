@@ -53,6 +53,8 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=32, help="preference pairs of the loss")
     ap.add_argument("--out", default="results/seed000/shapo_calibration.json")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--probe-rows", type=int, default=320,
+                    help="train rows whose harmful pairs train the probe (a quick run's rows)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -66,13 +68,14 @@ def main() -> None:
     benign = [r for r in train if not r["harmful"]][: args.pairs - len(harmful)]
     rows = harmful + benign
     loss_fn = dpo_loss_fn(model, rows, beta=cfg.beta, max_length=cfg.max_length)
-    record = {"model": str(base), "model_fingerprint": checkpoint_fingerprint(base),
+    record = {"model": str(base), "probe_rows": args.probe_rows, "model_fingerprint": checkpoint_fingerprint(base),
               "safelens_version": __version__, "pairs": len(rows), "beta": cfg.beta,
               "max_length": cfg.max_length, "freeze": cfg.freeze, "default_rho": cfg.rho,
               "top_fraction": cfg.top_fraction, "subspaces": {}}
     for kind in ("selective", "random", "uniform"):
-        sub = build_subspace(model, train[:2000], resolve_config("shapo-t", preset="quick",
-                                                                  subspace=kind))
+        t1 = time.time()
+        sub = build_subspace(model, train[: args.probe_rows],
+                             resolve_config("shapo-t", preset="quick", subspace=kind))
         at_default = sam_gap(loss_fn, sub, cfg.rho)
         entry = {"coordinates": sub.numel, "params": len(sub),
                  "neurons": None if sub.neurons is None else len(sub.neurons),
@@ -82,6 +85,7 @@ def main() -> None:
             entry["rho_for_gap"][str(gap)] = {k: out[k] for k in ("rho", "gap", "converged")}
             entry["grad_norm"], entry["loss"] = out["grad_norm"], out["loss"]
         record["subspaces"][kind] = entry
+        entry["seconds"] = round(time.time() - t1, 1)
         print(kind, {k: v for k, v in entry.items() if k != "rho_for_gap"},
               entry["rho_for_gap"], flush=True)
     # Fig. 1 shares from one gradient of the same loss over every value vector.
@@ -89,7 +93,7 @@ def main() -> None:
     g = neuron_gradient_norms(loss_fn, model)  # [n_layers, d_mlp]
     n_layers, d_mlp = g.shape
     ks = [max(1, round(f * n_layers * d_mlp)) for f in (0.005, 0.01)]
-    probe = probe_direction(model, train[:2000], seed=0, max_length=cfg.max_length)
+    probe = probe_direction(model, train[: args.probe_rows], seed=0, max_length=cfg.max_length)
     flat = torch.argsort(g.reshape(-1), descending=True)
     rankings = {"probe": top_k_neurons(rank_value_vectors(model, probe.direction),
                                        k=n_layers * d_mlp),
