@@ -92,7 +92,7 @@ def main() -> None:
                                      progress=False, seed=seed), eval_rows=harmful)
             per[arm]["asr_after_ft"].append(atk["success"]["after"]["asr"])
             last = rec.history[-1] if rec.history else {}
-            runs[arm].append({"seed": seed, "run_dir": str(rec.run_dir), "train_wall_s": rec.wall_s,
+            runs[arm].append({"seed": seed, "run_dir": str(rec.run_dir), "train_wall_s": last.get("time"),
                               "steps": len(rec.history), "reused": rec.reused,
                               "final": {k: last.get(k) for k in ("loss", "rewards/margins",
                                                                   "rewards/accuracies")},

@@ -390,11 +390,15 @@ def paired_bootstrap_difference(
         seed: seed of the resampling.
 
     Returns:
-        ``{"diff", "ci_low", "ci_high", "se", "p_value", "mde", "n_prompts", "n_seeds_a",
-        "n_seeds_b"}``: ``diff = mean(a) - mean(b)``; ``se`` the bootstrap standard error;
-        ``p_value`` two-sided (twice the smaller tail share of replicates on either side of 0,
-        at most 1); ``mde = (z_{1-alpha/2} + z_power) · se``, the smallest true difference this
-        design detects with probability ``power`` — quote it beside a null result.
+        ``{"diff", "ci_low", "ci_high", "se", "p_value", "mde", "mde_unpaired", "n_prompts",
+        "n_seeds_a", "n_seeds_b"}``: ``diff = mean(a) - mean(b)``; ``se`` the bootstrap standard
+        error; ``p_value`` two-sided (twice the smaller tail share of replicates on either side
+        of 0, at most 1); ``mde = (z_{1-alpha/2} + z_power) · se``, the smallest true difference
+        this design detects with probability ``power`` — quote it beside a null result. When the
+        two arms agree on every prompt and there is one seed per arm, ``se``, the interval and
+        ``mde`` are all 0: that is the observed agreement, not a measured precision, so
+        ``mde_unpaired`` (:func:`detectable_difference` at the pooled rate over ``N`` prompts,
+        the conservative bound) is returned beside it.
 
     Raises:
         ValueError: arrays not 2-D, different numbers of prompts, or no prompts.
@@ -430,9 +434,11 @@ def paired_bootstrap_difference(
     tail = min(float((diffs <= 0).mean()), float((diffs >= 0).mean()))
     nd = NormalDist()
     mde = (nd.inv_cdf(1 - alpha / 2) + nd.inv_cdf(power)) * se
+    pooled = float(np.concatenate([x.ravel(), y.ravel()]).mean())
     return {"diff": float(x.mean() - y.mean()), "ci_low": float(lo), "ci_high": float(hi),
-            "se": se, "p_value": min(1.0, 2 * tail), "mde": mde, "n_prompts": int(n),
-            "n_seeds_a": int(sa), "n_seeds_b": int(sb)}
+            "se": se, "p_value": min(1.0, 2 * tail), "mde": mde,
+            "mde_unpaired": detectable_difference(pooled, int(n), alpha, power),
+            "n_prompts": int(n), "n_seeds_a": int(sa), "n_seeds_b": int(sb)}
 
 
 def cohen_kappa(a: np.ndarray | Sequence[bool], b: np.ndarray | Sequence[bool]) -> float | None:
