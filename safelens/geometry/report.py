@@ -226,6 +226,19 @@ def neuron_gradient_norms(loss_fn: Callable[[], Tensor], model: TransformerBridg
     return torch.stack(rows)  # [n_layers, d_mlp]
 
 
+def _ranked(grad_norms: Tensor, ranking: Tensor, ks: Sequence[int]) -> tuple[Tensor, Tensor]:
+    """Checked inputs of the Fig. 1 shares: the norms in ranking order ``[N]`` and ``ks``."""
+    if grad_norms.ndim != 2:
+        raise ValueError(f"grad_norms must be [n_layers, d_mlp], got {tuple(grad_norms.shape)}")
+    if ranking.ndim != 2 or ranking.shape[1] != 2:
+        raise ValueError(f"ranking must be [N, 2] (layer, neuron), got {tuple(ranking.shape)}")
+    g = grad_norms.double()[ranking[:, 0], ranking[:, 1]]  # [N]
+    idx = torch.tensor([int(k) for k in ks], dtype=torch.long)
+    if bool((idx < 0).any()) or bool((idx > len(g)).any()):
+        raise ValueError(f"ks must lie in [0, {len(g)}], got {list(ks)}")
+    return g, idx
+
+
 def first_order_share(grad_norms: Tensor, ranking: Tensor, ks: Sequence[int]) -> Tensor:
     """First-order share ``‖g_S‖/‖g_all‖`` of the first ``K`` neurons of a ranking, per ``K``.
 
@@ -242,16 +255,10 @@ def first_order_share(grad_norms: Tensor, ranking: Tensor, ks: Sequence[int]) ->
         >>> first_order_share(g, torch.tensor([[1, 0], [0, 0], [0, 1]]), [1, 2]).tolist()
         [0.8, 1.0]
     """
-    if grad_norms.ndim != 2:
-        raise ValueError(f"grad_norms must be [n_layers, d_mlp], got {tuple(grad_norms.shape)}")
-    if ranking.ndim != 2 or ranking.shape[1] != 2:
-        raise ValueError(f"ranking must be [N, 2] (layer, neuron), got {tuple(ranking.shape)}")
-    sq = grad_norms.double()[ranking[:, 0], ranking[:, 1]].pow(2)  # [N]
+    sq, idx = _ranked(grad_norms, ranking, ks)
+    sq = sq.pow(2)  # [N]
     cum = torch.cat([torch.zeros(1, dtype=torch.float64), sq.cumsum(0)])  # [N + 1]
     total = float(grad_norms.double().pow(2).sum())
-    idx = torch.tensor([int(k) for k in ks], dtype=torch.long)
-    if bool((idx < 0).any()) or bool((idx > len(sq)).any()):
-        raise ValueError(f"ks must lie in [0, {len(sq)}], got {list(ks)}")
     return (cum[idx] / max(total, 1e-300)).sqrt()
 
 
@@ -279,16 +286,9 @@ def additive_share(grad_norms: Tensor, ranking: Tensor, ks: Sequence[int]) -> Te
         >>> [round(x, 3) for x in additive_share(g, torch.tensor([[1, 0], [0, 0]]), [1, 2]).tolist()]
         [0.571, 1.0]
     """
-    if grad_norms.ndim != 2:
-        raise ValueError(f"grad_norms must be [n_layers, d_mlp], got {tuple(grad_norms.shape)}")
-    if ranking.ndim != 2 or ranking.shape[1] != 2:
-        raise ValueError(f"ranking must be [N, 2] (layer, neuron), got {tuple(ranking.shape)}")
-    g = grad_norms.double()[ranking[:, 0], ranking[:, 1]]  # [N]
+    g, idx = _ranked(grad_norms, ranking, ks)  # [N], [len(ks)]
     cum = torch.cat([torch.zeros(1, dtype=torch.float64), g.cumsum(0)])  # [N + 1]
     total = float(grad_norms.double().sum())
-    idx = torch.tensor([int(k) for k in ks], dtype=torch.long)
-    if bool((idx < 0).any()) or bool((idx > len(g)).any()):
-        raise ValueError(f"ks must lie in [0, {len(g)}], got {list(ks)}")
     return cum[idx] / total if total > 0 else torch.zeros(len(idx), dtype=torch.float64)
 
 

@@ -9,13 +9,15 @@ serves every column; :class:`Logps` slices the result back per column.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from safelens.models.chat import ChatBatch
+from safelens.models.chat import (
+    ChatBatch,
+    concat_columns,  # noqa: F401 (re-exported for one release)
+)
 
 
 @dataclass
@@ -112,15 +114,3 @@ class Logps:
         if self.mask is None:
             raise ValueError("no response mask attached")
         return self.mask[self._slice(name)]
-
-
-def concat_columns(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> tuple[list, list]:
-    """``(prompts, responses)`` with ``len(columns) * len(rows)`` entries, column-major."""
-    prompts, responses = [], []
-    for col in columns:
-        for row in rows:
-            if col not in row:
-                raise KeyError(f"row {row.get('id', '?')!r} has no {col!r} response")
-            prompts.append(row["prompt"])
-            responses.append(row[col])
-    return prompts, responses
