@@ -40,6 +40,7 @@ from safelens.eval.judges import get_judge
 from safelens.eval.metrics import paired_difference, rate, wilson_ci
 from safelens.eval.runner import generate_rows
 from safelens.models import load_model
+from safelens.models.fingerprint import model_identity
 from safelens.training import Trainer, make_method
 from safelens.training.config import SFTConfig
 from safelens.training.methods.deep import SystemAwareSFT
@@ -194,11 +195,18 @@ def run_finetune_attack(
     eval_sha = hashlib.sha256(json.dumps([[r.get("id"), r["prompt"]] for r in eval_rows])
                               .encode()).hexdigest()[:16]
     done = out / "attack.json"
+    identity = model_identity(model)  # weights hash, or a saved directory's file stamps
     if reuse and done.is_file():
         old = json.loads(done.read_text())
         if (old.get("model") == str(model_name) and old.get("config") == json.loads(
                 json.dumps(asdict(cfg), default=float)) and old.get("eval_sha256") == eval_sha):
-            return old
+            if old.get("model_identity") == identity:
+                return old
+            if not overwrite:  # the same path now holds other weights: never reuse the run
+                raise FileExistsError(
+                    f"{out}: this attack was run on another version of {model_name} (its files "
+                    "changed since, or the record predates model identities); pass "
+                    "overwrite=True to attack the current one")
     sets = attack_eval_sets(cfg.kind, eval_rows)
     if not hasattr(model, "parameters"):
         model = load_model(str(model))
@@ -214,7 +222,8 @@ def run_finetune_attack(
     wall = time.time() - t0
     after, after_success = _evaluate(result.model, sets, cfg, judge, out, "after")
     record = {
-        "kind": cfg.kind, "defense": cfg.defense, "model": str(model_name), "out": str(out),
+        "kind": cfg.kind, "defense": cfg.defense, "model": str(model_name),
+        "model_identity": identity, "out": str(out),
         "config": asdict(cfg), "eval_sha256": eval_sha, "initial": initial, "after": after,
         "train": {"steps": result.step, "wall_s": round(wall, 1),
                   "final_loss": result.history[-1]["loss"] if result.history else None},

@@ -222,7 +222,7 @@ def _finetune_cell(path: str, kind: str, cfg: MatrixConfig, out: Path) -> dict[s
         kind=kind, max_steps=cfg.finetune_steps, lr=cfg.finetune_lr,
         n_eval=cfg.n_finetune_eval, max_new_tokens=cfg.max_new_tokens,
         eval_batch_size=cfg.batch_size, eval_initial=False, seed=cfg.seed,
-        progress=cfg.progress))
+        progress=cfg.progress), overwrite=True)  # the row's own artifact: retrain for new weights
     if not cfg.keep_finetuned:
         for part in ("model", "checkpoint"):
             shutil.rmtree(run_dir / part, ignore_errors=True)

@@ -225,3 +225,21 @@ def test_cli_attack_options_are_parsed_as_json_or_text():
     assert parse_options(args.option) == {"pa_argmax": "hard", "pa_max_mu": 5}
     with pytest.raises(SafelensError, match="KEY=VALUE"):
         parse_options(["pa_argmax"])
+
+
+def test_an_attack_on_retrained_weights_at_the_same_path_is_never_reused(tmp_path):
+    from safelens.attacks import run_finetune_attack
+    from safelens.models import load_tiny_model, save_model
+
+    torch.set_num_threads(1)
+    base = tmp_path / "base"
+    save_model(load_tiny_model(seed=0), base)
+    rows = _smoke_harmful(2)
+    first = run_finetune_attack(str(base), tmp_path / "run", _tiny_cfg(), eval_rows=rows)
+    assert run_finetune_attack(str(base), tmp_path / "run", _tiny_cfg(), eval_rows=rows) == first
+    save_model(load_tiny_model(seed=1), base)  # same path, other weights
+    with pytest.raises(FileExistsError, match="another version"):
+        run_finetune_attack(str(base), tmp_path / "run", _tiny_cfg(), eval_rows=rows)
+    again = run_finetune_attack(str(base), tmp_path / "run", _tiny_cfg(), eval_rows=rows,
+                                overwrite=True)
+    assert again["model_identity"] != first["model_identity"]
