@@ -380,6 +380,7 @@ def quantization_sweep(
 
 class _summarised:
     """Wrap a context manager so that ``as`` yields a small JSON-able summary of its value."""
+
     def __init__(self, manager: Any, summary: Callable[[Any], dict]) -> None:
         self.manager, self.summary = manager, summary
 

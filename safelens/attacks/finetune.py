@@ -55,6 +55,7 @@ DEFENSES = ("sft", "constrained-sft", "csft-pa")
 @dataclass
 class FinetuneAttackConfig:
     """Settings of one fine-tuning attack (CPU-scale defaults; the seed fine-tunes for epochs)."""
+
     kind: str = field(default="harmful", metadata={
         "help": "attack set: harmful | identity | backdoor | benign"})
     defense: Literal["sft", "constrained-sft", "csft-pa"] = field(default="sft", metadata={

@@ -85,6 +85,7 @@ CACHE_FORMAT = "safelens.matrix-cell/1"
 @dataclass(frozen=True)
 class MatrixAttack:
     """One column: ``kind`` (a key of :data:`ATTACK_KINDS`) and its parameter."""
+
     kind: str
     param: str | None = None
 
@@ -132,6 +133,7 @@ class MatrixAttack:
 @dataclass
 class MatrixConfig:
     """Settings shared by every cell (CPU-scale defaults)."""
+
     prompts: str = field(default="test", metadata={
         "help": "built-in prompt set of the none/prefill/noise/activation/quantize cells"})
     n_prompts: int | None = field(default=200, metadata={
@@ -243,7 +245,6 @@ def _run_cell(attack: MatrixAttack, model: Any, path: str, source: Path | None,
         return _from_curve(curves.noise_curve(model, rows(), [0.0], seeds=cfg.noise_seeds[:1],
                                               **curve_kw))
     if kind == "prefill":
-
         res = prefill_attack(model, rows(), ks=[int(param)], judge=get_judge(cfg.judge),
                              config=_gen(cfg), progress=cfg.progress)
         stat = {"value": res["asr"][0], "ci_low": res["ci_low"][0],
@@ -261,7 +262,6 @@ def _run_cell(attack: MatrixAttack, model: Any, path: str, source: Path | None,
     if kind == "ood":
         return _judged_cell(model, _rows(cfg, param, cfg.n_ood), cfg, out)
     if kind == "utility":
-
         score, _ = evaluate_utility(model, param, load_utility_set(param, "test")[:cfg.n_utility],
                                     out=out.with_suffix(".jsonl"), progress=cfg.progress)
         return {"utility": _rate_only(score), "metric": score.get("metric")}

@@ -15,11 +15,12 @@ Examples:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,20 @@ def write_json(path: str | os.PathLike[str], obj: Any, indent: int | None = 2) -
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dumps_json(obj, indent=indent) + "\n", encoding="utf-8")
     return path
+
+
+def rows_key(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str:
+    """SHA-256 (hex) of the given fields of every row, in order: the rows part of a cache key
+    or a provenance record (a row without a field hashes it as ``null``).
+
+    Examples:
+        >>> rows_key([{"id": "a", "prompt": "p"}], ("id", "prompt")) == rows_key(
+        ...     [{"id": "a", "prompt": "p", "other": 1}], ("id", "prompt"))
+        True
+    """
+    payload = json.dumps([[r.get(f) for f in fields] for r in rows], ensure_ascii=False,
+                         default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def cached_json(path: str | os.PathLike[str] | None, key: Any, compute: Callable[[], Any],

@@ -36,8 +36,6 @@ Examples:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -46,7 +44,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from safelens.data.jsonfile import cached_json
+from safelens.data.jsonfile import cached_json, rows_key
 from safelens.eval.generation import GenerationConfig
 from safelens.eval.judges import get_judge
 from safelens.eval.metrics import rate
@@ -182,12 +180,6 @@ def prefill_attack(
         raise ValueError("ks is empty; expected prefilled-token counts such as (0, 5, 10)")
     judge = judge if judge is not None else get_judge("keyword")
     cfg = config or GenerationConfig(max_new_tokens=48)
-    attacked_rows = [r for r in rows if r.get("harmful_response")]
-    key = {"format": "safelens.prefill/1", "model": model_identity(model), "ks": ks,
-           "judge": judge.name, "judge_on": judge_on, "decoding": asdict(cfg), "alpha": alpha,
-           "rows_sha256": hashlib.sha256(json.dumps(
-               [[r.get("id"), r["prompt"], r["harmful_response"]] for r in attacked_rows],
-               ensure_ascii=False).encode()).hexdigest()}
 
     def compute() -> dict[str, Any]:
         bridge = model if hasattr(model, "tokenizer") else load_model(str(model))
@@ -195,6 +187,10 @@ def prefill_attack(
 
     if out is None:
         return compute()
+    attacked_rows = [r for r in rows if r.get("harmful_response")]
+    key = {"format": "safelens.prefill/1", "model": model_identity(model), "ks": ks,
+           "judge": judge.name, "judge_on": judge_on, "decoding": asdict(cfg), "alpha": alpha,
+           "rows_sha256": rows_key(attacked_rows, ("id", "prompt", "harmful_response"))}
     res = cached_json(out, key, compute, reuse=reuse)
     res["rows"] = {int(k): v for k, v in res["rows"].items()}
     return res

@@ -16,7 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from safelens import __version__
 from safelens.data.io import read_jsonl, read_jsonl_prefix, write_jsonl
-from safelens.data.jsonfile import strict_json, write_json
+from safelens.data.jsonfile import rows_key, strict_json, write_json
 from safelens.errors import SafelensError
 from safelens.eval.checks import check_generation_config, check_prompt_lengths
 from safelens.eval.degeneracy import degenerate_reasons
@@ -48,6 +48,7 @@ from safelens.reward.model import RewardScorer
 @dataclass
 class EvalResult:
     """Rows with ``response`` (and ``refused`` where judged) plus the metric summary."""
+
     rows: list[dict]
     summary: dict | None = None
     judge: str | None = None
@@ -65,9 +66,6 @@ def partial_provenance(model: torch.nn.Module, config: GenerationConfig,
                        source: str | os.PathLike[str] | None = None) -> dict:
     """What produced an ``OUT.partial``: model name, weights fingerprint, decoding settings
     and (for provenance) the prompts file's SHA-256. Stored as ``OUT.partial.meta.json``."""
-    import hashlib
-    from dataclasses import asdict
-
     name = str(getattr(getattr(model, "cfg", None), "model_name", None) or type(model).__name__)
     if Path(name).exists():  # a local directory: the same one however it was spelled
         name = str(Path(name).resolve())
@@ -443,9 +441,7 @@ def summary_provenance(rows: Sequence[dict], judge: str,
                        agreement_judges: Sequence[str | object] | None) -> dict[str, Any]:
     """What a summary records beside the model and decoding (:func:`partial_provenance`): the
     judges, the safelens version and the SHA-256 of the evaluated rows (id, prompt, labels)."""
-    keys = ("id", "prompt", "prefill", "harmful", "kind", "category", "domain")
-    digest = hashlib.sha256(json.dumps([[r.get(k) for k in keys] for r in rows],
-                                       ensure_ascii=False, default=str).encode()).hexdigest()
+    digest = rows_key(rows, ("id", "prompt", "prefill", "harmful", "kind", "category", "domain"))
     return {"judge": judge,
             "agreement_judges": [j if isinstance(j, str) else type(j).__name__
                                  for j in (agreement_judges or ())],
@@ -596,7 +592,6 @@ def evaluate_on_sets(
     for name, rows in eval_sets.items():
         path = Path(out_dir) / f"{stem}-{name}.jsonl"
         if not isinstance(model, torch.nn.Module) and finished_eval(path, rows) is None:
-
             model = load_model(str(model))
         results[name] = evaluate_policy(
             model if isinstance(model, torch.nn.Module) else None, rows, out=path, **kwargs)

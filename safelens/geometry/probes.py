@@ -61,6 +61,7 @@ class Probe:
         n_train: number of training examples.
         n_val: number of validation examples.
     """
+
     direction: Tensor
     bias: float
     scale: float

@@ -25,8 +25,6 @@ No training loop lives here; aligned models come from :mod:`safelens.training`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from safelens.data.jsonfile import cached_json
+from safelens.data.jsonfile import cached_json, rows_key
 from safelens.geometry.bypass import (
     measured_bypass_radius,
     predicted_bypass_radius,
@@ -558,9 +556,8 @@ def kl_depth_of(
                          "answer the KL is measured along)")
     key = {"format": "safelens.kl-depth/1", "aligned": model_identity(aligned),
            "base": model_identity(base), "max_positions": int(max_positions),
-           "max_length": int(max_length), "rows_sha256": hashlib.sha256(json.dumps(
-               [[r.get("id"), r["prompt"], r["harmful_response"]] for r in rows],
-               ensure_ascii=False).encode()).hexdigest()}
+           "max_length": int(max_length),
+           "rows_sha256": rows_key(rows, ("id", "prompt", "harmful_response"))}
 
     def compute() -> dict[str, list[Any]]:
         a = aligned if isinstance(aligned, torch.nn.Module) else load_model(str(aligned))

@@ -61,6 +61,7 @@ _META = "reward_config.json"
 @runtime_checkable
 class RewardScorer(Protocol):
     """Anything that scores responses: higher = better (safer / more preferred)."""
+
     def score(self, prompts: Sequence[str], responses: Sequence[str]) -> torch.Tensor:
         """``[B]`` float rewards."""
         ...
@@ -69,6 +70,7 @@ class RewardScorer(Protocol):
 @dataclass
 class RewardConfig:
     """Settings of :class:`RewardModel` and :func:`train_reward_model`."""
+
     # model
     encoder: str | None = field(
         default=None,
@@ -139,6 +141,7 @@ class RewardModel(nn.Module):
     Attributes:
         metrics: the training report of :func:`train_reward_model` (saved with the model).
     """
+
     def __init__(self, config: RewardConfig | None = None, feature_dim: int | None = None) -> None:
         super().__init__()
         self.config = config or RewardConfig()

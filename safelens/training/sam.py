@@ -67,6 +67,45 @@ SAM_MODES = ("exact", "reuse")
 SAM_EPS = 1e-12
 
 
+def perturb_subspace(subspace: Subspace, g_s: list[Tensor], rho: float
+                     ) -> tuple[list[Tensor], float]:
+    """Add ``eps_S = rho * g_S / (||g_S|| + 1e-12)`` to the subspace coordinates (Eq. 14).
+
+    Args:
+        subspace: the coordinates S.
+        g_s: ``g_S``, one flat tensor per subspace param (its masked values).
+        rho: the radius.
+
+    Returns:
+        ``(saved, ||eps_S||)``: the coordinates' values before, for :func:`restore_subspace`.
+    """
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in g_s]))
+    scale = rho / (float(norm) + SAM_EPS)
+    saved, eps_sq = [], 0.0
+    with torch.no_grad():
+        for p, m, g in zip(subspace.params, subspace.masks, g_s, strict=True):
+            e = (g.float() * scale).to(p.dtype)  # eps_S on this param's coordinates
+            eps_sq += float(e.float().pow(2).sum())
+            if m is None:
+                saved.append(p.detach().clone())
+                p.add_(e.view_as(p))
+            else:
+                old = p.detach()[m].clone()  # [numel(S ∩ p)]
+                saved.append(old)
+                p[m] = old + e
+    return saved, math.sqrt(eps_sq)
+
+
+def restore_subspace(subspace: Subspace, saved: list[Tensor]) -> None:
+    """Write the values :func:`perturb_subspace` saved back (bit-exact)."""
+    with torch.no_grad():
+        for p, m, old in zip(subspace.params, subspace.masks, saved, strict=True):
+            if m is None:
+                p.copy_(old)
+            else:
+                p[m] = old
+
+
 class SubspaceSAM:
     """Sharpness-aware step restricted to a parameter subspace (see the module docstring).
 
@@ -129,32 +168,12 @@ class SubspaceSAM:
 
     def _perturb(self, g_s: list[Tensor]) -> list[Tensor]:
         """Add ``eps_S`` to the subspace coordinates; returns their saved values."""
-        norm = torch.linalg.vector_norm(
-            torch.stack([torch.linalg.vector_norm(g.float()) for g in g_s]))
-        scale = self.rho / (float(norm) + SAM_EPS)
-        saved, eps_sq = [], 0.0
-        with torch.no_grad():
-            for p, m, g in zip(self.subspace.params, self.subspace.masks, g_s, strict=True):
-                e = (g.float() * scale).to(p.dtype)  # eps_S on this param's coordinates
-                eps_sq += float(e.float().pow(2).sum())
-                if m is None:
-                    saved.append(p.detach().clone())
-                    p.add_(e.view_as(p))
-                else:
-                    old = p.detach()[m].clone()  # [numel(S ∩ p)]
-                    saved.append(old)
-                    p[m] = old + e
-        self.last_eps_norm = math.sqrt(eps_sq)
+        saved, self.last_eps_norm = perturb_subspace(self.subspace, g_s, self.rho)
         return saved
 
     def _restore(self, saved: list[Tensor]) -> None:
         """Write the saved coordinates back (bit-exact)."""
-        with torch.no_grad():
-            for p, m, old in zip(self.subspace.params, self.subspace.masks, saved, strict=True):
-                if m is None:
-                    p.copy_(old)
-                else:
-                    p[m] = old
+        restore_subspace(self.subspace, saved)
 
     def _call(self, closure: LossClosure) -> StepOutput:
         self.passes += 1
@@ -256,14 +275,12 @@ def sam_gap(loss_fn: Callable[[], Tensor], subspace: Subspace, rho: float,
     """
     if g_s is None or loss0 is None:
         loss0, g_s = _subspace_grad(loss_fn, subspace)
-    sam = SubspaceSAM.__new__(SubspaceSAM)  # only its perturb / restore helpers are used
-    sam.subspace, sam.rho = subspace, float(rho)
-    saved = sam._perturb(g_s)
+    saved, _ = perturb_subspace(subspace, g_s, float(rho))
     try:
         with torch.no_grad():
             perturbed = float(loss_fn())
     finally:
-        sam._restore(saved)
+        restore_subspace(subspace, saved)
     return perturbed - loss0
 
 
