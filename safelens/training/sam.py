@@ -25,6 +25,13 @@ Modes:
     step 1 with ``every == 1``, or a checkpoint without one) falls back to ``exact``. The saved
     gradient is part of ``state_dict()``, so resuming stays exact.
 
+Gap-held radius (``target_gap``, our addition for issue 16): the seed fixes ``rho``, so the
+gap ``L(θ + ε_S) − L(θ) ≈ rho ||g_S||`` shrinks with ``||g_S||`` as the preference loss
+saturates and SAM stops acting. With ``target_gap`` set, each SAM step's radius is
+``min(rho, target_gap / ||g_S||)``: the first-order gap stays at ``target_gap`` nats until the
+radius reaches ``rho``, which is then a cap. Every SAM step logs the radius it used
+(``sam/rho``).
+
 Calibration: :func:`sam_gap` measures the perturbed-loss gap ``L(θ + ε_S) − L(θ)`` a radius
 gives on a loss, :func:`rho_for_gap` finds the radius for a wanted gap (subspaces compared at a
 matched gap, issue 16).
@@ -67,6 +74,12 @@ SAM_MODES = ("exact", "reuse")
 SAM_EPS = 1e-12
 
 
+def subspace_grad_norm(g_s: list[Tensor]) -> float:
+    """``||g_S||_2`` over all subspace coordinates (fp32 accumulation)."""
+    return float(torch.linalg.vector_norm(
+        torch.stack([torch.linalg.vector_norm(g.float()) for g in g_s])))
+
+
 def perturb_subspace(subspace: Subspace, g_s: list[Tensor], rho: float
                      ) -> tuple[list[Tensor], float]:
     """Add ``eps_S = rho * g_S / (||g_S|| + 1e-12)`` to the subspace coordinates (Eq. 14).
@@ -79,8 +92,7 @@ def perturb_subspace(subspace: Subspace, g_s: list[Tensor], rho: float
     Returns:
         ``(saved, ||eps_S||)``: the coordinates' values before, for :func:`restore_subspace`.
     """
-    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in g_s]))
-    scale = rho / (float(norm) + SAM_EPS)
+    scale = rho / (subspace_grad_norm(g_s) + SAM_EPS)
     saved, eps_sq = [], 0.0
     with torch.no_grad():
         for p, m, g in zip(subspace.params, subspace.masks, g_s, strict=True):
@@ -113,27 +125,35 @@ class SubspaceSAM:
         optimizer: the torch optimizer.
         params: all trainable parameters (clipped together, as in :class:`DefaultStep`).
         subspace: the coordinates to perturb; its params must be among ``params``.
-        rho: perturbation radius ``rho > 0`` (the norm of ``eps_S``).
+        rho: perturbation radius ``rho > 0`` (the norm of ``eps_S``); with ``target_gap``, the
+            largest radius a step may use.
         every: SAM every ``every`` steps (the seed's ``tau``; >= 1).
         mode: ``"exact"`` or ``"reuse"``.
         max_grad_norm: clip to this norm; ``None`` or 0 only measures it.
+        target_gap: hold the first-order perturbed-loss gap at this many nats: the radius of a
+            SAM step is ``min(rho, target_gap / ||g_S||)`` (``None``: always ``rho``, the seed).
 
     Attributes:
         steps: optimizer steps taken (kept in ``state_dict``).
         passes: closure calls made (forward-backward passes; not checkpointed).
         sam_steps: steps that used a perturbed gradient.
         last_eps_norm: ``||eps_S||`` of the latest perturbation (``nan`` before the first).
+        last_rho: the radius of the latest perturbation (``nan`` before the first).
 
     Raises:
-        ValueError: ``rho <= 0``, ``every < 1``, an unknown mode, or a subspace parameter that
-            is not trainable.
+        ValueError: ``rho <= 0``, ``every < 1``, an unknown mode, ``target_gap <= 0``, or a
+            subspace parameter that is not trainable.
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter],
                  subspace: Subspace, rho: float = 0.05, every: int = 5, mode: str = "exact",
-                 max_grad_norm: float | None = 1.0) -> None:
+                 max_grad_norm: float | None = 1.0, target_gap: float | None = None) -> None:
         if not (isinstance(rho, int | float) and rho > 0 and math.isfinite(rho)):
             raise ValueError(f"SubspaceSAM rho must be a finite number > 0, got {rho!r}")
+        if target_gap is not None and not (isinstance(target_gap, int | float)
+                                           and target_gap > 0 and math.isfinite(target_gap)):
+            raise ValueError("SubspaceSAM target_gap must be None or a finite number > 0 nats, "
+                             f"got {target_gap!r}")
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError(f"SubspaceSAM every (tau) must be an integer >= 1, got {every!r}")
         if mode not in SAM_MODES:
@@ -146,6 +166,8 @@ class SubspaceSAM:
                                  "parameters (frozen?); build the subspace from trainable ones")
         self.optimizer, self.params, self.subspace = optimizer, params, subspace
         self.rho, self.every, self.mode, self.max_grad_norm = float(rho), every, mode, max_grad_norm
+        self.target_gap = None if target_gap is None else float(target_gap)
+        self.last_rho = math.nan
         self.steps = 0
         self.passes = 0
         self.sam_steps = 0
@@ -166,9 +188,17 @@ class SubspaceSAM:
             out.append(self._values(g, m))
         return out
 
+    def radius(self, g_s: list[Tensor]) -> float:
+        """The radius of a SAM step with subspace gradient ``g_s``: ``rho``, or with
+        ``target_gap`` ``min(rho, target_gap / ||g_S||)``."""
+        if self.target_gap is None:
+            return self.rho
+        return min(self.rho, self.target_gap / (subspace_grad_norm(g_s) + SAM_EPS))
+
     def _perturb(self, g_s: list[Tensor]) -> list[Tensor]:
         """Add ``eps_S`` to the subspace coordinates; returns their saved values."""
-        saved, self.last_eps_norm = perturb_subspace(self.subspace, g_s, self.rho)
+        self.last_rho = self.radius(g_s)
+        saved, self.last_eps_norm = perturb_subspace(self.subspace, g_s, self.last_rho)
         return saved
 
     def _restore(self, saved: list[Tensor]) -> None:
@@ -214,11 +244,13 @@ class SubspaceSAM:
             out = self._call(closure)
         elif self.mode == "reuse" and self._saved is not None:
             out = self._perturbed_pass(closure, self._saved)
+            out.metrics = {**out.metrics, "sam/rho": self.last_rho}
         else:
             first = self._subspace_pass(closure)  # g_S at theta (Eq. 13)
             perturbed = self._perturbed_pass(closure, self._grads_s())
             # log loss and metrics at theta (comparable with the base method) + the perturbed loss
-            out = StepOutput(first.loss, {**first.metrics, "sam/loss_perturbed": perturbed.loss})
+            out = StepOutput(first.loss, {**first.metrics, "sam/loss_perturbed": perturbed.loss,
+                                          "sam/rho": self.last_rho})
         if sam:
             self.sam_steps += 1
         if self.mode == "reuse" and len(self.subspace) > 0:

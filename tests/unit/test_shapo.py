@@ -240,7 +240,8 @@ def test_selective_subspace_respects_freeze(fresh, tmp_path):
 @pytest.mark.parametrize("cls", [ShaPOTConfig, ShaPORConfig])
 @pytest.mark.parametrize("bad", [dict(rho=0.0), dict(rho=-1.0), dict(sam_every=0),
                                  dict(subspace="everything"), dict(sam_mode="lazy"),
-                                 dict(top_fraction=0.0)])
+                                 dict(top_fraction=0.0), dict(sam_target_gap=0.0),
+                                 dict(sam_target_gap=float("nan"))])
 def test_bad_config_raises(cls, bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         cls(**bad)
@@ -251,7 +252,7 @@ def test_bad_base_loss_and_wrapper_args_raise(fresh):
         ShaPOTConfig(base_loss="kto")
     with pytest.raises(ValueError, match="eps"):
         ShaPOTConfig(base_loss="rdpo", eps=0.5)  # rdpo's own rule: eps < 0.5
-    for kw in (dict(rho=0.0), dict(every=0), dict(mode="lazy")):
+    for kw in (dict(rho=0.0), dict(every=0), dict(mode="lazy"), dict(target_gap=-0.1)):
         with pytest.raises(ValueError):
             setup_sam(fresh, "random", **kw)
     outside = torch.nn.Parameter(torch.zeros(3))
@@ -332,3 +333,61 @@ def test_rho_for_gap_matches_subspaces_at_the_same_perturbed_loss_gap(tiny_model
     assert all(torch.equal(before[k], after[k]) for k in before)
     with pytest.raises(ValueError, match="empty"):
         rho_for_gap(loss_fn, Subspace.none(), target=0.1)
+
+
+def test_target_gap_sets_the_radius_to_gap_over_subspace_gradient_norm_capped_at_rho(fresh):
+    """Gap-held radius: eps_S has norm min(rho, gap / ||g_S||), so the first-order gap
+    rho * ||g_S|| is the target; the realised gap is logged and close to it for a small gap."""
+    from safelens.training.sam import subspace_grad_norm
+
+    params0 = [p.detach().clone() for p in fresh.original_model.parameters()]
+    sam, params, sub = setup_sam(fresh, "random", rho=100.0, every=1, max_grad_norm=None,
+                                 target_gap=1e-3)
+    rec = Recorder(fresh, params)
+    g_norm = None
+
+    def closure(backward: bool = True) -> StepOutput:
+        nonlocal g_norm
+        out = rec(backward)
+        if g_norm is None:  # the first (subspace) pass: g_S at theta
+            g_norm = subspace_grad_norm(sam._grads_s())
+        return out
+
+    out = sam.step(closure)
+    assert sam.last_rho == pytest.approx(1e-3 / g_norm, rel=1e-6)
+    assert sam.last_eps_norm == pytest.approx(sam.last_rho, rel=1e-4)
+    assert out.metrics["sam/rho"] == sam.last_rho
+    gap = out.metrics["sam/loss_perturbed"] - out.loss
+    assert gap == pytest.approx(1e-3, rel=0.2)  # first order holds at a 1e-3-nat gap
+    # a cap below gap / ||g_S|| binds
+    with torch.no_grad():
+        for p, p0 in zip(fresh.original_model.parameters(), params0, strict=True):
+            p.copy_(p0)
+    capped, params, _ = setup_sam(fresh, "random", rho=1e-6, every=1, max_grad_norm=None,
+                                  target_gap=1e-3)
+    capped.step(Recorder(fresh, params))
+    assert capped.last_rho == 1e-6
+
+
+def test_target_gap_reaches_the_wrapper_from_the_config(fresh, tmp_path):
+    method = make_method("shapo-t", subspace="random", top_fraction=0.05, rho=1e4, sam_every=1,
+                         sam_target_gap=0.05, **FAST)
+    res = Trainer(method, tmp_path, model=fresh, rows=make_rows()).train()
+    radii = [h["sam/rho"] for h in res.history]
+    assert len(radii) == 3 and all(0 < r < 1e4 for r in radii)
+    assert len(set(radii)) > 1  # the radius follows ||g_S|| step by step
+
+
+def test_run_saves_its_subspace_and_load_subspace_rebuilds_it(fresh, tmp_path):
+    from safelens.errors import SafelensError
+    from safelens.training.methods.shapo import load_subspace
+
+    method = make_method("shapo-t", subspace="random", top_fraction=0.05, **FAST)
+    Trainer(method, tmp_path, model=fresh, rows=make_rows()).train()
+    again = load_subspace(fresh, tmp_path)
+    assert again.name == "random" and again.numel == method.subspace.numel
+    assert torch.equal(again.neurons, method.subspace.neurons)
+    for a, b in zip(again.masks, method.subspace.masks, strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(SafelensError, match="no such file"):
+        load_subspace(fresh, tmp_path / "nowhere")

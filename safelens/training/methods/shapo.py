@@ -23,6 +23,9 @@ The subspace S (Algorithm 1, step 0) is built once in ``prepare``, before the re
 ``none``
     empty: no perturbation, the run equals the base method exactly.
 
+A run writes its S to ``RUN/subspace.json`` (:func:`save_subspace`), so measurements on its
+checkpoint, or on another method's, use the same coordinates (:func:`load_subspace`).
+
 Neurons of frozen layers (``--freeze``) are not eligible: S is chosen among trainable value
 vectors, with the size still ``top_fraction`` of all neurons (capped at the trainable ones).
 
@@ -36,14 +39,18 @@ Examples:
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
+from safelens.data.jsonfile import write_json
+from safelens.errors import SafelensError
 from safelens.geometry.probes import probe_direction
 from safelens.geometry.value_vectors import (
     Subspace,
@@ -76,7 +83,11 @@ class SAMConfig(TrainConfig):
     subspace: Literal["selective", "random", "uniform", "none"] = _help(
         "selective", "SAM subspace: selective (probe top value vectors), random (same size), "
                      "uniform (all parameters) or none (plain base method)")
-    rho: float = _help(0.05, "SAM radius rho: the norm of the subspace perturbation eps_S")
+    rho: float = _help(0.05, "SAM radius rho: the norm of the subspace perturbation eps_S "
+                             "(with sam_target_gap: the largest radius a step may use)")
+    sam_target_gap: float | None = _help(
+        None, "hold the first-order perturbed-loss gap at this many nats: each SAM step's "
+              "radius is min(rho, gap / ||g_S||) (None: fixed rho, as in the seed)")
     sam_every: int = _help(5, "SAM every tau optimizer steps (seed: 5); other steps are plain")
     sam_mode: Literal["exact", "reuse"] = _help(
         "exact", "exact: two passes on SAM steps; reuse: perturb with the previous step's "
@@ -91,6 +102,11 @@ class SAMConfig(TrainConfig):
             raise ValueError(f"{name}.subspace must be one of {SUBSPACES}, got {self.subspace!r}")
         if not (isinstance(self.rho, int | float) and self.rho > 0 and math.isfinite(self.rho)):
             raise ValueError(f"{name}.rho must be a finite number > 0, got {self.rho!r}")
+        gap = self.sam_target_gap
+        if gap is not None and not (isinstance(gap, int | float) and not isinstance(gap, bool)
+                                    and gap > 0 and math.isfinite(gap)):
+            raise ValueError(f"{name}.sam_target_gap must be None or a finite number > 0 "
+                             f"nats, got {gap!r}")
         if (not isinstance(self.sam_every, int) or isinstance(self.sam_every, bool)
                 or self.sam_every < 1):
             raise ValueError(f"{name}.sam_every must be an integer >= 1, got {self.sam_every!r}")
@@ -198,6 +214,36 @@ def build_subspace(model: Any, rows: list[dict[str, Any]], config: SAMConfig) ->
     return sub
 
 
+SUBSPACE_FILE = "subspace.json"
+
+
+def save_subspace(subspace: Subspace, run_dir: str | Path) -> Path:
+    """Write S's name, size and ``(layer, neuron)`` pairs to ``RUN/subspace.json``."""
+    return write_json(Path(run_dir) / SUBSPACE_FILE, {
+        "name": subspace.name, "coordinates": subspace.numel, "param_names": subspace.param_names,
+        "neurons": None if subspace.neurons is None else subspace.neurons.tolist()})
+
+
+def load_subspace(model: Any, path: str | Path) -> Subspace:
+    """The neuron subspace a run saved (a run directory or its ``subspace.json``), on ``model``.
+
+    Raises:
+        SafelensError: no such file, or a subspace that is not a set of neurons (``uniform``,
+            ``none``: rebuild those with :func:`build_subspace`).
+    """
+    file = Path(path)
+    file = file / SUBSPACE_FILE if file.is_dir() else file
+    if not file.is_file():
+        raise SafelensError(f"{file}: no such file; expected the subspace.json a ShaPO run "
+                            "writes (selective or random subspace)")
+    saved = json.loads(file.read_text(encoding="utf-8"))
+    if not saved.get("neurons"):
+        raise SafelensError(f"{file}: subspace {saved.get('name')!r} has no neurons; expected "
+                            "a selective or random subspace")
+    with _all_params_visible(model):
+        return Subspace.from_neurons(model, torch.tensor(saved["neurons"]), saved["name"])
+
+
 class SubspaceSAMMixin:
     """``prepare`` builds S once; ``optimizer_wrapper`` returns the :class:`SubspaceSAM`."""
 
@@ -207,6 +253,8 @@ class SubspaceSAMMixin:
     def prepare(self, rows: list[dict[str, Any]], ctx: TrainContext) -> list[dict[str, Any]]:
         rows = super().prepare(rows, ctx)  # type: ignore[misc]
         self.subspace = build_subspace(ctx.model, rows, self.config)
+        if ctx.out_dir is not None and getattr(ctx.accelerator, "is_main_process", True):
+            save_subspace(self.subspace, ctx.out_dir)
         return rows
 
     def optimizer_wrapper(self, optimizer: torch.optim.Optimizer,
@@ -218,7 +266,8 @@ class SubspaceSAMMixin:
                                    "call it before optimizer_wrapper")
             self.subspace = build_subspace(ctx.model, [], cfg)
         return SubspaceSAM(optimizer, params, self.subspace, rho=cfg.rho, every=cfg.sam_every,
-                           mode=cfg.sam_mode, max_grad_norm=cfg.max_grad_norm)
+                           mode=cfg.sam_mode, max_grad_norm=cfg.max_grad_norm,
+                           target_gap=cfg.sam_target_gap)
 
 
 # ------------------------------------------------------------------------------ methods
