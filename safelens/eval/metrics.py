@@ -46,7 +46,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from statistics import NormalDist
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 
@@ -439,6 +439,75 @@ def paired_bootstrap_difference(
             "se": se, "p_value": min(1.0, 2 * tail), "mde": mde,
             "mde_unpaired": detectable_difference(pooled, int(n), alpha, power),
             "n_prompts": int(n), "n_seeds_a": int(sa), "n_seeds_b": int(sb)}
+
+
+VERDICTS = ("reproduced", "not reproduced", "inconclusive")
+
+
+def claim_verdict(
+    difference: Mapping[str, Any],
+    direction: Literal["lower", "higher"],
+    smallest_effect: float,
+    min_seeds: int = 2,
+) -> dict[str, Any]:
+    """A seed claim's verdict from a paired difference (:func:`paired_bootstrap_difference`).
+
+    The claim is "method A's rate is ``direction`` than method B's" (the difference is
+    ``A − B``); ``smallest_effect`` (> 0, in rate units) is the smallest difference worth
+    claiming, fixed before looking at the result. With ``(lo, hi)`` the difference's interval:
+
+    * **reproduced**: the interval lies on the claimed side of 0;
+    * **not reproduced**: the interval lies on the other side of 0, or inside
+      ``(−smallest_effect, +smallest_effect)`` (equivalence: whatever the true effect is, it is
+      smaller than one worth claiming);
+    * **inconclusive**: anything else — the design could not tell (quote ``mde``).
+
+    An arm with fewer than ``min_seeds`` training seeds measures no seed-to-seed variation, so
+    only "inconclusive" is returned for it (a zero-width interval from one seed per arm is the
+    arms' agreement, not precision).
+
+    Returns:
+        ``{"verdict", "reason", "diff", "ci_low", "ci_high", "mde", "smallest_effect"}``.
+
+    Raises:
+        ValueError: ``direction`` not "lower"/"higher", or ``smallest_effect <= 0``.
+
+    Examples:
+        >>> claim_verdict({"diff": -0.12, "ci_low": -0.2, "ci_high": -0.04, "mde": 0.06,
+        ...                "n_seeds_a": 3, "n_seeds_b": 3}, "lower", 0.05)["verdict"]
+        'reproduced'
+        >>> claim_verdict({"diff": 0.0, "ci_low": -0.03, "ci_high": 0.02, "mde": 0.04,
+        ...                "n_seeds_a": 3, "n_seeds_b": 3}, "lower", 0.05)["verdict"]
+        'not reproduced'
+        >>> claim_verdict({"diff": -0.02, "ci_low": -0.09, "ci_high": 0.05, "mde": 0.1,
+        ...                "n_seeds_a": 3, "n_seeds_b": 3}, "lower", 0.05)["verdict"]
+        'inconclusive'
+    """
+    if direction not in ("lower", "higher"):
+        raise ValueError(f"claim_verdict: direction must be 'lower' or 'higher', got {direction!r}")
+    if not (isinstance(smallest_effect, int | float) and smallest_effect > 0
+            and math.isfinite(smallest_effect)):
+        raise ValueError("claim_verdict: smallest_effect must be a finite rate difference > 0, "
+                         f"got {smallest_effect!r}")
+    lo, hi = float(difference["ci_low"]), float(difference["ci_high"])
+    sign = -1.0 if direction == "lower" else 1.0
+    # in claim units: > 0 is the claimed direction
+    c_lo, c_hi = sorted((sign * lo, sign * hi))
+    seeds = min(int(difference.get("n_seeds_a", 1)), int(difference.get("n_seeds_b", 1)))
+    if seeds < min_seeds:
+        verdict, reason = "inconclusive", f"{seeds} seed(s) per arm; at least {min_seeds} needed"
+    elif c_lo > 0:
+        verdict, reason = "reproduced", f"the interval excludes 0 on the claimed side ({direction})"
+    elif c_hi < 0:
+        verdict, reason = "not reproduced", "the interval excludes 0 on the opposite side"
+    elif -smallest_effect < c_lo and c_hi < smallest_effect:
+        verdict, reason = "not reproduced", (f"the interval lies within ±{smallest_effect:g}: "
+                                             "any effect is smaller than one worth claiming")
+    else:
+        verdict, reason = "inconclusive", "the interval covers 0 and an effect worth claiming"
+    return {"verdict": verdict, "reason": reason, "diff": float(difference["diff"]),
+            "ci_low": lo, "ci_high": hi, "mde": difference.get("mde"),
+            "smallest_effect": float(smallest_effect)}
 
 
 def cohen_kappa(a: np.ndarray | Sequence[bool], b: np.ndarray | Sequence[bool]) -> float | None:

@@ -373,3 +373,33 @@ def test_paired_bootstrap_difference_covers_truth_and_uses_the_pairing() -> None
     assert same["diff"] == 0.0 and same["p_value"] == 1.0
     with pytest.raises(ValueError, match="same N"):
         paired_bootstrap_difference(a, b[:, :10])
+
+
+@pytest.mark.parametrize("ci,direction,seeds,expected", [
+    ((-0.20, -0.04), "lower", 3, "reproduced"),
+    ((0.04, 0.20), "higher", 3, "reproduced"),
+    ((0.04, 0.20), "lower", 3, "not reproduced"),       # excludes 0 on the wrong side
+    ((-0.03, 0.02), "lower", 3, "not reproduced"),      # equivalence within ±0.05
+    ((-0.09, 0.05), "lower", 3, "inconclusive"),
+    ((-0.05, 0.01), "lower", 3, "inconclusive"),        # touches the smallest effect
+    ((-0.20, -0.04), "lower", 1, "inconclusive"),       # one seed: no seed variation measured
+    ((0.0, 0.0), "lower", 1, "inconclusive"),           # zero width from agreement, not precision
+])
+def test_claim_verdict(ci, direction, seeds, expected) -> None:
+    from safelens.eval.metrics import claim_verdict
+
+    diff = {"diff": sum(ci) / 2, "ci_low": ci[0], "ci_high": ci[1], "mde": 0.05,
+            "n_seeds_a": seeds, "n_seeds_b": 3}
+    out = claim_verdict(diff, direction, smallest_effect=0.05)
+    assert out["verdict"] == expected and out["reason"]
+    assert (out["ci_low"], out["ci_high"]) == ci
+
+
+def test_claim_verdict_rejects_bad_settings() -> None:
+    from safelens.eval.metrics import claim_verdict
+
+    d = {"diff": 0.0, "ci_low": -0.1, "ci_high": 0.1}
+    with pytest.raises(ValueError, match="direction"):
+        claim_verdict(d, "smaller", 0.05)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="smallest_effect"):
+        claim_verdict(d, "lower", 0.0)
