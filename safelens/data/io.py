@@ -44,6 +44,27 @@ def read_jsonl(
         DataValidationError: On a malformed JSON line or (with ``kind``) a row that breaks the
             schema; the message names the line and the file.
     """
+    rows, numbers = read_jsonl_numbered(path)
+    if kind is None:
+        return rows
+    return _validate(rows, kind, str(path), max_chars, on_overlong, numbers=numbers)
+
+
+def read_jsonl_numbered(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], list[int]]:
+    """``(rows, line numbers)`` of a JSONL file, parsed but not validated (blank lines skipped).
+
+    Examples:
+        >>> import tempfile
+        >>> f = Path(tempfile.mkdtemp()) / "x.jsonl"
+        >>> _ = f.write_text('{"a": 1}\\n\\n{"a": 2}\\n')
+        >>> read_jsonl_numbered(f)
+        ([{'a': 1}, {'a': 2}], [1, 3])
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        DataValidationError: A directory, invalid UTF-8, malformed JSON or a line that is not
+            a JSON object (the message names the line and the file).
+    """
     path = Path(path)
     source = str(path)
     rows: list[dict[str, Any]] = []
@@ -77,9 +98,7 @@ def read_jsonl(
                 )
             rows.append(row)
             numbers.append(number)
-    if kind is None:
-        return rows
-    return _validate(rows, kind, source, max_chars, on_overlong, numbers=numbers)
+    return rows, numbers
 
 
 def read_jsonl_prefix(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

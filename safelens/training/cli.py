@@ -21,7 +21,7 @@ from safelens.training.registry import available_methods, get_method
 from safelens.training.resolve import resolve_config
 
 #: Extra spellings of some flags.
-ALIASES = {"train_file": ["--train"], "from_run": ["--from"]}
+ALIASES = {"train_file": ["--train"], "from_run": ["--from"], "dataset_split": ["--split"]}
 
 
 def _parse_optional(inner: Any) -> Any:

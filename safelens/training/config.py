@@ -56,7 +56,18 @@ class TrainConfig:
         None, "regex of HF parameter names to keep frozen (e.g. 'embed_tokens'); None = train all")
     # ---------------------------------------------------------------- data
     train_file: str | None = _help(
-        None, "preference JSONL to train on; None = the built-in preferences/train split")
+        None, "preference file to train on: our JSONL, or TRL's prompt/chosen/rejected (text "
+              "or single-turn conversations) as .jsonl/.json/.csv/.parquet, metadata optional; "
+              "None = the built-in preferences/train split (or --dataset)")
+    dataset: str | None = _help(
+        None, "preference data set by name instead of train_file: pku-saferlhf, hh-rlhf (public "
+              "loaders), a local file or folder, or a Hub id (offline: the local HF cache only)")
+    dataset_split: str = _help("train", "split of --dataset")
+    dataset_path: str | None = _help(
+        None, "local copy to read --dataset from (a public loader's file or folder)")
+    default_harmful: bool = _help(
+        False, "harm label of rows that carry neither 'harmful' nor 'kind' (TRL-format data): "
+               "false = benign, true = harmful (a refusal-only set)")
     max_train_rows: int | None = _help(
         None, "use a seeded subsample of this many training rows (None = all)")
     balance: bool = _help(
@@ -161,6 +172,12 @@ class TrainConfig:
             except re.error as err:
                 raise bad("freeze", f"a valid regular expression ({err})") from None
         check_device(self.device, setting=f"{name}.device (--device)")
+        if self.train_file and self.dataset:
+            raise SafelensError(f"{name}: train_file={self.train_file!r} and dataset="
+                                f"{self.dataset!r} are both set; expected one of --train-file "
+                                "and --dataset")
+        if self.dataset_path and not self.dataset:
+            raise bad("dataset_path", "None unless dataset (--dataset) is set")
         if self.batch_size % self.grad_accum_steps:
             raise SafelensError(f"{name}.batch_size={self.batch_size} is not divisible by "
                              f"grad_accum_steps={self.grad_accum_steps}")

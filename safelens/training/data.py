@@ -18,20 +18,36 @@ from typing import Any
 
 import numpy as np
 
-from safelens.data import load_builtin, read_jsonl
+from safelens.data import load_builtin
+from safelens.data.formats import load_preference_dataset, read_preference_file
 from safelens.data.transforms import flip_labels
 from safelens.errors import SafelensError
 from safelens.training.config import TrainConfig
 
 
 def load_train_rows(config: TrainConfig) -> tuple[list[dict[str, Any]], str]:
-    """``(rows, source)`` from ``config.train_file`` or the built-in train split."""
+    """``(rows, source)`` from ``config.train_file``, ``config.dataset`` or the built-in split.
+
+    ``train_file`` and ``dataset`` take our JSONL or TRL's formats with optional metadata
+    (defaults: :mod:`safelens.data.formats`; rows without a harm label get
+    ``config.default_harmful``).
+    """
     if config.train_file:
-        rows = read_jsonl(config.train_file, kind="preference")
+        rows = read_preference_file(config.train_file, harmful=config.default_harmful)
         if not rows:
             raise SafelensError(f"train_file {config.train_file} holds no preference rows; "
                                 "expected one JSON object per line")
         return rows, str(config.train_file)
+    if config.dataset:
+        rows = load_preference_dataset(config.dataset, config.dataset_split,
+                                       path=config.dataset_path, harmful=config.default_harmful)
+        source = f"dataset:{config.dataset}[{config.dataset_split}]"
+        if config.dataset_path:
+            source += f"@{config.dataset_path}"
+        if not rows:
+            raise SafelensError(f"dataset {config.dataset!r} (split {config.dataset_split!r}) "
+                                "holds no preference rows; expected at least one")
+        return rows, source
     return load_builtin("preferences", "train"), "builtin:preferences/train"
 
 

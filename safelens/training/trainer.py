@@ -63,6 +63,7 @@ import torch
 from tqdm.auto import tqdm
 
 import safelens.models
+from safelens.data.formats import as_preference_rows
 from safelens.models.loading import hf_state_dict
 from safelens.models.logprobs import response_logps
 from safelens.models.precision import autocast as precision_autocast
@@ -243,7 +244,9 @@ class Trainer:
             ``config.json``, ``reference/``).
         model: the policy (a ``TransformerBridge``); default ``load_model(config.model)``.
             It is trained in place.
-        rows: training preference rows; default ``config.train_file`` or the built-in split.
+        rows: training preference rows: ours, TRL's standard or conversational format (list of
+            dicts) or a ``datasets.Dataset`` (:func:`safelens.data.formats.as_preference_rows`);
+            default ``config.train_file`` / ``config.dataset`` or the built-in split.
         data_source: how ``rows`` were obtained, for ``config.json``.
         preset: the preset name, for ``config.json`` (and to build ``method`` from a name).
         reward_model: a scorer for ``reward-level`` (``.score(prompts, responses)``).
@@ -289,7 +292,9 @@ class Trainer:
         # What config.json calls the base model: the config's name, or the passed model's.
         self.base_model = (self.config.model if model is None else
                            str(getattr(getattr(model, "cfg", None), "model_name", "<in-memory>")))
-        self.rows = list(rows) if rows is not None else None
+        # A datasets.Dataset or TRL-format rows become ours; our own rows pass as they are.
+        self.rows = (as_preference_rows(rows, harmful=self.config.default_harmful)
+                     if rows is not None else None)
         self.data_source = data_source
         self.preset = preset
         if reward_model is not None:

@@ -630,6 +630,61 @@ def _(ws):
         ["latin1.jsonl", "line 2", "UTF-8"]
 
 
+# ------------------------------------------------------------------ align: TRL formats, --dataset
+def _msg(role: str, content: str) -> dict:
+    return {"role": role, "content": content}
+
+
+BAD_TRL_ROWS = {
+    "multi-turn": ({"prompt": [_msg("user", "a"), _msg("assistant", "b"), _msg("user", "c")],
+                    "chosen": [_msg("assistant", "d")], "rejected": [_msg("assistant", "e")]},
+                   ["multi-turn"]),
+    "message-role-unknown": ({"prompt": [_msg("human", "a")], "chosen": [_msg("assistant", "b")],
+                              "rejected": [_msg("assistant", "c")]}, ["'prompt' message 1"]),
+    "implicit-prompts-differ": ({"chosen": [_msg("user", "a"), _msg("assistant", "b")],
+                                 "rejected": [_msg("user", "x"), _msg("assistant", "c")]},
+                                ["differ"]),
+}
+for name, (row, needles) in BAD_TRL_ROWS.items():
+    case(f"align-trl-{name}")(
+        lambda ws, name=name, row=row, needles=needles: (
+            ws.align(train=ws.rows(f"{name}.jsonl", [preference_rows()[0], row])),
+            [f"{name}.jsonl", "row 2", *needles]))
+
+
+def _no_train(argv: list[str]) -> list[str]:
+    """An align call without ``--train`` (for ``--dataset``)."""
+    i = argv.index("--train")
+    return argv[:i] + argv[i + 2:]
+
+
+@case("align-dataset-not-cached")
+def _(ws):
+    return _no_train(ws.align("--dataset", "nobody-xyz/not-cached")), \
+        ["nobody-xyz/not-cached", "offline"]
+
+
+@case("align-dataset-and-train-file")
+def _(ws):
+    return ws.align("--dataset", "pku-saferlhf"), ["--train-file", "--dataset"]
+
+
+@case("align-dataset-prompts-only")
+def _(ws):
+    return _no_train(ws.align("--dataset", "harmbench")), ["harmbench", "prompts only"]
+
+
+@case("align-dataset-path-missing")
+def _(ws):
+    return _no_train(ws.align("--dataset", "pku-saferlhf", "--dataset-path",
+                              str(ws.root / "nope"))), ["nope"]
+
+
+@case("align-dataset-path-without-dataset")
+def _(ws):
+    return ws.align("--dataset-path", str(ws.train)), ["dataset_path"]
+
+
 # ------------------------------------------------------------------ align --resume of a damaged run
 def _damage(ws, rel: str, how: str = "truncate") -> Path:
     run = ws.resume_run()
