@@ -1,5 +1,9 @@
 """The ``safelens`` command line: a thin front-end over the package.
 
+Every ``--help`` shows each flag's default; ``--precision`` (fp32|bf16|auto) and ``--device``
+are spelled the same in every command (``--dtype`` is deprecated: it warns and still sets the
+dtype the weights are stored in).
+
 Commands:
     safelens eval   --model M --prompts FILE.jsonl|SET --out OUT.jsonl [--subsample N] ...
                     (SET: validation, test, independent, smoke, harmbench, do-not-answer)
@@ -7,6 +11,8 @@ Commands:
     safelens data utility [--out data/utility] [--seed 0] — offline utility tasks (seed 001)
     safelens demo   [--quick] [--method dpo] — the main job: align, then vanilla vs aligned
     safelens align  --method M --model BASE --out DIR [--preset quick|paper] [--resume] ...
+                    [--train-file F | --dataset NAME [--split S] [--dataset-path P]]
+                    [--print-config] (the resolved config as JSON; nothing is loaded)
     safelens attack finetune --kind harmful|identity|backdoor|benign --model M --out DIR
                     [--defense sft|constrained-sft] ;  safelens attack data [--out DIR]
     safelens attack noise|activation --prompts SET --sigmas 0,0.01 --seeds 0,1 --out DIR
@@ -42,6 +48,12 @@ from safelens.cli.checks import (
     is_eval_set_name,
     parse_list,
 )
+from safelens.cli.options import (
+    HelpFormatter,
+    add_device_precision_args,
+    iter_parsers,
+    warn_deprecated_flags,
+)
 from safelens.cli.options import generation_config as _generation_config
 from safelens.cli.reward import add_reward_parser
 from safelens.data.attacks import build_attack_sets
@@ -69,12 +81,7 @@ def _add_generation_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--judge", default="keyword",
                         help="refusal judge: keyword | learned | an HF id or path")
-    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
-    parser.add_argument("--dtype", default=None,
-                        help="parameter dtype: float32 (default), bfloat16, float16")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
-                        help="forward-pass precision: fp32 (default), bf16 autocast, or auto "
-                             "(bf16 where the CPU/GPU has native bf16 matmuls)")
+    add_device_precision_args(parser, precision="fp32")
 
 
 def _evaluate(model, rows: list[dict], args: argparse.Namespace, out: Path | None,
@@ -219,10 +226,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_align(args: argparse.Namespace) -> int:
     """Train a policy with a registered method; writes DIR/model, DIR/log.jsonl, DIR/config.json."""
     from safelens.training import NonFiniteLossError, Trainer, make_method
-    from safelens.training.cli import config_overrides, resolve_cli_config
+    from safelens.training.cli import config_overrides, format_config, resolve_cli_config
 
+    if args.out is None and not args.print_config:
+        raise SafelensError("align: --out is required; expected the run directory (only "
+                            "--print-config runs without it)")
     method, preset, config = resolve_cli_config(
-        args.method, args.preset, args.out, args.resume, config_overrides(args))
+        args.method, args.preset, args.out or ".", args.resume and args.out is not None,
+        config_overrides(args))
+    if args.print_config:
+        print(format_config(method, preset, config))  # nothing loaded, nothing written
+        return 0
     trainer = Trainer(make_method(method, config=config), args.out, preset=preset,
                       resume=args.resume, overwrite=args.overwrite)
     t0 = time.time()
@@ -441,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = p.add_subparsers(dest="data_command", required=True)
     b = data_sub.add_parser("build", help="generate the built-in data set (seeded)")
     b.add_argument("--out", default="data", help="output directory")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=int, default=0, help="seed of the generator's sampling")
     b.set_defaults(func=cmd_data_build)
     u = data_sub.add_parser(
         "utility", help="write the offline utility tasks to data/utility (seeded)",
@@ -449,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "sql and arithmetic (templated analogues of SAMSum, sql-create-context and "
                     "GSM8K), a manifest and a data card.")
     u.add_argument("--out", default=None, help="output directory (default: data/utility)")
-    u.add_argument("--seed", type=int, default=0)
+    u.add_argument("--seed", type=int, default=0, help="seed of the task generator")
     u.set_defaults(func=cmd_data_utility)
 
     p = sub.add_parser(
@@ -459,7 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "prompts, HarmBench and Do-Not-Answer: ASR and over-refusal under two "
                     "keyword judges, degenerate answers, and the reward-model win rate against "
                     "the rows' reference answers. Resumable.")
-    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help="the base model: the default's name, an HF id or a directory")
     p.add_argument("--out", default="runs/demo", help="directory for the run and responses")
     p.add_argument("--method", default=DEMO_METHOD,
                    help="training method, or 'none' (vanilla only) (default: %(default)s)")
@@ -491,7 +506,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p.add_argument("--method", default=None,
                    help=f"training method: {', '.join(available_methods())}")
-    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--out", default=None,
+                   help="run directory (required, except with --print-config)")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the config a run would use (method defaults < --preset < flags; "
+                        "with --resume and --out, the saved run's) as JSON, one field per "
+                        "line, and exit without loading a model or data")
     p.add_argument("--preset", default=None, choices=available_presets(),
                    help="quick: ~10 min on 2 CPU cores; paper: the ShaPO seed's D.3 (GPU scale)")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint")
@@ -509,7 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "test prompts "
                     "(identity: under the persona system prompt; backdoor: with and without "
                     "the trigger). Writes DIR/model, DIR/attack.json, DIR/eval-*.jsonl.")
-    a.add_argument("--kind", required=True, choices=["harmful", "identity", "backdoor", "benign"])
+    a.add_argument("--kind", required=True, choices=["harmful", "identity", "backdoor", "benign"],
+                   help="attack set: harmful rows, an identity-shifting persona, a backdoor "
+                        "trigger, or benign rows")
     a.add_argument("--model", default=DEFAULT_MODEL, help="the aligned model (path or run dir)")
     a.add_argument("--out", required=True, help="run directory")
     a.add_argument("--defense", default="sft", choices=list(DEFENSES),
@@ -530,12 +552,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--max-new-tokens", type=int, default=48, help="tokens generated per prompt")
     a.add_argument("--eval-initial", action=argparse.BooleanOptionalAction, default=True,
                    help="also evaluate MODEL before the attack")
-    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--seed", type=int, default=0, help="seed of training and subsampling")
     a.add_argument("--overwrite", action="store_true", help="start over in a used DIR")
     a.set_defaults(func=cmd_attack)
     d = attack_sub.add_parser("data", help="write the attack sets to data/attacks (seeded)")
     d.add_argument("--out", default=None, help="output directory (default: data/attacks)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=int, default=0, help="seed of the attack-set generator")
     d.set_defaults(func=cmd_attack)
     _add_perturb_parsers(attack_sub)
 
@@ -554,17 +576,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-ood", type=int, default=100, help="seeded subsample of an ood set")
     p.add_argument("--n-utility", type=int, default=50, help="rows of a utility task")
     p.add_argument("--noise-seeds", default="0", help="comma-separated noise seeds")
-    p.add_argument("--max-new-tokens", type=int, default=48)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--precision", default="auto", choices=["fp32", "bf16", "auto"])
+    p.add_argument("--max-new-tokens", type=int, default=48, help="tokens generated per prompt")
+    p.add_argument("--batch-size", type=int, default=16, help="prompts per generation batch")
+    add_device_precision_args(p, precision="auto", device=False, dtype=False)
     p.add_argument("--judge", default="keyword", help="refusal judge")
-    p.add_argument("--finetune-steps", type=int, default=20)
-    p.add_argument("--finetune-lr", type=float, default=2e-5)
-    p.add_argument("--n-finetune-eval", type=int, default=50)
+    p.add_argument("--finetune-steps", type=int, default=20,
+                   help="optimizer steps of a finetune:KIND attack column")
+    p.add_argument("--finetune-lr", type=float, default=2e-5,
+                   help="learning rate of a finetune:KIND attack column")
+    p.add_argument("--n-finetune-eval", type=int, default=50,
+                   help="harmful test prompts evaluated after a fine-tuning attack")
     p.add_argument("--seed", type=int, default=0, help="subsampling seed")
     p.set_defaults(func=cmd_matrix)
 
     add_reward_parser(sub)
+    for _, each in iter_parsers(parser):
+        each.formatter_class = HelpFormatter  # every --help shows the defaults
     return parser
 
 
@@ -593,6 +620,7 @@ def main(argv: list[str] | None = None) -> int:
     returns 2.
     """
     args = build_parser().parse_args(argv)
+    warn_deprecated_flags(args)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -10,12 +10,13 @@ from safelens.data.jsonfile import dumps_json, write_json
 
 
 def cmd_reward_train(args: argparse.Namespace) -> int:
-    from safelens.data import load_builtin, read_jsonl
+    from safelens.data import load_builtin, read_preference_file
     from safelens.reward import RewardConfig, train_reward_model
 
-    rows = (read_jsonl(args.train, kind="preference") if args.train
+    # our JSONL or TRL's formats (metadata optional), as `safelens align --train-file`
+    rows = (read_preference_file(args.train) if args.train
             else load_builtin("preferences", "train"))
-    val = (read_jsonl(args.val, kind="preference") if args.val
+    val = (read_preference_file(args.val) if args.val
            else None if args.train else load_builtin("preferences", "validation"))
     config = RewardConfig(epochs=args.epochs, seed=args.seed, lr=args.lr)
     model, metrics = train_reward_model(rows, config, val_rows=val)
@@ -54,11 +55,11 @@ def add_reward_parser(sub: argparse._SubParsersAction) -> None:
     rsub = p.add_subparsers(dest="reward_command", required=True)
     t = rsub.add_parser("train", help="train the Bradley–Terry MiniLM reward model")
     t.add_argument("--out", required=True, help="output directory (safetensors + json)")
-    t.add_argument("--train", default=None, help="preference JSONL (default: built-in train)")
-    t.add_argument("--val", default=None, help="preference JSONL for held-out accuracy")
-    t.add_argument("--epochs", type=int, default=100)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--train", default=None, help="preference file, ours or TRL's prompt/chosen/rejected (default: built-in train)")
+    t.add_argument("--val", default=None, help="preference file (as --train) for held-out accuracy")
+    t.add_argument("--epochs", type=int, default=100, help="passes over the training pairs")
+    t.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
+    t.add_argument("--seed", type=int, default=0, help="seed of initialisation and data order")
     t.set_defaults(func=cmd_reward_train)
     w = rsub.add_parser("winrate", help="win rate of eval responses against row references")
     w.add_argument("--responses", required=True, help="output JSONL of `safelens eval`")

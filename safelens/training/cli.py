@@ -10,6 +10,8 @@ Flags default to "not given", so only explicit flags override the preset and def
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import types
 import typing
 from pathlib import Path
@@ -63,17 +65,57 @@ def config_flag_table() -> dict[str, tuple[Any, str, list[str]]]:
     return table
 
 
+def _field_default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
+def config_defaults() -> dict[str, str]:
+    """``{field: shown default}``: the one default of the methods having it, or a note when
+    their defaults differ (what ``safelens align --help`` shows; a preset may change it)."""
+    seen: dict[str, list[Any]] = {}
+    for name in available_methods():
+        for f in dataclasses.fields(get_method(name).config_cls):
+            value = _field_default(f)
+            if value not in seen.setdefault(f.name, []):
+                seen[f.name].append(value)
+    return {k: (str(v[0]) if len(v) == 1 else "depends on --method") for k, v in seen.items()}
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """Add one flag per config field of every registered method to ``parser``."""
     all_methods = set(available_methods())
-    group = parser.add_argument_group("training settings (override the preset)")
+    defaults = config_defaults()
+    group = parser.add_argument_group(
+        "training settings (override the preset; the defaults shown are the methods' own, "
+        "before --preset)")
     for name, (tp, help_text, methods) in config_flag_table().items():
         kwargs = _argument_kwargs(tp)
         if set(methods) != all_methods:
             help_text += f" [{', '.join(methods)}]"
+        if "default:" not in help_text.lower():
+            help_text = f"{help_text} (default: {defaults[name]})"
+        help_text = help_text.replace("%", "%%")
         flags = [f"--{name.replace('_', '-')}", *ALIASES.get(name, [])]
         group.add_argument(*flags, dest=name, default=argparse.SUPPRESS, help=help_text,
                            **kwargs)
+
+
+def format_config(method: str, preset: str | None, config: Any) -> str:
+    """The resolved config as ``safelens align --print-config`` prints it: JSON, one field per
+    line, ``method`` and ``preset`` first.
+
+    Examples:
+        >>> from safelens.training.resolve import resolve_config
+        >>> text = format_config("dpo", None, resolve_config("dpo", beta=0.2))
+        >>> text.splitlines()[1:3], '"beta": 0.2' in text
+        (['  "method": "dpo",', '  "preset": null,'], True)
+    """
+    return json.dumps({"method": method, "preset": preset, **config.to_dict()}, indent=2,
+                      ensure_ascii=False, default=str)
 
 
 def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
