@@ -214,9 +214,10 @@ def _stem(path: Path) -> str:
 
 
 def read_preference_file(path: str | os.PathLike[str], *, harmful: bool = False,
-                         max_chars: int = 8000) -> list[Row]:
+                         max_chars: int = 8000, cache_dir: str | None = None) -> list[Row]:
     """Preference rows from a file in our format or TRL's (``.jsonl``, ``.json``, ``.csv``,
-    ``.parquet``; any other name is read as JSONL).
+    ``.parquet``; any other name is read as JSONL; ``cache_dir``: the ``datasets`` cache used
+    for the last three).
 
     Examples:
         >>> import json, tempfile
@@ -239,8 +240,9 @@ def read_preference_file(path: str | os.PathLike[str], *, harmful: bool = False,
                                       "or .parquet file")
         if not path.exists():
             raise FileNotFoundError(2, "no such file", str(path))
-        return preference_rows(load_table(path), str(path), name=_stem(path), harmful=harmful,
-                               max_chars=max_chars, none_is_missing=True)
+        return preference_rows(load_table(path, cache_dir=cache_dir), str(path),
+                               name=_stem(path), harmful=harmful, max_chars=max_chars,
+                               none_is_missing=True)
     return preference_rows(records, str(path), name=_stem(path), harmful=harmful,
                            numbers=numbers, max_chars=max_chars)
 
@@ -334,6 +336,9 @@ def load_preference_dataset(name: str, split: str = "train", *, path: str | None
     where = os.fspath(path) if path is not None else name
     label = Path(where).name.split(".", 1)[0] if Path(where).expanduser().exists() \
         else name.rsplit("/", 1)[-1]
+    if Path(where).expanduser().is_file():  # a file is its own split, read as --train-file
+        return read_preference_file(Path(where).expanduser(), harmful=harmful,
+                                    cache_dir=cache_dir)
     if Path(where).expanduser().exists():
         records = load_table(where, split, cache_dir=cache_dir)
         return preference_rows(records, f"{where} [{split}]", name=label, harmful=harmful,

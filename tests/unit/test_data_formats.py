@@ -83,7 +83,7 @@ def test_other_file_formats(tmp_path, suffix):
                 writer.writerow({**row, "harmful": harmful})
     else:
         datasets.Dataset.from_list(STANDARD).to_parquet(str(path))
-    rows = F.read_preference_file(path)
+    rows = F.read_preference_file(path, cache_dir=str(tmp_path / "cache"))
     assert [r["prompt"] for r in rows] == [r["prompt"] for r in STANDARD]
     assert rows[0]["id"] == "pairs-1" and rows[0]["domain"] == "pairs"
     if suffix == "csv":  # "true"/"false" cells are bools
@@ -231,3 +231,37 @@ def test_two_training_steps_on_trl_conversational_rows(tmp_path):
                                                                strict=True))
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["n_train_rows"] == 2
+
+
+def test_dataset_local_folder_picks_the_split(tmp_path):
+    folder = tmp_path / "my-prefs"
+    folder.mkdir()
+    write_jsonl(folder / "train.jsonl", STANDARD)
+    write_jsonl(folder / "test.jsonl", STANDARD[:1])
+    rows = F.load_preference_dataset(str(folder), "test", cache_dir=str(tmp_path / "cache"))
+    assert len(rows) == 1 and rows[0]["id"] == "my-prefs-1" and rows[0]["domain"] == "my-prefs"
+
+
+def test_hub_name_from_the_offline_cache(tmp_path, monkeypatch):
+    """A Hub id that ``datasets`` cached earlier loads offline. The cache entry is built here in
+    the layout datasets 4.x gives a downloaded ``org/name`` (``org___name/default/0.0.0/<hash>``)."""
+    import shutil
+
+    import datasets
+    import huggingface_hub
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    cache = tmp_path / "cache"
+    source = write_jsonl(tmp_path / "train.jsonl", STANDARD)
+    datasets.load_dataset("json", data_files={"train": str(source)}, cache_dir=str(cache))
+    built = next((cache / "json").glob("default-*/0.0.0/*[!k]"))  # not the .lock files
+    entry = cache / "nobody___cached-prefs" / "default" / "0.0.0" / built.name
+    shutil.copytree(built, entry, ignore=shutil.ignore_patterns("*.lock"))
+    (entry / "json-train.arrow").rename(entry / "cached-prefs-train.arrow")
+    info = json.loads((entry / "dataset_info.json").read_text())
+    info.update(builder_name="cached-prefs", dataset_name="cached-prefs")
+    (entry / "dataset_info.json").write_text(json.dumps(info))
+    rows = F.load_preference_dataset("nobody/cached-prefs", "train", cache_dir=str(cache))
+    assert [r["id"] for r in rows] == ["cached-prefs-1", "cached-prefs-2"]
+    assert rows[0]["domain"] == "cached-prefs"
