@@ -11,7 +11,8 @@ estimates, no backward pass; layer-wise sensitivity and ``top:K`` layers — see
     model             <- RUN_DIR/model
     objective         <- RUN_DIR/config.json's method (and, for that method, its own settings
                          such as beta or rpo_alpha, kept in ``objective_options``)
-    data and shape    <- RUN_DIR/config.json: train_file, max_train_rows, balance,
+    data and shape    <- RUN_DIR/config.json: train_file / dataset (unless either is given),
+                         dataset_split, dataset_path, default_harmful, max_train_rows, balance,
                          harmful_fraction, domains, flip_rate, max_length, freeze,
                          batch_size, grad_accum_steps, seed, prefix_cache, prefix_cache_gb
     from_run_sha256   <- sha256 of RUN_DIR/model/*.safetensors (recorded in DIR/config.json)
@@ -62,9 +63,12 @@ from safelens.training.rundir import run_is_finished
 from safelens.training.zo import ZO_RESTORES, ZO_UPDATES, ZerothOrderStep, parse_layers
 
 #: Settings taken from the ``--from`` run unless given explicitly.
-INHERITED = ("train_file", "max_train_rows", "balance", "harmful_fraction", "domains",
+INHERITED = ("train_file", "dataset", "dataset_split", "dataset_path", "default_harmful",
+             "max_train_rows", "balance", "harmful_fraction", "domains",
              "flip_rate", "max_length", "freeze", "batch_size", "grad_accum_steps",
              "seed", "prefix_cache", "prefix_cache_gb")
+#: Where the rows come from: one explicit setting of these replaces all of the run's.
+DATA_SOURCE = ("train_file", "dataset", "dataset_split", "dataset_path")
 #: The smallest ``zo_eps`` at which a bf16 forward's rounding leaves the two-point estimate
 #: usable (``benchmarks/zo_precision.py``: at eps 1e-3 bf16 autocast is off by ~2.5 against a
 #: directional derivative of ~6 on the default model; fp32 by < 0.01).
@@ -249,8 +253,9 @@ class ZORefineConfig(TrainConfig):
         run = check_source_run(values["from_run"])
         saved = json.loads((run / "config.json").read_text())
         out = dict(values)
+        own_source = any(key in explicit for key in DATA_SOURCE)
         for key in INHERITED:
-            if key not in explicit and key in saved:
+            if key not in explicit and key in saved and not (own_source and key in DATA_SOURCE):
                 out[key] = saved[key]
         model = run / "model"
         if "model" in explicit and Path(values["model"]).resolve() != model.resolve():
