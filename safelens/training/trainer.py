@@ -340,6 +340,11 @@ class Trainer:
             if resume:
                 raise SafelensError("resume=True (--resume) with peft='lora' is not supported; "
                                     "expected a new run (--overwrite) or peft='none'")
+            if type(method).optimizer_wrapper is not Method.optimizer_wrapper:
+                # SubspaceSAM (shapo) and ZerothOrderStep (zo-refine) act on the weights
+                raise SafelensError(f"method {method.name!r} updates the weights through its own "
+                                    "optimizer wrapper, which peft='lora' (--peft lora) does not "
+                                    "support; expected peft='none'")
 
     # ------------------------------------------------------------------ setup helpers
     def _prepare_dir(self) -> int | None:

@@ -92,10 +92,12 @@ def test_lora_merge_keeps_the_logits():
     torch.testing.assert_close(params_of(model), state)
 
 
-def test_lora_refuses_resume_and_names_peft_when_missing(tmp_path, monkeypatch):
+def test_lora_refuses_resume_and_weight_optimizers_and_names_peft_when_missing(tmp_path, monkeypatch):
     pytest.importorskip("peft")
     with pytest.raises(SafelensError, match="resume"):
         Trainer(make_method("dpo", peft="lora", **FAST), tmp_path, resume=True)
+    with pytest.raises(SafelensError, match="'shapo-t'.*peft='lora'"):
+        Trainer(make_method("shapo-t", peft="lora", **FAST), tmp_path)
     monkeypatch.setattr(lora_mod.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(SafelensError, match=r"peft='lora'.*safelens\[scale\]"):
         Trainer(make_method("dpo", peft="lora", **FAST), tmp_path)
