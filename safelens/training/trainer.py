@@ -438,6 +438,8 @@ class Trainer:
             for tracker in self.trackers:
                 tracker.close()
             self.trackers = []
+            if self.model is not None:  # a failed LoRA run: the bridge gets what was trained
+                lora.merge_lora(self.model)
 
     # ------------------------------------------------------------------ set-up
     def _setup(self) -> TrainState:

@@ -65,8 +65,12 @@ def test_wandb_offline_run_lands_in_the_run_dir(tmp_path, monkeypatch):
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     history = list(runs[0].glob("run-*.wandb"))
-    assert history and history[0].stat().st_size > 0
-    summary = runs[0] / "files" / "wandb-summary.json"
-    if summary.is_file():  # written at finish by current wandb versions
-        values = json.loads(summary.read_text())
-        assert {"loss", "rewards/margins"} <= set(values)
+    assert len(history) == 1
+    # The offline record file (protobuf records in leveldb-log blocks; wandb >= 0.2x ships no
+    # Python reader) holds each history item's key and its value as JSON text.
+    data = history[0].read_bytes()
+    for name in METRICS:
+        assert name.encode() in data, name
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    for record in log:
+        assert repr(record["loss"]).encode() in data
