@@ -12,6 +12,7 @@ from tiny_rows import make_rows, one_thread, params_of  # noqa: F401  (one_threa
 from safelens.errors import SafelensError
 from safelens.models import load_model, load_tiny_model, merge_adapter, save_model
 from safelens.models import lora as lora_mod
+from safelens.models.fingerprint import model_identity
 from safelens.models.plain import plain_view
 from safelens.training import Trainer, make_method, presets
 from safelens.training.methods.preference import DPOConfig
@@ -71,6 +72,8 @@ def test_lora_trains_only_adapters_and_saves_a_loadable_adapter(base_dir, tmp_pa
                                rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(logits(load_model(str(run), device="cpu")), trained,
                                rtol=1e-4, atol=1e-5)
+    identity = model_identity(str(run / "adapter"))
+    assert identity.endswith("+" + model_identity(str(base_dir)))
     merged = merge_adapter(run / "adapter", tmp_path / "merged")
     assert not lora_mod.is_adapter_dir(merged)
     torch.testing.assert_close(logits(load_model(str(merged), device="cpu")), trained,
