@@ -71,8 +71,8 @@ class TrainConfig:
                                  "adapters (default: every llama-style attention and MLP linear)")
     gradient_checkpointing: bool = _help(
         False, "recompute each block's activations in the backward pass (HF "
-               "gradient_checkpointing_enable, non-reentrant): less memory, about a third more "
-               "compute, the same losses")
+               "gradient_checkpointing_enable, non-reentrant): less activation memory, one more "
+               "forward per block, the same losses")
     # ---------------------------------------------------------------- data
     train_file: str | None = _help(
         None, "preference JSONL to train on; None = the built-in preferences/train split")

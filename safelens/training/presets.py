@@ -24,7 +24,7 @@
     epoch of the built-in train split takes hours, and lr 5e-7 moves a 135M model very little
     in that many steps. Hardware: full fine-tuning keeps fp32 weights, gradients and two AdamW
     moments, 16 bytes a parameter (:func:`training_memory_bytes`, plus 20%): about 2.6 GB for
-    the 135M default model, 128 GB for a 7-8B model (one 80 GB GPU is not enough: use
+    the 135M default model, 135-155 GB for a 7-8B model (one 80 GB GPU is not enough: use
     ``peft='lora'``, which needs gradients and moments only for the adapters, or FSDP /
     DeepSpeed through ``accelerate launch``, ``configs/accelerate/``). The trainer refuses a
     ``paper`` run whose estimate exceeds the memory available on its device
