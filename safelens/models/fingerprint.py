@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from safelens.models import lora
 from safelens.models.loading import hf_state_dict
 
 __all__ = ["checkpoint_fingerprint", "model_fingerprint", "model_identity"]
@@ -57,9 +58,13 @@ def checkpoint_fingerprint(path: str | Path) -> str:
 def model_identity(model: Any) -> str:
     """What a cache key records for ``model``: the weights fingerprint of a loaded model, the
     file stamps of a saved directory or file (:func:`checkpoint_fingerprint`), else the name
-    itself (a packaged model such as the default one)."""
+    itself (a packaged model such as the default one). A PEFT adapter directory is its files'
+    stamps plus its base model's identity."""
     if hasattr(model, "parameters"):
         return model_fingerprint(model)
-    if Path(str(model)).exists():
+    path = Path(str(model)).expanduser()
+    if lora.is_adapter_dir(path):  # base + adapter: a changed base is another model
+        return f"{checkpoint_fingerprint(path)}+{model_identity(lora.adapter_base(path))}"
+    if path.exists():
         return checkpoint_fingerprint(model)
     return str(model)

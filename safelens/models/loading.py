@@ -8,7 +8,13 @@ One entry point, :func:`load_model`, takes
   stores an ordinary safetensors copy under the safelens cache, so later loads take under 1 s;
 * a local directory holding a Hugging Face checkpoint (``config.json`` + weights), including a
   run directory written by ``safelens align`` (its weights live in ``DIR/model``);
-* a Hugging Face Hub id, resolved through the local Hub cache when ``HF_HUB_OFFLINE=1``.
+* a Hugging Face Hub id, resolved through the local Hub cache when ``HF_HUB_OFFLINE=1``
+  (``revision=`` picks a branch, tag or commit; ``device_map=`` is passed to ``from_pretrained``);
+* a PEFT LoRA adapter directory (``adapter_config.json`` + ``adapter_model.safetensors``, e.g.
+  ``RUN/adapter`` of a ``safelens align --peft lora`` run): its base model (the config's
+  ``base_model_name_or_path``, or ``base=``) with the adapter merged in
+  (:mod:`safelens.models.lora`). :func:`merge_adapter` writes that merged model as an ordinary
+  checkpoint.
 
 :func:`load_tiny_model` builds a randomly initialised two-layer llama with the default model's
 tokenizer, for unit tests only.
@@ -27,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from safelens.models import lora
 from safelens.models.device import resolve_device  # also re-exported here for one release
 
 if TYPE_CHECKING:
@@ -92,7 +99,8 @@ def check_model_name(name: str, setting: str = "--model") -> None:
         if not path.is_dir():
             raise ModelNotFoundError(f"{setting} {name!r} is a file; expected a directory with "
                                      "config.json and *.safetensors weights")
-        _resolve_local_dir(path)
+        if not lora.is_adapter_dir(path):  # an adapter's base is checked when it loads
+            _resolve_local_dir(path)
         return
     if _looks_like_path(name) or not name.strip():
         raise ModelNotFoundError(
@@ -207,13 +215,21 @@ def load_hf(
     name: str = DEFAULT_MODEL,
     dtype: torch.dtype | str | None = None,
     trust_remote_code: bool = False,
+    revision: str | None = None,
+    device_map: str | dict | None = None,
+    base: str | None = None,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
     """Load a Hugging Face causal LM and its tokenizer without wrapping it.
 
     Args:
-        name: the default's short name, a local directory, or a Hub id.
+        name: the default's short name, a local directory, a PEFT adapter directory, or a
+            Hub id.
         dtype: parameter dtype (default float32).
         trust_remote_code: passed to ``from_pretrained``; off by default.
+        revision: branch, tag or commit of a Hub id (passed to ``from_pretrained``).
+        device_map: ``from_pretrained``'s placement (e.g. ``"auto"``); None = load on CPU.
+        base: for an adapter directory, the base model to load instead of the one its
+            ``adapter_config.json`` names.
 
     Returns:
         ``(model, tokenizer, model_name)`` where ``model_name`` is what the bridge is told.
@@ -225,6 +241,14 @@ def load_hf(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch_dtype = resolve_dtype(dtype)
+    if lora.is_adapter_dir(Path(name).expanduser()):
+        model, tokenizer, _ = load_hf(base or lora.adapter_base(Path(name).expanduser()),
+                                      dtype=dtype, trust_remote_code=trust_remote_code,
+                                      revision=revision, device_map=device_map)
+        return lora.apply_adapter(model, Path(name).expanduser()), tokenizer, str(name)
+    hub = {"revision": revision} if revision is not None else {}
+    if device_map is not None:
+        hub["device_map"] = device_map
     if name.lower() in _DEFAULT_ALIASES:
         source, model_name = _default_hf_files(), DEFAULT_MODEL_HUB_ID
     elif Path(name).expanduser().exists():
@@ -235,10 +259,12 @@ def load_hf(
         check_model_name(name, setting="model")
         source, model_name = name, name
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(
+            source, trust_remote_code=trust_remote_code,
+            **({"revision": revision} if revision is not None else {}))
         model = AutoModelForCausalLM.from_pretrained(
-            source, dtype=torch_dtype, trust_remote_code=trust_remote_code, use_safetensors=True
-        )
+            source, dtype=torch_dtype, trust_remote_code=trust_remote_code, use_safetensors=True,
+            **hub)
     except Exception as err:
         from safetensors import SafetensorError
 
@@ -274,7 +300,8 @@ def wrap(
     """
     from transformer_lens.model_bridge import TransformerBridge
 
-    hf_model.to(resolve_device(device))
+    if len(set((getattr(hf_model, "hf_device_map", None) or {}).values())) <= 1:
+        hf_model.to(resolve_device(device))  # a map over several devices is kept as loaded
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bridge = TransformerBridge.boot_transformers(
@@ -289,15 +316,23 @@ def load_model(
     device: str | torch.device | None = None,
     dtype: torch.dtype | str | None = None,
     trust_remote_code: bool = False,
+    revision: str | None = None,
+    device_map: str | dict | None = None,
+    base: str | None = None,
 ) -> TransformerBridge:
     """Load a causal LM as a TransformerLens ``TransformerBridge`` with ``.tokenizer``.
 
     Args:
         name: ``"smollm2-135m-instruct"`` (the embedded default), a local directory (an HF
-            checkpoint, or a ``safelens align`` run directory), or a Hub id.
+            checkpoint, or a ``safelens align`` run directory), a PEFT LoRA adapter directory
+            (base + adapter, merged: the bridge needs plain linear layers), or a Hub id.
         device: ``"cpu"``, ``"cuda"``, …; default CUDA if available else CPU.
         dtype: parameter dtype; default float32.
         trust_remote_code: allow model code from the checkpoint (off by default).
+        revision: branch, tag or commit of a Hub id (ignored by a local directory).
+        device_map: passed to ``from_pretrained`` (e.g. ``"auto"``); a map over several
+            devices is kept, one device is then moved to ``device``.
+        base: an adapter directory's base model, instead of the one its config names.
 
     Returns:
         The bridge, in eval mode. Its HF module is ``bridge.original_model``.
@@ -310,7 +345,8 @@ def load_model(
         >>> model.cfg.n_layers, model.cfg.d_mlp                    # doctest: +SKIP
         (30, 1536)
     """
-    hf_model, tokenizer, model_name = load_hf(name, dtype=dtype, trust_remote_code=trust_remote_code)
+    hf_model, tokenizer, model_name = load_hf(name, dtype=dtype, trust_remote_code=trust_remote_code,
+                                              revision=revision, device_map=device_map, base=base)
     return wrap(hf_model, tokenizer, model_name, device=device)
 
 
@@ -358,13 +394,35 @@ def load_tiny_model(
 def save_model(model: TransformerBridge, out_dir: str | Path) -> Path:
     """Save the bridge's HF module and tokenizer as an ordinary safetensors checkpoint.
 
-    ``load_model(out_dir)`` loads it back. Returns ``out_dir``.
+    ``load_model(out_dir)`` loads it back. LoRA adapters still injected in the model
+    (:func:`safelens.models.lora.add_lora`) are saved merged into the weights. Returns ``out_dir``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     hf_model = strip_quantization(model.original_model)
-    hf_model.save_pretrained(out, state_dict=hf_state_dict(hf_model), safe_serialization=True)
+    state = lora.merged_state(model, hf_state_dict(hf_model))
+    hf_model.save_pretrained(out, state_dict=state, safe_serialization=True)
     model.tokenizer.save_pretrained(out)
+    return out
+
+
+def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, base: str | None = None) -> Path:
+    """Write base + the LoRA adapter in ``adapter_dir``, merged, as an ordinary checkpoint.
+
+    ``load_model(out_dir)`` then needs neither peft nor the base model. Returns ``out_dir``.
+
+    Examples:
+        >>> merge_adapter("runs/dpo-lora/adapter", "runs/dpo-lora/merged")   # doctest: +SKIP
+        PosixPath('runs/dpo-lora/merged')
+    """
+    if not lora.is_adapter_dir(Path(adapter_dir).expanduser()):
+        raise ModelNotFoundError(f"{adapter_dir}: no PEFT adapter; expected {lora.ADAPTER_CONFIG} "
+                                 f"and {lora.ADAPTER_WEIGHTS}")
+    hf_model, tokenizer, _ = load_hf(str(adapter_dir), base=base)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    hf_model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
     return out
 
 

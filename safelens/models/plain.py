@@ -122,6 +122,22 @@ def plain_view(model: torch.nn.Module) -> torch.nn.Module:
     return view
 
 
+def cached_view(model: torch.nn.Module) -> torch.nn.Module | None:
+    """The plain view of ``model`` if one was built and still shares its parameters, else None
+    (never builds one)."""
+    hf = getattr(model, "original_model", None)
+    cached = _VIEWS.get(model) if hf is not None else None
+    if cached is None or not _still_shared(hf, cached[1]):
+        return None
+    return cached[0]
+
+
+def forget_view(model: torch.nn.Module) -> None:
+    """Drop ``model``'s cached plain view (the next :func:`plain_view` builds a fresh one), e.g.
+    after LoRA adapters injected into it were merged into the shared weights."""
+    _VIEWS.pop(model, None)
+
+
 def fast_module(model: torch.nn.Module) -> torch.nn.Module:
     """The module to run a plain forward or ``generate`` on.
 

@@ -237,7 +237,7 @@ def check_run_dir(out_dir: str | Path) -> None:
 
 #: Settings that do not change what a run computes (ignored when comparing configs).
 RUN_ONLY_SETTINGS = frozenset({"progress", "log_every", "save_every", "device", "ref_batch_size",
-                               "reference_cache_dir"})
+                               "reference_cache_dir", "report_to", "gradient_checkpointing"})
 
 
 def config_changes(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:

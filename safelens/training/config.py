@@ -33,9 +33,13 @@ from typing import Any, Literal
 
 from safelens.errors import SafelensError, check_device
 from safelens.models.loading import DEFAULT_MODEL
+from safelens.models.lora import LLAMA_TARGETS
 from safelens.models.precision import PRECISIONS
 
 SCHEDULERS = ("linear", "cosine", "constant")
+PEFT_KINDS = ("none", "lora")
+#: Where ``report_to`` can send the log records (``none``: log.jsonl only).
+REPORTERS = ("none", "tensorboard", "wandb")
 
 
 def _help(default: Any, text: str, **kw: Any) -> Any:
@@ -53,7 +57,22 @@ class TrainConfig:
                 "(bf16 where the CPU/GPU has native bf16 matmuls, else fp32)")
     device: str | None = _help(None, "cpu, cuda, ...; default: what Accelerate picks")
     freeze: str | None = _help(
-        None, "regex of HF parameter names to keep frozen (e.g. 'embed_tokens'); None = train all")
+        None, "regex of HF parameter names to keep frozen (e.g. 'embed_tokens'); None = train all "
+              "(with peft='lora': regex of adapter names to keep frozen)")
+    peft: Literal["none", "lora"] = _help(
+        "none", "none (train the weights) or lora (train only LoRA adapters through the optional "
+                "peft package, pip install 'safelens[scale]'; saved as OUT/adapter, merged into "
+                "OUT/model)")
+    lora_r: int = _help(8, "LoRA rank (with peft='lora')")
+    lora_alpha: float = _help(16.0, "LoRA alpha; the update is scaled by lora_alpha / lora_r")
+    lora_dropout: float = _help(0.0, "dropout on the LoRA adapters' input, in [0, 1)")
+    lora_target_modules: str = _help(
+        ",".join(LLAMA_TARGETS), "comma-separated names of the linear layers that get LoRA "
+                                 "adapters (default: every llama-style attention and MLP linear)")
+    gradient_checkpointing: bool = _help(
+        False, "recompute each block's activations in the backward pass (HF "
+               "gradient_checkpointing_enable, non-reentrant): less activation memory, one more "
+               "forward per block, the same losses")
     # ---------------------------------------------------------------- data
     train_file: str | None = _help(
         None, "preference file to train on: our JSONL, or TRL's prompt/chosen/rejected (text "
@@ -112,6 +131,10 @@ class TrainConfig:
     log_every: int = _help(1, "write a log.jsonl record every N steps")
     save_every: int = _help(0, "write a checkpoint every N steps (0 = only at the end)")
     progress: bool = _help(True, "show a tqdm progress bar")
+    report_to: str = _help(
+        "none", "also log every log.jsonl record to: none, tensorboard (OUT/tensorboard), wandb "
+                "(offline unless WANDB_MODE is set; OUT/wandb), or both comma-separated "
+                "(pip install 'safelens[tracking]')")
 
     def __post_init__(self) -> None:
         name = type(self).__name__
@@ -138,6 +161,21 @@ class TrainConfig:
         for f in ("adam_beta1", "adam_beta2"):
             if not 0.0 <= getattr(self, f) < 1.0:
                 raise bad(f, "in [0, 1)")
+        if self.peft not in PEFT_KINDS:
+            raise bad("peft", f"one of {PEFT_KINDS}")
+        if not isinstance(self.lora_r, int) or self.lora_r < 1:
+            raise bad("lora_r", "an integer >= 1")
+        if not (self.lora_alpha > 0 and math.isfinite(self.lora_alpha)):
+            raise bad("lora_alpha", "a finite number > 0")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise bad("lora_dropout", "in [0, 1)")
+        if not self.lora_target_modules or not all(
+                t.strip() for t in str(self.lora_target_modules).split(",")):
+            raise bad("lora_target_modules", "comma-separated module names, e.g. 'q_proj,v_proj'")
+        reporters = [r.strip() for r in str(self.report_to).split(",")]
+        if not all(r in REPORTERS for r in reporters) or (
+                "none" in reporters and len(reporters) > 1):
+            raise bad("report_to", f"'none' or comma-separated names from {REPORTERS[1:]}")
         if self.weight_decay < 0:
             raise bad("weight_decay", ">= 0")
         if not 0.0 <= self.harmful_fraction <= 1.0:

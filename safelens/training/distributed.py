@@ -16,6 +16,7 @@ Examples:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -73,6 +74,13 @@ def make_accelerator(device: str | None) -> Any:
             f"{accelerator.num_processes} (device={device!r}, distributed type "
             f"{accelerator.distributed_type}); refusing to run independent trainings into one "
             "directory. On CPU pass --device cpu.")
+    kind = getattr(accelerator.distributed_type, "name", str(accelerator.distributed_type))
+    if kind in ("FSDP", "DEEPSPEED"):
+        # the model is never passed to accelerator.prepare (see trainer.py): no sharding
+        warnings.warn(f"the Accelerate config asks for {kind}, but the safelens trainer does not "
+                      "shard: every process holds the whole model and the trainer all-reduces the "
+                      "gradients (data parallel); for a model that does not fit one device use "
+                      "--peft lora", stacklevel=2)
     return accelerator
 
 

@@ -22,7 +22,13 @@
     The ShaPO seed's App. D.3 setting: beta 0.1, lr 5e-7, Dr.DPO beta' 1.0, 3 epochs, global
     batch 32 in 2 micro-batches. This is GPU scale (the seed uses H100s): on 2 CPU cores one
     epoch of the built-in train split takes hours, and lr 5e-7 moves a 135M model very little
-    in that many steps.
+    in that many steps. Hardware: full fine-tuning keeps fp32 weights, gradients and two AdamW
+    moments, 16 bytes a parameter (:func:`training_memory_bytes`, plus 20%): about 2.6 GB for
+    the 135M default model, 135-155 GB for a 7-8B model (one 80 GB GPU is not enough: use
+    ``peft='lora'``, which needs gradients and moments only for the adapters, or FSDP /
+    DeepSpeed through ``accelerate launch``, ``configs/accelerate/``). The trainer refuses a
+    ``paper`` run whose estimate exceeds the memory available on its device
+    (:func:`check_preset_memory`), before any data is read.
 
 A preset is applied by :func:`safelens.training.resolve.resolve_config`.
 
@@ -39,6 +45,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+import psutil
+import torch
 
 from safelens.errors import SafelensError
 
@@ -135,6 +144,68 @@ def check_targets(preset: str | None, summary: dict[str, Any]) -> list[str] | No
             if stat["value"] > bound:
                 misses.append(f"{names[key]}{suffix} {100 * stat['value']:.1f}% > {100 * bound:.0f}%")
     return misses
+
+
+#: Presets whose runs are checked against the device's memory before they start.
+MEMORY_CHECKED_PRESETS = frozenset({"paper"})
+#: Bytes per trained parameter beyond its fp32 weight: gradient + AdamW's two moments (fp32).
+_TRAIN_BYTES = 4 + 4 + 4
+_WEIGHT_BYTES = 4
+#: Head room for activations, the reference cache and the allocator.
+MEMORY_MARGIN = 1.2
+
+
+def training_memory_bytes(n_params: int, n_trainable: int | None = None) -> int:
+    """Estimated bytes to train: fp32 weights of every parameter, gradient + two AdamW moments of
+    each trained one, times :data:`MEMORY_MARGIN`.
+
+    Examples:
+        >>> round(training_memory_bytes(135_000_000) / 1e9, 1)   # the default model, all trained
+        2.6
+        >>> round(training_memory_bytes(8_000_000_000) / 1e9)    # an 8B model
+        154
+    """
+    n_trainable = n_params if n_trainable is None else n_trainable
+    return int((n_params * _WEIGHT_BYTES + n_trainable * _TRAIN_BYTES) * MEMORY_MARGIN)
+
+
+def available_memory(device: torch.device | str) -> int:
+    """Bytes free on ``device``: the GPU's free memory for CUDA, else the machine's available RAM."""
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    return int(psutil.virtual_memory().available)
+
+
+def check_preset_memory(preset: str | None, n_params: int, n_trainable: int,
+                        device: torch.device | str, loaded: bool = True) -> None:
+    """Refuse a run of a preset in :data:`MEMORY_CHECKED_PRESETS` that cannot fit in memory.
+
+    Args:
+        preset: the run's preset (others pass unchecked).
+        n_params: parameters of the model.
+        n_trainable: of those, the trained ones (all, or LoRA's adapters).
+        device: where the model trains.
+        loaded: the weights are already on ``device`` (they are then counted as available).
+
+    Raises:
+        SafelensError: one line naming the preset, the estimate and what is available.
+
+    Examples:
+        >>> check_preset_memory("quick", 10**12, 10**12, "cpu")   # only 'paper' is checked
+    """
+    if preset not in MEMORY_CHECKED_PRESETS:
+        return
+    need = training_memory_bytes(n_params, n_trainable)
+    have = available_memory(device) + (n_params * _WEIGHT_BYTES if loaded else 0)
+    if need > have:
+        raise SafelensError(
+            f"preset {preset!r}: training this model needs about {need / 2**30:.1f} GiB "
+            f"({n_params:,} parameters, {n_trainable:,} trained: fp32 weights, gradients and 2 "
+            f"AdamW moments, +{MEMORY_MARGIN - 1:.0%}) but {torch.device(device)} has "
+            f"{have / 2**30:.1f} GiB available; expected a GPU with more memory, peft='lora', "
+            "or FSDP/DeepSpeed (configs/accelerate/)")
 
 
 def available_presets() -> list[str]:

@@ -64,8 +64,11 @@ from tqdm.auto import tqdm
 
 import safelens.models
 from safelens.data.formats import as_preference_rows
+from safelens.errors import SafelensError
+from safelens.models import lora
 from safelens.models.loading import hf_state_dict
 from safelens.models.logprobs import response_logps
+from safelens.models.plain import plain_view
 from safelens.models.precision import autocast as precision_autocast
 from safelens.models.precision import resolve_precision
 from safelens.training import checkpoint as ckpt
@@ -98,7 +101,9 @@ from safelens.training.optim import (
     build_scheduler,
 )
 from safelens.training.prefix import FrozenPrefixCache
+from safelens.training.presets import check_preset_memory
 from safelens.training.resolve import make_method
+from safelens.training.tracking import Tracker, check_trackers, make_trackers
 
 logger = logging.getLogger(__name__)
 
@@ -234,6 +239,25 @@ def named_trainable_parameters(model: Any, freeze: str | None = None
     return out
 
 
+def activation_checkpointing(model: Any, on: bool) -> None:
+    """Turn HF gradient (activation) checkpointing on or off for the module training runs on:
+    the bridge's plain view (:mod:`safelens.models.plain`), not the hooked ``original_model``.
+
+    Non-reentrant (``use_reentrant=False``): it needs no input that requires grad, so it also
+    works with LoRA adapters and the frozen-prefix cache.
+    """
+    view = plain_view(model)
+    if hasattr(view, "activation_checkpointing_enable"):  # transformers >= 5.23
+        if on:
+            view.activation_checkpointing_enable({"use_reentrant": False})
+        else:
+            view.activation_checkpointing_disable()
+    elif on:
+        view.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        view.gradient_checkpointing_disable()
+
+
 class Trainer:
     """Train a policy with one registered method.
 
@@ -251,7 +275,11 @@ class Trainer:
         preset: the preset name, for ``config.json`` (and to build ``method`` from a name).
         reward_model: a scorer for ``reward-level`` (``.score(prompts, responses)``).
         optimizer_wrapper: ``factory(optimizer, params, ctx)`` overriding the method's wrapper.
-        callbacks: ``fn(trainer, step, record)`` called after every step.
+        callbacks: ``fn(trainer, step, record)`` called after every optimizer step, on every
+            process, with the 1-based ``step`` and that step's record (the ``log.jsonl`` names:
+            ``loss``, ``rewards/margins``, ``lr``, ``grad_norm``, ...; written to ``log.jsonl``
+            and the ``report_to`` trackers only every ``log_every`` steps). ``trainer.step`` is
+            the same step; raising stops the run (the last checkpoint is kept).
         resume: continue from ``out_dir/checkpoint``.
         overwrite: start over in an ``out_dir`` that already holds a run (the reference cache
             is kept).
@@ -309,6 +337,19 @@ class Trainer:
         self.prefix: FrozenPrefixCache | None = None
         self.precision: str | None = None
         self.step = 0
+        self.trackers: list[Tracker] = []
+        # optional packages are checked before any model loads
+        check_trackers(self.config.report_to)
+        if self.config.peft == "lora":
+            lora.require_peft("TrainConfig.peft='lora' (--peft lora)")
+            if resume:
+                raise SafelensError("resume=True (--resume) with peft='lora' is not supported; "
+                                    "expected a new run (--overwrite) or peft='none'")
+            if type(method).optimizer_wrapper is not Method.optimizer_wrapper:
+                # SubspaceSAM (shapo) and ZerothOrderStep (zo-refine) act on the weights
+                raise SafelensError(f"method {method.name!r} updates the weights through its own "
+                                    "optimizer wrapper, which peft='lora' (--peft lora) does not "
+                                    "support; expected peft='none'")
 
     # ------------------------------------------------------------------ setup helpers
     def _prepare_dir(self) -> int | None:
@@ -330,7 +371,7 @@ class Trainer:
                     + (f" (checkpoint at step {state['step']})" if state else "")
                     + "; pass resume=True (--resume) to continue it or overwrite=True "
                     "(--overwrite) to start over")
-            for part in ("model", "checkpoint", ckpt.STAGING):
+            for part in ("model", "checkpoint", ckpt.STAGING, "adapter", "tensorboard"):
                 shutil.rmtree(self.out_dir / part, ignore_errors=True)
             for part in ("log.jsonl", "config.json"):
                 (self.out_dir / part).unlink(missing_ok=True)
@@ -394,9 +435,16 @@ class Trainer:
                 step and the kept checkpoint).
             FileExistsError: ``out_dir`` holds a run and neither resume nor overwrite is set.
         """
-        state = self._setup()
-        self._run_steps(state)
-        return self._finish(state)
+        try:
+            state = self._setup()
+            self._run_steps(state)
+            return self._finish(state)
+        finally:
+            for tracker in self.trackers:
+                tracker.close()
+            self.trackers = []
+            if self.model is not None:  # a failed LoRA run: the bridge gets what was trained
+                lora.merge_lora(self.model)
 
     # ------------------------------------------------------------------ set-up
     def _setup(self) -> TrainState:
@@ -411,8 +459,13 @@ class Trainer:
         set_seed(cfg.seed)
         device = placement_device(cfg.device, accelerator.device)
         model = self._place_model(device)
-        named = named_trainable_parameters(model, cfg.freeze)
+        named = self._trainable(model)
         params = [p for _, p in named]
+        if self.preset is not None:
+            check_preset_memory(self.preset, sum(p.numel() for p in model.original_model.parameters()),
+                                sum(p.numel() for p in params), device)
+        if cfg.gradient_checkpointing:
+            activation_checkpointing(model, True)
         self.precision = resolve_precision(cfg.precision, device)
         autocast = precision_autocast(self.precision, device)
 
@@ -440,7 +493,29 @@ class Trainer:
             self._restore(state)
         if state.is_main:
             self._write_config(len(rows), total_steps, accelerator)
+            self.trackers = make_trackers(cfg.report_to, self.out_dir,
+                                          {"method": method.name, "preset": self.preset,
+                                           **cfg.to_dict()})
         return state
+
+    def _trainable(self, model: Any) -> list[tuple[str, torch.nn.Parameter]]:
+        """``[(name, parameter)]`` to train: the model's weights (HF names, minus ``freeze``),
+        or with ``peft='lora'`` the LoRA adapters injected now (minus those ``freeze`` names)."""
+        cfg = self.config
+        if cfg.peft != "lora":
+            return named_trainable_parameters(model, cfg.freeze)
+        targets = [t.strip() for t in cfg.lora_target_modules.split(",")]
+        named = lora.add_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, targets)
+        if cfg.freeze:
+            pattern = re.compile(cfg.freeze)
+            for name, param in named:
+                if pattern.search(name):
+                    param.requires_grad_(False)
+            named = [(n, p) for n, p in named if p.requires_grad]
+        if not named:
+            raise SafelensError(f"TrainConfig.freeze={cfg.freeze!r} leaves no LoRA adapter to "
+                                "train; expected a regex that keeps some (--freeze)")
+        return named
 
     def _open_run_dir(self, accelerator: Any) -> int | None:
         """The main process checks (or clears) the run directory; every process learns the
@@ -593,6 +668,8 @@ class Trainer:
         if state.is_main and ((step + 1) % cfg.log_every == 0 or step + 1 == state.total_steps):
             with (self.out_dir / "log.jsonl").open("a") as handle:
                 handle.write(json.dumps(record) + "\n")
+            for tracker in self.trackers:
+                tracker.log(step + 1, record)
         if state.bar is not None:
             state.bar.update(1)
             state.bar.set_postfix(loss=f"{out.loss:.4f}")
@@ -610,6 +687,10 @@ class Trainer:
                           stacklevel=3)  # the caller of train()
         if state.last_saved != state.total_steps:
             self._save(state, state.total_steps)
+        if self.config.gradient_checkpointing:
+            activation_checkpointing(state.model, False)
+        # the bridge's hooked modules never saw the adapters: fold them into its weights
+        lora.merge_lora(state.model)
         state.model.eval()
         return TrainResult(state.model, self.out_dir, state.total_steps, self.history,
                            self.reference.hit if self.reference is not None else None)
@@ -624,6 +705,12 @@ class Trainer:
                                  state.optimizer if step < state.total_steps else None,
                                  state.scheduler, state.wrapper,
                                  extra={"method": self.method.name, "precision": self.precision})
+            if lora.has_lora(state.model):
+                staging = self.out_dir / "adapter.staging"
+                shutil.rmtree(staging, ignore_errors=True)
+                lora.save_adapter(state.model, staging, self.base_model)
+                shutil.rmtree(self.out_dir / "adapter", ignore_errors=True)
+                staging.replace(self.out_dir / "adapter")
         accelerator.wait_for_everyone()
 
     def _make_closure(self, state: TrainState, micro: list[list[int]],

@@ -386,6 +386,15 @@ for name, flags, needles in [
     ("prefix-cache-over-bound", ["--freeze", r"embed_tokens|layers\.0\.",
                                  "--prefix-cache-gb", "1e-9"], ["prefix_cache_gb", "GiB"]),
     ("max-train-rows-zero", ["--max-train-rows", "0"], ["max_train_rows"]),
+    ("report-to-unknown", ["--report-to", "mlflow"], ["report_to", "mlflow"]),
+    ("report-to-none-and-wandb", ["--report-to", "none,wandb"], ["report_to"]),
+    ("peft-unknown", ["--peft", "qlora"], ["--peft", "qlora"]),
+    ("lora-r-zero", ["--peft", "lora", "--lora-r", "0"], ["lora_r"]),
+    ("lora-dropout-one", ["--peft", "lora", "--lora-dropout", "1"], ["lora_dropout"]),
+    ("lora-targets-empty", ["--peft", "lora", "--lora-target-modules", ","],
+     ["lora_target_modules"]),
+    ("lora-targets-match-nothing", ["--peft", "lora", "--lora-target-modules", "qkv"],
+     ["lora_target_modules", "qkv"]),
 ]:
     flag_case("align", name, flags, needles)
 
