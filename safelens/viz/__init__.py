@@ -6,8 +6,10 @@ ipywidgets until a name is used):
 - ``plots.py`` — safety-geometry figures: probe accuracy per layer, ShaPO Figure 1 (Top-K vs
   Random-K), λ_max bars, per-token KL depth, bypass radius, reward margins and ShaPO-R soft
   targets (Figure 5); matplotlib (and plotly variants).
-- ``explorer.py`` — :class:`NeuronExplorer` and the pure functions behind it
-  (``neuron_logit_effects``, ``neuron_activations``, ``generate_with_neuron_scaled``).
+- ``explorer.py`` — :class:`NeuronExplorer` (live widget; a static HTML table outside a live
+  kernel), ``token_activation_html`` (tokens coloured by a neuron's activation), and re-exports
+  of the pure functions behind it (``neuron_logit_effects``, ``neuron_activations``,
+  ``generate_with_neuron_scaled``).
 - ``prefill.py`` — ASR vs number of prefilled harmful tokens.
 - ``simulation.py`` — seed 001's pre-experiments: metric bars with CIs, curves per epoch with
   bands, paired differences (Table 2 / Figs. 2-5 analogues).
@@ -39,6 +41,7 @@ _LAZY = {
     "mlp_activations": "explorer",
     "neuron_scale_hooks": "explorer",
     "generate_with_neuron_scaled": "explorer",
+    "token_activation_html": "explorer",
     # prefill.py
     "plot_prefill_asr": "prefill",
     # methods.py
