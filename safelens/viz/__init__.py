@@ -15,6 +15,9 @@ ipywidgets until a name is used):
   bands, paired differences (Table 2 / Figs. 2-5 analogues).
 - ``robustness.py`` — seed 002: safety against perturbation strength per model, layer-wise
   sensitivity bars, the robustness matrix as a heat map.
+- ``style.py`` — the conventions every figure follows (units on axes, legends outside the data,
+  integer step ticks, distinct styles and ``(overlaps X)`` notes for coinciding curves, bands
+  over seeds) and ``save_figure(fig, path_stem)``: PNG + PDF + SVG in one call.
 - ``methods.py`` — method comparisons: rates with CIs per method (ShaPO Tables 1-3, Fig. 4),
   a rate against the label-flip rate (Fig. 3), training curves from run logs (Fig. 7).
 """
@@ -52,6 +55,13 @@ _LAZY = {
     "plot_robustness_curves": "robustness",
     "plot_layer_sensitivity": "robustness",
     "plot_matrix": "robustness",
+    # style.py
+    "save_figure": "style",
+    "seed_band": "style",
+    "overlap_labels": "style",
+    "series_style": "style",
+    "legend_outside": "style",
+    "integer_ticks": "style",
     # simulation.py
     "plot_metric_bars": "simulation",
     "plot_curves": "simulation",
