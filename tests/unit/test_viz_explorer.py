@@ -360,3 +360,18 @@ def test_token_activation_html_checks_lengths():
     assert "&lt;b&gt;" in out and "↵" in out and "+1.000" in out
     with pytest.raises(SafelensError, match=r"activations must be \[T=2\]"):
         token_activation_html(["a", "b"], [1.0])
+
+
+def test_html_export_without_widget_state_shows_the_table(explorer):
+    """nbconvert skips a widget view whose state is not saved (what clean_notebooks.py leaves)
+    and falls back to the explorer's text/html instead of a blank output."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    bundle = explorer._repr_mimebundle_()
+    cell = nbformat.v4.new_code_cell("explorer")
+    cell.outputs = [nbformat.v4.new_output("execute_result", data=bundle, execution_count=1)]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    assert "Neuron explorer" in body and f"<td>{explorer.page_neurons[0][1]}</td>" in body
+    assert "VBox(children" not in body
