@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from safelens.viz.style import legend_outside, overlap_labels, series_style
 
 __all__ = ["plot_layer_sensitivity", "plot_matrix", "plot_robustness_curves"]
@@ -23,8 +25,9 @@ def plot_robustness_curves(
     ax: Any = None,
     title: str | None = None,
 ) -> Any:
-    """One line per model: ``metric`` (percent, with its interval as a band and error bars)
-    against the attack strength of :mod:`safelens.attacks.curves` records.
+    """One line per model: ``metric`` (percent, with its interval as error bars) against the
+    attack strength of :mod:`safelens.attacks.curves` records; where a point has two or more
+    seeds (``per_seed``), the spread over seeds (mean ± 1 s.d.) is drawn as a band.
 
     Args:
         records: ``{model label: record}``, records of one attack (same strengths' kind).
@@ -51,9 +54,18 @@ def plot_robustness_curves(
         ys = [100 * p[metric]["value"] for p in points]
         lo = [100 * p[metric]["ci_low"] for p in points]
         hi = [100 * p[metric]["ci_high"] for p in points]
-        ax.errorbar(xs, ys, yerr=[[y - a for y, a in zip(ys, lo, strict=True)],
-                                  [b - y for y, b in zip(ys, hi, strict=True)]],
-                    capsize=3, label=names[name], **series_style(i))
+        per_seed = [[r["value"] for r in p[metric].get("per_seed") or [] if r and
+                     r.get("value") is not None] for p in points]
+        n_seeds = max((len(v) for v in per_seed), default=0)
+        spread = f" (band: ± 1 s.d. over {n_seeds} seeds)" if n_seeds >= 2 else ""
+        bars = ax.errorbar(xs, ys, yerr=[[y - a for y, a in zip(ys, lo, strict=True)],
+                                         [b - y for y, b in zip(ys, hi, strict=True)]],
+                           capsize=3, label=names[name] + spread, **series_style(i))
+        if n_seeds >= 2:
+            sd = np.array([100 * np.std(v, ddof=1) if len(v) >= 2 else np.nan for v in per_seed])
+            mean = np.array([100 * np.mean(v) if v else np.nan for v in per_seed])
+            ax.fill_between(xs, mean - sd, mean + sd, color=bars.lines[0].get_color(),
+                            alpha=0.15, lw=0)
     if labels is not None:
         ax.set_xticks(range(len(labels)), labels)
     first = next(iter(records.values()))

@@ -124,3 +124,16 @@ def test_integer_step_ticks_units_and_outside_legends():
             assert outside, (name, box, area)
     with pytest.raises(SafelensError, match="where must be"):
         legend_outside(figs["kl"].axes[0], where="inside")
+
+
+def test_robustness_curves_draw_the_spread_over_seeds():
+    seeds = [r(0.2), r(0.4)]
+    rec = {"attack": "parameter-noise", "curve": [
+        {"strength": 0.0, "asr": {**r(0.3), "per_seed": seeds}},
+        {"strength": 0.01, "asr": {**r(0.5), "per_seed": [r(0.4), r(0.6)]}}]}
+    ax = plot_robustness_curves({"base": rec})
+    (band,) = ax.collections[-1:]
+    low, high = band.get_paths()[0].vertices[:, 1].min(), band.get_paths()[0].vertices[:, 1].max()
+    sd = 100 * np.std([0.2, 0.4], ddof=1)
+    assert low == pytest.approx(30 - sd) and high == pytest.approx(50 + sd)
+    assert "± 1 s.d. over 2 seeds" in ax.get_legend().get_texts()[0].get_text()
