@@ -6,6 +6,10 @@ fires on prompts, and hooks that scale it (the analysis behind ``safelens.viz.Ne
 - :func:`mlp_activations` / :func:`neuron_activations` — the neuron's activation
   (``blocks.{l}.mlp.hook_post``: the MLP hidden state ``act(gate)·up`` that multiplies the value
   vectors) pooled over the tokens of chat-formatted prompts.
+- :func:`neuron_token_activations` / :func:`token_activations` — the activation at every token
+  of one prompt (which tokens fire the neuron).
+- :func:`mlp_max_activations` / :func:`top_activating_examples` — each prompt's peak activation
+  and the token where it peaks; the prompts of a set on which a neuron fires most.
 - :func:`neuron_scale_hooks` — TransformerLens forward hooks that ablate (×0) or scale (×s)
   neurons; :func:`safelens.eval.interventions.generate_with_neuron_scaled` generates with them.
 
@@ -27,8 +31,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from safelens.errors import SafelensError
 from safelens.geometry.value_vectors import d_mlp_of
-from safelens.models.chat import prompt_ids
+from safelens.models.chat import prompt_ids, text_ids
 
 if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
@@ -42,6 +47,10 @@ __all__ = [
     "neuron_logit_effects",
     "neuron_scale_hooks",
     "as_neurons",
+    "mlp_max_activations",
+    "neuron_token_activations",
+    "token_activations",
+    "top_activating_examples",
 ]
 
 Neuron = tuple[int, int]
@@ -223,6 +232,243 @@ def neuron_activations(
     check_neuron(model, layer, neuron)
     acts = mlp_activations(model, prompts, [layer], pooling=pooling, batch_size=batch_size)
     return acts[:, 0, int(neuron)]
+
+
+def _model_device(model: TransformerBridge) -> torch.device:
+    return next(model.original_model.parameters()).device
+
+
+def _layer_list(model: TransformerBridge, layers: Sequence[int] | None) -> list[int]:
+    out = list(range(int(model.cfg.n_layers))) if layers is None else [int(x) for x in layers]
+    for x in out:
+        check_neuron(model, x, 0)
+    return out
+
+
+def token_activations(
+    model: TransformerBridge,
+    prompt: str,
+    layers: Sequence[int] | None = None,
+    chat_format: bool = True,
+    system_prompt: str | None = None,
+) -> dict[str, Any]:
+    """Every neuron's ``hook_post`` activation at every token of one prompt.
+
+    Args:
+        model: a ``TransformerBridge`` with ``.tokenizer``.
+        prompt: a user message (``chat_format=True``: formatted as for generation, with the
+            assistant-turn opening) or raw text (``chat_format=False``: encoded as text, no
+            template, so the tokens are exactly the text's).
+        layers: blocks to read (default: all).
+        chat_format: apply the chat template first.
+        system_prompt: optional system message (chat format only).
+
+    Returns:
+        dict with ``token_ids`` ``[T]`` (long), ``tokens`` (``T`` decoded strings), ``layers``
+        (the list read) and ``activations`` ``[T, len(layers), d_mlp]`` float32 on CPU.
+
+    Raises:
+        SafelensError: ``prompt`` encodes to no tokens.
+
+    Examples:
+        >>> from safelens.models import load_tiny_model
+        >>> model = load_tiny_model()
+        >>> out = token_activations(model, "Hi there", layers=[1], chat_format=False)
+        >>> out["activations"].shape[1:] == (1, model.cfg.d_mlp)
+        True
+    """
+    layer_ids = _layer_list(model, layers)
+    tok = model.tokenizer
+    ids = prompt_ids(tok, prompt, system_prompt) if chat_format else text_ids(tok, prompt)
+    if not ids:
+        raise SafelensError(f"prompt {prompt[:40]!r} encodes to no tokens; expected some text")
+    names = [mlp_post_hook(x) for x in layer_ids]
+    stop = max(layer_ids) + 1
+    extra: dict[str, Any] = {"stop_at_layer": stop} if stop < int(model.cfg.n_layers) else {}
+    x = torch.tensor([ids], dtype=torch.long, device=_model_device(model))  # [1, T]
+    with torch.no_grad():
+        _, cache = model.run_with_cache(x, names_filter=names, **extra)
+        acts = torch.stack([cache[n][0].float().cpu() for n in names], dim=1)  # [T, L, d_mlp]
+    return {
+        "token_ids": torch.tensor(ids, dtype=torch.long),
+        "tokens": [_token_text(tok, i) for i in ids],
+        "layers": layer_ids,
+        "activations": acts,
+    }
+
+
+def neuron_token_activations(
+    model: TransformerBridge,
+    layer: int,
+    neuron: int,
+    prompt: str,
+    chat_format: bool = True,
+    system_prompt: str | None = None,
+) -> dict[str, Any]:
+    """One neuron's activation at each token of a prompt: which tokens fire it.
+
+    Args:
+        model: a ``TransformerBridge`` with ``.tokenizer``.
+        layer: block index ``l``.
+        neuron: neuron index ``j``.
+        prompt: the prompt (see :func:`token_activations` for ``chat_format``).
+        chat_format: apply the chat template first.
+        system_prompt: optional system message.
+
+    Returns:
+        dict with ``layer``, ``neuron``, ``tokens`` (``T`` strings), ``token_ids`` ``[T]`` and
+        ``activations`` ``[T]`` (``blocks.{l}.mlp.hook_post[0, :, j]``, float32, CPU).
+
+    Examples:
+        >>> from safelens.models import load_tiny_model
+        >>> out = neuron_token_activations(load_tiny_model(), 1, 3, "Hi", chat_format=False)
+        >>> out["activations"].shape == (len(out["tokens"]),)
+        True
+    """
+    check_neuron(model, layer, neuron)
+    out = token_activations(model, prompt, [layer], chat_format, system_prompt)
+    return {
+        "layer": int(layer),
+        "neuron": int(neuron),
+        "tokens": out["tokens"],
+        "token_ids": out["token_ids"],
+        "activations": out["activations"][:, 0, int(neuron)].clone(),  # [T]
+    }
+
+
+def mlp_max_activations(
+    model: TransformerBridge,
+    prompts: Sequence[str],
+    layers: Sequence[int] | None = None,
+    batch_size: int = 8,
+    system_prompt: str | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Each neuron's peak ``hook_post`` activation over the real tokens of each prompt.
+
+    Prompts are chat-formatted and right-padded as in :func:`mlp_activations`; padding never
+    wins the max.
+
+    Args:
+        model: a ``TransformerBridge`` with ``.tokenizer``.
+        prompts: ``N`` user messages.
+        layers: blocks to read (default: all).
+        batch_size: prompts per forward.
+        system_prompt: optional system message.
+
+    Returns:
+        ``(values, positions)``, both ``[N, len(layers), d_mlp]`` on CPU: the peak activation
+        (float32) and the token position where it occurs (long, into the formatted prompt).
+
+    Raises:
+        SafelensError: ``prompts`` is empty.
+
+    Examples:
+        >>> from safelens.models import load_tiny_model
+        >>> values, where = mlp_max_activations(load_tiny_model(), ["Hi", "Bye now"], layers=[0])
+        >>> values.shape == where.shape and values.shape[:2] == (2, 1)
+        True
+    """
+    if not prompts:
+        raise SafelensError("prompts is empty; expected at least one prompt")
+    layer_ids = _layer_list(model, layers)
+    names = [mlp_post_hook(x) for x in layer_ids]
+    ids, att = _right_padded_prompts(model, list(prompts), system_prompt)  # [N, T] x2
+    device = _model_device(model)
+    stop = max(layer_ids) + 1
+    extra: dict[str, Any] = {"stop_at_layer": stop} if stop < int(model.cfg.n_layers) else {}
+    values, positions = [], []
+    with torch.no_grad():
+        for start in range(0, len(prompts), batch_size):
+            sub_ids = ids[start : start + batch_size].to(device)  # [b, T]
+            sub_att = att[start : start + batch_size].to(device)  # [b, T]
+            _, cache = model.run_with_cache(
+                sub_ids, names_filter=names, attention_mask=sub_att, **extra
+            )
+            pad = (sub_att == 0).unsqueeze(-1)  # [b, T, 1]
+            per_value, per_pos = [], []
+            for name in names:
+                acts = cache[name].float().masked_fill(pad, float("-inf"))  # [b, T, d_mlp]
+                v, i = acts.max(dim=1)  # [b, d_mlp] x2
+                per_value.append(v.cpu())
+                per_pos.append(i.cpu())
+            values.append(torch.stack(per_value, dim=1))  # [b, L, d_mlp]
+            positions.append(torch.stack(per_pos, dim=1))  # [b, L, d_mlp]
+            del cache
+    return torch.cat(values), torch.cat(positions)
+
+
+def top_activating_examples(
+    model: TransformerBridge,
+    layer: int,
+    neuron: int,
+    prompts: Sequence[str],
+    k: int = 5,
+    peaks: tuple[Tensor, Tensor] | None = None,
+    batch_size: int = 8,
+    system_prompt: str | None = None,
+) -> list[dict[str, Any]]:
+    """The ``k`` prompts of a set on which one neuron peaks highest, with their peak token.
+
+    Args:
+        model: a ``TransformerBridge`` with ``.tokenizer``.
+        layer: block index ``l``.
+        neuron: neuron index ``j``.
+        prompts: ``N`` user messages (chat-formatted as in :func:`mlp_activations`).
+        k: how many prompts (at most ``N``).
+        peaks: :func:`mlp_max_activations` of these prompts over **all** layers, to reuse
+            (``[N, n_layers, d_mlp]`` x2); default: computed for ``layer`` only.
+        batch_size: prompts per forward.
+        system_prompt: optional system message.
+
+    Returns:
+        ``min(k, N)`` dicts sorted by ``activation``, highest first: ``rank`` (1-based),
+        ``index`` (into ``prompts``), ``prompt``, ``activation`` (the peak), ``position`` and
+        ``token`` (where the peak is, in the formatted prompt).
+
+    Raises:
+        SafelensError: ``prompts`` is empty, ``k < 1`` or ``peaks`` has the wrong shape.
+
+    Examples:
+        >>> from safelens.models import load_tiny_model
+        >>> top = top_activating_examples(load_tiny_model(), 1, 3, ["Hi", "Bye", "Why?"], k=2)
+        >>> [t["rank"] for t in top], top[0]["activation"] >= top[1]["activation"]
+        ([1, 2], True)
+    """
+    check_neuron(model, layer, neuron)
+    if not prompts:
+        raise SafelensError("prompts is empty; expected at least one prompt")
+    if int(k) < 1:
+        raise SafelensError(f"k must be >= 1, got {k}")
+    if peaks is None:
+        values, where = mlp_max_activations(model, prompts, [layer], batch_size, system_prompt)
+        column = 0
+    else:
+        values, where = peaks
+        want = (len(prompts), int(model.cfg.n_layers), d_mlp_of(model))
+        if tuple(values.shape) != want or tuple(where.shape) != want:
+            raise SafelensError(
+                f"peaks must be mlp_max_activations of all layers, [N, n_layers, d_mlp]={want}, "
+                f"got {tuple(values.shape)}"
+            )
+        column = int(layer)
+    v = values[:, column, int(neuron)]  # [N]
+    pos = where[:, column, int(neuron)]  # [N]
+    order = torch.argsort(v, descending=True, stable=True)[: int(k)]  # [k]
+    out = []
+    for r, i in enumerate(order.tolist()):
+        ids = prompt_ids(model.tokenizer, prompts[i], system_prompt)
+        p = int(pos[i])
+        out.append(
+            {
+                "rank": r + 1,
+                "index": int(i),
+                "prompt": prompts[i],
+                "activation": float(v[i]),
+                "position": p,
+                "token": _token_text(model.tokenizer, ids[p]),
+            }
+        )
+    return out
 
 
 def as_neurons(neurons: Neuron | Iterable[Neuron] | Tensor) -> list[Neuron]:

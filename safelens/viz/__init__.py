@@ -6,13 +6,18 @@ ipywidgets until a name is used):
 - ``plots.py`` — safety-geometry figures: probe accuracy per layer, ShaPO Figure 1 (Top-K vs
   Random-K), λ_max bars, per-token KL depth, bypass radius, reward margins and ShaPO-R soft
   targets (Figure 5); matplotlib (and plotly variants).
-- ``explorer.py`` — :class:`NeuronExplorer` and the pure functions behind it
-  (``neuron_logit_effects``, ``neuron_activations``, ``generate_with_neuron_scaled``).
+- ``explorer.py`` — :class:`NeuronExplorer` (live widget; a static HTML table outside a live
+  kernel), ``token_activation_html`` (tokens coloured by a neuron's activation), and re-exports
+  of the pure functions behind it (``neuron_logit_effects``, ``neuron_activations``,
+  ``generate_with_neuron_scaled``).
 - ``prefill.py`` — ASR vs number of prefilled harmful tokens.
 - ``simulation.py`` — seed 001's pre-experiments: metric bars with CIs, curves per epoch with
   bands, paired differences (Table 2 / Figs. 2-5 analogues).
 - ``robustness.py`` — seed 002: safety against perturbation strength per model, layer-wise
   sensitivity bars, the robustness matrix as a heat map.
+- ``style.py`` — the conventions every figure follows (units on axes, legends outside the data,
+  integer step ticks, distinct styles and ``(overlaps X)`` notes for coinciding curves, bands
+  over seeds) and ``save_figure(fig, path_stem)``: PNG + PDF + SVG in one call.
 - ``methods.py`` — method comparisons: rates with CIs per method (ShaPO Tables 1-3, Fig. 4),
   a rate against the label-flip rate (Fig. 3), training curves from run logs (Fig. 7).
 """
@@ -39,6 +44,7 @@ _LAZY = {
     "mlp_activations": "explorer",
     "neuron_scale_hooks": "explorer",
     "generate_with_neuron_scaled": "explorer",
+    "token_activation_html": "explorer",
     # prefill.py
     "plot_prefill_asr": "prefill",
     # methods.py
@@ -49,6 +55,13 @@ _LAZY = {
     "plot_robustness_curves": "robustness",
     "plot_layer_sensitivity": "robustness",
     "plot_matrix": "robustness",
+    # style.py
+    "save_figure": "style",
+    "seed_band": "style",
+    "overlap_labels": "style",
+    "series_style": "style",
+    "legend_outside": "style",
+    "integer_ticks": "style",
     # simulation.py
     "plot_metric_bars": "simulation",
     "plot_curves": "simulation",

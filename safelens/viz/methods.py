@@ -22,9 +22,30 @@ from typing import Any
 
 import numpy as np
 
+from safelens.errors import SafelensError
 from safelens.viz.plots import _axes
+from safelens.viz.style import (
+    integer_ticks,
+    legend_outside,
+    overlap_labels,
+    seed_band,
+    series_style,
+)
 
-__all__ = ["plot_rate_bars", "plot_rate_vs", "plot_training_curves", "rate_value"]
+__all__ = ["METRIC_UNITS", "plot_rate_bars", "plot_rate_vs", "plot_training_curves", "rate_value"]
+
+#: Unit of each logged metric (TRL's names) for the y axis of :func:`plot_training_curves`.
+METRIC_UNITS: dict[str, str] = {
+    "loss": "nats",
+    "rewards/chosen": "β·log-ratio, nats",
+    "rewards/rejected": "β·log-ratio, nats",
+    "rewards/margins": "β·log-ratio, nats",
+    "rewards/accuracies": "fraction of pairs",
+    "logps/chosen": "nats",
+    "logps/rejected": "nats",
+    "grad_norm": "L2 norm",
+    "learning_rate": "per step",
+}
 
 
 def rate_value(stat: Mapping[str, Any]) -> tuple[float, float, float]:
@@ -59,7 +80,7 @@ def _finish(fig: Any, ax: Any, xlabel: str | None, ylabel: str, title: str | Non
         ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(axis=grid_axis, alpha=0.3)
-    ax.legend(fontsize=legend_size, title=legend_title, title_fontsize=legend_size)
+    legend_outside(ax, fontsize=legend_size, title=legend_title, title_fontsize=legend_size)
     if title:
         ax.set_title(title)
     fig.tight_layout()
@@ -138,30 +159,48 @@ def plot_rate_vs(
         raise ValueError("curves is empty; expected {method: [rate per x]}")
     x = np.asarray(xs, dtype=np.float64) * x_scale
     fig, ax = _axes(ax, (5.2, 3.6))
-    for i, (name, rates) in enumerate(curves.items()):
+    for name, rates in curves.items():
         if len(rates) != len(x):
             raise ValueError(f"curve {name!r} has {len(rates)} rates for {len(x)} x values")
+    names = overlap_labels({n: [rate_value(r) for r in rates] for n, rates in curves.items()})
+    for i, (name, rates) in enumerate(curves.items()):
         vals = np.array([rate_value(r) for r in rates]) * 100  # [K, 3]
-        ax.plot(x, vals[:, 0], marker="o", color=f"C{i}", label=name)
+        ax.plot(x, vals[:, 0], color=f"C{i}", label=names[name], **series_style(i))
         ax.fill_between(x, vals[:, 1], vals[:, 2], color=f"C{i}", alpha=0.12)
     ax.set_ylim(0, 100)
     return _finish(fig, ax, xlabel, ylabel, title)
 
 
+def _seed_runs(name: str, runs: Any) -> list[Sequence[Mapping[str, Any]]]:
+    """``runs`` as a list of per-seed record lists (one run: a list of records)."""
+    runs = list(runs)
+    if runs and all(isinstance(r, Mapping) for r in runs):
+        return [runs]
+    if not all(isinstance(r, Sequence) and not isinstance(r, str | bytes) for r in runs):
+        raise SafelensError(f"histories[{name!r}] must be log records (dicts with 'step') or one "
+                            "list of them per seed")
+    return runs
+
+
 def plot_training_curves(
-    histories: Mapping[str, Sequence[Mapping[str, Any]]],
+    histories: Mapping[str, Any],
     key: str = "rewards/margins",
     title: str | None = None,
     ax: Any = None,
 ) -> Any:
     """``key`` against the optimizer step for each run (ShaPO Fig. 7: reward margins).
 
+    A method given several seeds' logs is drawn as the mean over seeds with a band of
+    ± 1 s.d.; methods whose curves coincide are noted ``(overlaps X)`` in the legend and drawn
+    with distinct line styles and markers.
+
     Args:
         histories: ``{method: log records}`` (``RunRecord.history`` / ``log.jsonl`` rows with
-            ``step`` and ``key``). Runs that never log ``key`` (e.g. SFT has no reward margin)
-            are skipped and named in the legend title.
+            ``step`` and ``key``) or ``{method: [records of seed 1, records of seed 2, ...]}``.
+            Runs that never log ``key`` (e.g. SFT has no reward margin) are skipped and named in
+            the legend title.
         key: the logged metric (TRL's names: ``rewards/margins``, ``rewards/accuracies``,
-            ``loss``, ...).
+            ``loss``, ...; its unit from :data:`METRIC_UNITS`).
         title: axes title.
         ax: draw into this axes.
 
@@ -169,21 +208,43 @@ def plot_training_curves(
         The matplotlib ``Figure``.
 
     Raises:
-        ValueError: no run logs ``key``.
+        ValueError: no run logs ``key``, or a method's logs are neither records nor a list of
+            them per seed.
+
+    Examples:
+        >>> logs = {"DPO": [[{"step": 1, "loss": 0.7}, {"step": 2, "loss": 0.5}],
+        ...                 [{"step": 1, "loss": 0.6}, {"step": 2, "loss": 0.4}]]}
+        >>> ax = plot_training_curves(logs, key="loss").axes[0]
+        >>> ax.get_ylabel(), [round(float(v), 2) for v in ax.get_lines()[0].get_ydata()]
+        ('loss (nats)', [0.65, 0.45])
     """
     fig, ax = _axes(ax, (5.6, 3.6))
     skipped = []
-    drawn = 0
-    for i, (name, records) in enumerate(histories.items()):
-        pts = [(r["step"], r[key]) for r in records
-               if r.get(key) is not None and r.get("step") is not None]
-        if not pts:
+    drawn: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name: (steps [K], per seed [S, K])
+    for name, runs in histories.items():
+        per_seed = []
+        for records in _seed_runs(name, runs):
+            pts = {int(r["step"]): float(r[key]) for r in records
+                   if r.get(key) is not None and r.get("step") is not None}
+            if pts:
+                per_seed.append(pts)
+        if not per_seed:
             skipped.append(name)
             continue
-        steps, vals = zip(*pts, strict=True)
-        ax.plot(steps, vals, color=f"C{i % 10}", label=name, lw=1.2)
-        drawn += 1
+        steps = np.array(sorted(set().union(*per_seed)))  # [K]
+        table = np.array([[p.get(int(t), np.nan) for t in steps] for p in per_seed])  # [S, K]
+        drawn[name] = (steps, table)
     if not drawn:
         raise ValueError(f"no run logs {key!r} (runs: {list(histories)})")
-    return _finish(fig, ax, "optimizer step", key, title, legend_size=7,
+    names = overlap_labels({n: np.concatenate([st, np.nanmean(t, 0)]) for n, (st, t) in
+                            drawn.items()})
+    for name, (steps, table) in drawn.items():
+        i = list(histories).index(name)
+        style = series_style(i)
+        seed_band(ax, steps, table, names[name], color=f"C{i % 10}", lw=1.2,
+                  linestyle=style["linestyle"], marker=style["marker"],
+                  markevery=max(1, len(steps) // 10), ms=4)
+    integer_ticks(ax)
+    unit = METRIC_UNITS.get(key, "as logged")
+    return _finish(fig, ax, "optimizer step (count)", f"{key} ({unit})", title, legend_size=7,
                    legend_title=f"not logged: {', '.join(skipped)}" if skipped else None)

@@ -2,14 +2,17 @@
 reward margins and ShaPO-R soft targets (Figure 5).
 
 Every function validates its input (naming the expected shape), draws with matplotlib and returns
-the ``Figure`` (it displays itself in Jupyter); ``ax=`` draws into an existing axes instead. The
+the ``Figure`` (it displays itself in Jupyter); ``ax=`` draws into an existing axes instead.
+Figures follow :mod:`safelens.viz.style`: units on every axis label, legends outside the data
+area, integer ticks on layer / position axes, distinct line styles and an ``(overlaps X)``
+legend note where curves coincide; save them with :func:`safelens.viz.save_figure`. The
 ``*_plotly`` variants return a ``plotly.graph_objects.Figure`` for interactive notebooks. No
 computation a user would reuse without a plot lives here (see :mod:`safelens.geometry`).
 
 Examples:
     >>> fig = plot_kl_depth({"dpo": {"mean": [1.0, 0.5, 0.2], "std": [0.1, 0.1, 0.1]}})
     >>> fig.axes[0].get_xlabel()
-    'response token position k'
+    'response token position k (tokens)'
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from safelens.losses import reward_soft_targets
+from safelens.viz.style import integer_ticks, legend_outside, overlap_labels, series_style
 
 __all__ = [
     "plot_probe_accuracy",
@@ -88,16 +92,18 @@ def plot_probe_accuracy(
     """
     layers, train, val = _probe_table(probes)
     fig, ax = _axes(ax, (6.0, 3.4))
-    ax.plot(layers, train, marker=".", color="tab:blue", alpha=0.6, label="train")
-    ax.plot(layers, val, marker="o", color="tab:blue", label="held-out")
+    names = overlap_labels({"train": train, "held-out": val})
+    ax.plot(layers, train, marker=".", ls="--", color="tab:blue", alpha=0.6, label=names["train"])
+    ax.plot(layers, val, marker="o", ls="-", color="tab:blue", label=names["held-out"])
     ax.axhline(0.5, color="k", lw=0.8, ls=":", label="chance")
-    ax.set_xlabel("layer (blocks.{l}.hook_resid_post)")
-    ax.set_ylabel("accuracy")
+    ax.set_xlabel("layer l (blocks.{l}.hook_resid_post, index)")
+    ax.set_ylabel("accuracy (fraction of examples)")
     ax.set_ylim(0.4, 1.02)
+    integer_ticks(ax)
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    legend_outside(ax)
     fig.tight_layout()
     return fig
 
@@ -146,7 +152,15 @@ def plot_worst_case_curves(
         _check_curve(part, curves[part], key)
     fig, ax = _axes(ax, (6.0, 3.8))
     x = 100 * _arr(curves["top"]["fraction_of_neurons"])
-    ax.plot(x, _arr(curves["top"][key]), marker="o", color=_TOP, label="Top-K (probe-ranked)")
+    main = {"Top-K (probe-ranked)": _arr(curves["top"][key]),
+            "Random-K (mean)": _arr(curves["random_mean"][key])}
+    if show_first_order and key == "cumulative_fraction":
+        main["Top-K, first order ‖g_S‖/‖g‖"] = _arr(curves["top"]["first_order_fraction"])
+        main["Random-K, first order"] = _arr(curves["random_mean"]["first_order_fraction"])
+    main.update({label: _arr(y) for label, y in (extra or {}).items()})
+    names = overlap_labels(main)
+    ax.plot(x, main["Top-K (probe-ranked)"], marker="o", color=_TOP,
+            label=names["Top-K (probe-ranked)"])
     for i, r in enumerate(curves.get("random", [])):
         ax.plot(
             x,
@@ -156,29 +170,18 @@ def plot_worst_case_curves(
             lw=0.8,
             label="Random-K draws" if i == 0 else None,
         )
-    ax.plot(x, _arr(curves["random_mean"][key]), marker="s", color="k", label="Random-K (mean)")
+    ax.plot(x, main["Random-K (mean)"], marker="s", ls="-.", color="k",
+            label=names["Random-K (mean)"])
     if show_first_order and key == "cumulative_fraction":
-        ax.plot(
-            x,
-            _arr(curves["top"]["first_order_fraction"]),
-            ls="--",
-            color=_TOP,
-            alpha=0.6,
-            label="Top-K, first order ‖g_S‖/‖g‖",
-        )
-        ax.plot(
-            x,
-            _arr(curves["random_mean"]["first_order_fraction"]),
-            ls="--",
-            color="k",
-            alpha=0.6,
-            label="Random-K, first order",
-        )
-    for label, y in (extra or {}).items():
-        y = _arr(y)
+        for label, color, marker in (("Top-K, first order ‖g_S‖/‖g‖", _TOP, "^"),
+                                     ("Random-K, first order", "k", "v")):
+            ax.plot(x, main[label], ls="--", marker=marker, ms=4, color=color, alpha=0.6,
+                    label=names[label])
+    for i, label in enumerate(extra or {}):
+        y = main[label]
         if y.shape != x.shape:
             raise ValueError(f"extra[{label!r}] must have one value per K ([{len(x)}])")
-        ax.plot(x, y, ls=":", marker=".", label=label)
+        ax.plot(x, y, ls=":", marker=series_style(i + 2)["marker"], ms=4, label=names[label])
     if claim is not None:
         ax.axvline(100 * claim[0], color="tab:green", lw=0.8, ls=":")
         ax.axhline(
@@ -191,11 +194,11 @@ def plot_worst_case_curves(
     if log_x and np.all(x > 0):
         ax.set_xscale("log")
     ax.set_xlabel("neurons perturbed (% of all n_layers·d_mlp)")
-    ax.set_ylabel("ΔL(K) / ΔL(all neurons)")
+    ax.set_ylabel("ΔL(K) / ΔL(all neurons) (fraction)")
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    legend_outside(ax, fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -249,7 +252,7 @@ def plot_lambda_max(
         )
     ax.set_xticks(range(len(values)))
     ax.set_xticklabels(labels, fontsize=8)
-    ax.set_ylabel("λ_max(H_S)")
+    ax.set_ylabel("λ_max(H_S) (nats / ‖Δθ‖²)")
     if log_y and all(v > 0 for v in values):
         ax.set_yscale("log")
     ax.margins(y=0.25)
@@ -284,7 +287,11 @@ def plot_kl_depth(
     if not profiles:
         raise ValueError("profiles is empty; expected {label: kl_depth_profile result}")
     fig, ax = _axes(ax, (6.0, 3.6))
-    for label, prof in profiles.items():
+    names = overlap_labels(
+        {label: _arr(p["mean"]) for label, p in profiles.items()
+         if isinstance(p, Mapping) and "mean" in p}
+    )
+    for i, (label, prof) in enumerate(profiles.items()):
         if not isinstance(prof, Mapping) or "mean" not in prof:
             raise ValueError(
                 f"profiles[{label!r}] must have 'mean' [K] (a kl_depth_profile result)"
@@ -293,7 +300,7 @@ def plot_kl_depth(
         pos = _arr(prof["positions"]) if "positions" in prof else np.arange(len(mean))
         if len(pos) != len(mean):
             raise ValueError(f"profiles[{label!r}]: 'positions' and 'mean' must both be [K]")
-        (line,) = ax.plot(pos, mean, marker=".", label=f"{label} (mean)")
+        (line,) = ax.plot(pos, mean, label=f"{names[label]} (mean)", ms=4, **series_style(i))
         if not band:
             continue
         if "per_example" in prof:
@@ -311,14 +318,15 @@ def plot_kl_depth(
             std = _arr(prof["std"])
             low = np.clip(mean - std, mean / 10 if log_y else 0.0, None)
             ax.fill_between(pos, low, mean + std, alpha=0.15, color=line.get_color())
-    ax.set_xlabel("response token position k")
-    ax.set_ylabel("KL (nats)")
+    ax.set_xlabel("response token position k (tokens)")
+    ax.set_ylabel("KL (nats per token)")
+    integer_ticks(ax)
     if log_y:
         ax.set_yscale("log")
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     fig.tight_layout()
     return fig
 
@@ -344,16 +352,19 @@ def plot_bypass(result: Mapping[str, Any], title: str | None = "Bypass radius") 
     if not dirs:
         raise ValueError("result['directions'] is empty")
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10.0, 3.6))
-    for name, d in dirs.items():
-        r = [0.0] + list(d["grid_radii"])
-        loss = [result["loss0"]] + list(d["grid_losses"])
-        ax0.plot(r, loss, marker=".", label=name)
+    lines = {
+        name: ([0.0] + list(d["grid_radii"]), [result["loss0"]] + list(d["grid_losses"]))
+        for name, d in dirs.items()
+    }
+    names = overlap_labels(lines)
+    for i, (name, (r, loss)) in enumerate(lines.items()):
+        ax0.plot(r, loss, ms=4, label=names[name], **series_style(i))
     ax0.axhline(result["tau"], color="k", ls=":", lw=0.8, label="τ")
     ax0.axvline(result["predicted"], color="tab:green", ls="--", lw=0.8, label="predicted δ (seed)")
-    ax0.set_xlabel("‖Δθ‖ along direction")
-    ax0.set_ylabel("alignment loss")
+    ax0.set_xlabel("‖Δθ‖ along direction (L2 norm of the parameter change)")
+    ax0.set_ylabel("alignment loss (nats)")
     ax0.grid(alpha=0.3)
-    ax0.legend(fontsize=7)
+    legend_outside(ax0, where="below", fontsize=7)
 
     names = list(dirs)
     cap = float(result.get("max_radius", np.nan))
@@ -387,10 +398,10 @@ def plot_bypass(result: Mapping[str, Any], title: str | None = "Bypass radius") 
         )
     ax1.set_xticks(x)
     ax1.set_xticklabels(names, fontsize=8, rotation=20)
-    ax1.set_ylabel("radius to reach τ")
+    ax1.set_ylabel("radius to reach τ (‖Δθ‖, L2)")
     ax1.set_yscale("log")
     ax1.grid(alpha=0.3, axis="y")
-    ax1.legend(fontsize=7)
+    legend_outside(ax1, where="below", fontsize=7, ncol=2)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -456,11 +467,11 @@ def plot_reward_margins(
     for (label, mask), c in zip(masks.items(), colors, strict=True):
         ax0.hist(m[mask], bins=edges, alpha=0.5, color=c, label=f"{label} (n={int(mask.sum())})")
     ax0.axvline(0.0, color="k", lw=0.8, ls=":")
-    ax0.set_xlabel("Δr = R(x, y_w) − R(x, y_l)")
-    ax0.set_ylabel("pairs")
+    ax0.set_xlabel("Δr = R(x, y_w) − R(x, y_l) (reward units)")
+    ax0.set_ylabel("pairs (count)")
     ax0.set_title("reward margin", fontsize=9)
     ax0.grid(alpha=0.3)
-    ax0.legend(fontsize=7)
+    legend_outside(ax0, where="below", fontsize=7, ncol=1)
     t_edges = np.linspace(0.0, 1.0, bins + 1)
     for ax, b in zip(axes[1:], beta_rs, strict=True):
         notes = []
@@ -479,7 +490,8 @@ def plot_reward_margins(
             bbox={"facecolor": "white", "alpha": 0.7, "lw": 0},
         )
         ax.set_xlim(0.0, 1.0)
-        ax.set_xlabel(f"σ(β_r Δr), β_r = {b:g}")
+        ax.set_xlabel(f"σ(β_r Δr), β_r = {b:g} (probability)")
+        ax.set_ylabel("pairs (count)")
         ax.set_title(f"soft target, β_r = {b:g}", fontsize=9)
         ax.grid(alpha=0.3)
     if title:
@@ -498,8 +510,8 @@ def probe_accuracy_plotly(probes: Mapping[int, Any] | Sequence[Any]) -> Any:
     fig.add_trace(go.Scatter(x=layers, y=val, mode="lines+markers", name="held-out"))
     fig.add_hline(y=0.5, line_dash="dot", annotation_text="chance")
     fig.update_layout(
-        xaxis_title="layer",
-        yaxis_title="accuracy",
+        xaxis_title="layer (index)",
+        yaxis_title="accuracy (fraction)",
         yaxis_range=[0.4, 1.02],
         title="Safety probe accuracy per layer",
     )
@@ -534,8 +546,8 @@ def worst_case_curves_plotly(curves: Mapping[str, Any], key: str = "cumulative_f
     )
     fig.update_layout(
         xaxis_type="log",
-        xaxis_title="neurons perturbed (%)",
-        yaxis_title="ΔL(K) / ΔL(all)",
+        xaxis_title="neurons perturbed (% of all)",
+        yaxis_title="ΔL(K) / ΔL(all) (fraction)",
         title="Top-K vs Random-K",
     )
     return fig

@@ -4,13 +4,15 @@ Examples:
     >>> res = {"ks": [0, 5], "asr": [0.1, 0.4], "ci_low": [0.0, 0.2], "ci_high": [0.2, 0.6]}
     >>> fig = plot_prefill_asr({"model": res})
     >>> fig.axes[0].get_xlabel()
-    'prefilled harmful tokens k'
+    'prefilled harmful tokens k (tokens)'
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from safelens.viz.style import integer_ticks, legend_outside, overlap_labels, series_style
 
 __all__ = ["plot_prefill_asr"]
 
@@ -58,20 +60,22 @@ def plot_prefill_asr(
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
     else:
         fig = ax.figure
-    for name, res in results_by_model.items():
+    names = overlap_labels({n: (list(r["ks"]), list(r[key])) for n, r in results_by_model.items()})
+    for i, (name, res) in enumerate(results_by_model.items()):
         ks = list(res["ks"])
         ys = [100 * v for v in res[key]]
-        (line,) = ax.plot(ks, ys, marker="o", label=name)
+        (line,) = ax.plot(ks, ys, label=names[name], **series_style(i))
         if key == "asr" and "ci_low" in res and "ci_high" in res:
             ax.fill_between(ks, [100 * v for v in res["ci_low"]],
                             [100 * v for v in res["ci_high"]], alpha=0.15,
                             color=line.get_color())
-    ax.set_xlabel("prefilled harmful tokens k")
-    ax.set_ylabel("ASR (%)")
+    ax.set_xlabel("prefilled harmful tokens k (tokens)")
+    ax.set_ylabel("ASR (% of harmful prompts)")
     ax.set_ylim(-2, 102)
+    integer_ticks(ax)
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     fig.tight_layout()
     return fig

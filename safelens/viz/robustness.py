@@ -6,6 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
+from safelens.viz.style import legend_outside, overlap_labels, series_style
+
 __all__ = ["plot_layer_sensitivity", "plot_matrix", "plot_robustness_curves"]
 
 
@@ -21,8 +25,9 @@ def plot_robustness_curves(
     ax: Any = None,
     title: str | None = None,
 ) -> Any:
-    """One line per model: ``metric`` (percent, with its interval as a band and error bars)
-    against the attack strength of :mod:`safelens.attacks.curves` records.
+    """One line per model: ``metric`` (percent, with its interval as error bars) against the
+    attack strength of :mod:`safelens.attacks.curves` records; where a point has two or more
+    seeds (``per_seed``), the spread over seeds (mean ± 1 s.d.) is drawn as a band.
 
     Args:
         records: ``{model label: record}``, records of one attack (same strengths' kind).
@@ -38,26 +43,42 @@ def plot_robustness_curves(
     if ax is None:
         _, ax = plt.subplots(figsize=(5.2, 3.6))
     labels = None
-    for name, rec in records.items():
+    # Records of one attack share their strengths, so equal values mean coinciding curves.
+    names = overlap_labels({
+        name: [p[metric]["value"] for p in rec["curve"] if p.get(metric)]
+        for name, rec in records.items()
+    })
+    for i, (name, rec) in enumerate(records.items()):
         points = [p for p in rec["curve"] if p.get(metric)]
         xs, labels = _strength_x([p["strength"] for p in points])
         ys = [100 * p[metric]["value"] for p in points]
         lo = [100 * p[metric]["ci_low"] for p in points]
         hi = [100 * p[metric]["ci_high"] for p in points]
-        ax.errorbar(xs, ys, yerr=[[y - a for y, a in zip(ys, lo, strict=True)],
-                                  [b - y for y, b in zip(ys, hi, strict=True)]],
-                    marker="o", capsize=3, label=name)
+        per_seed = [[r["value"] for r in p[metric].get("per_seed") or [] if r and
+                     r.get("value") is not None] for p in points]
+        n_seeds = max((len(v) for v in per_seed), default=0)
+        spread = f" (band: ± 1 s.d. over {n_seeds} seeds)" if n_seeds >= 2 else ""
+        bars = ax.errorbar(xs, ys, yerr=[[y - a for y, a in zip(ys, lo, strict=True)],
+                                         [b - y for y, b in zip(ys, hi, strict=True)]],
+                           capsize=3, label=names[name] + spread, **series_style(i))
+        if n_seeds >= 2:
+            sd = np.array([100 * np.std(v, ddof=1) if len(v) >= 2 else np.nan for v in per_seed])
+            mean = np.array([100 * np.mean(v) if v else np.nan for v in per_seed])
+            ax.fill_between(xs, mean - sd, mean + sd, color=bars.lines[0].get_color(),
+                            alpha=0.15, lw=0)
     if labels is not None:
         ax.set_xticks(range(len(labels)), labels)
     first = next(iter(records.values()))
-    ax.set_xlabel({"parameter-noise": "relative parameter noise σ",
-                   "activation-noise": "relative activation noise σ",
-                   "quantization": "weight format"}.get(first["attack"], "strength"))
-    ax.set_ylabel(f"{metric.replace('_', '-')} (%)")
+    ax.set_xlabel({"parameter-noise": "relative parameter noise σ (‖ε‖ / ‖W‖ per tensor)",
+                   "activation-noise": "relative activation noise σ (‖δ‖ / ‖a‖ per position)",
+                   "quantization": "weight format (bits and scheme)"}.get(first["attack"],
+                                                                          "strength (as given)"))
+    ax.set_ylabel(f"{metric.replace('_', '-')} (% of prompts)")
     ax.set_ylim(-3, 103)
     ax.set_title(title or first["attack"])
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    legend_outside(ax)
+    ax.figure.tight_layout()
     return ax
 
 
@@ -76,8 +97,8 @@ def plot_layer_sensitivity(sensitivity: Mapping[str, float], top: int | None = N
     ax.bar(range(len(names)), values, color=colors)
     ax.set_xticks(range(len(names)), [n.replace("layers.", "") for n in names], rotation=90,
                   fontsize=7)
-    ax.set_xlabel("block" + (f" (red: top {top})" if top else ""))
-    ax.set_ylabel("sensitivity s_l")
+    ax.set_xlabel("block (index)" + (f"; red: top {top}" if top else ""))
+    ax.set_ylabel("sensitivity s_l (nats / ε², ≈ tr H_ll)")
     ax.set_title(title)
     return ax
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from safelens.viz.style import integer_ticks, legend_outside, overlap_labels, series_style
+
 __all__ = ["METRIC_LABELS", "plot_curves", "plot_metric_bars", "plot_paired_differences"]
 
 #: Axis label (with unit) of each metric of ``safelens.simulation.metrics``.
@@ -84,7 +86,7 @@ def plot_metric_bars(
     groups = _check(result, metrics, "summary")
     fig, axes = _grid(len(metrics))
     n = len(result.get("seeds", []))
-    for ax, m in zip(axes, metrics, strict=True):
+    for k, (ax, m) in enumerate(zip(axes, metrics, strict=True)):
         stats = [result["summary"][m][g] for g in groups]
         x = np.arange(len(groups))
         ax.bar(x, [s["value"] for s in stats], 0.6, yerr=_yerr(stats), capsize=4,
@@ -98,8 +100,9 @@ def plot_metric_bars(
         ax.grid(axis="y", alpha=0.3)
         top = max([s["ci_high"] or s["value"] for s in stats]
                   + (list(reported[m]) if reported and m in reported else []))
-        ax.set_ylim(0, 1.3 * top if top > 0 else 1)  # headroom for the legend
-        ax.legend(fontsize=7, loc="upper right")
+        ax.set_ylim(0, 1.1 * top if top > 0 else 1)
+        if k == len(metrics) - 1:  # one legend, right of the last panel: the same in every one
+            legend_outside(ax, fontsize=7)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -128,20 +131,24 @@ def plot_curves(
     groups = _check(result, metrics, "curves")
     fig, axes = _grid(len(metrics), width=4.0)
     for ax, m in zip(axes, metrics, strict=True):
+        names = overlap_labels({g: np.asarray(result["curves"][m][g]["value"], dtype=float)
+                                for g in groups})
         for i, g in enumerate(groups):
             c = result["curves"][m][g]
             v = np.asarray(c["value"], dtype=float)
             x = np.arange(v.size)
-            ax.plot(x, v, color=f"C{i}", label=g)
+            ax.plot(x, v, color=f"C{i}", label=names[g], ms=4,
+                    markevery=max(1, v.size // 10), **series_style(i))
             if c["ci_low"][0] is not None:
                 ax.fill_between(x, np.asarray(c["ci_low"], float), np.asarray(c["ci_high"], float),
                                 color=f"C{i}", alpha=0.2, lw=0)
         if m in log_y:
             ax.set_yscale("log")
-        ax.set_xlabel("epoch (0 = initialisation)")
+        ax.set_xlabel("epoch (count; 0 = initialisation)")
         ax.set_ylabel(METRIC_LABELS.get(m, m), fontsize=8)
+        integer_ticks(ax)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
+        legend_outside(ax, where="below")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -218,3 +218,160 @@ def test_explorer_from_probe_and_without(model):
     assert "norm" in ex2.score_name or "‖" in ex2.score_name
     with pytest.raises(ValueError, match=r"scores must be \[n_layers"):
         NeuronExplorer(model, scores=torch.zeros(3, 3))
+
+
+# ------------------------------------------------------------------ per-token and top examples
+
+
+def test_neuron_token_activations_match_a_direct_hook_read(model):
+    from safelens.geometry.neurons import neuron_token_activations, token_activations
+    from safelens.models.chat import prompt_ids
+
+    out = neuron_token_activations(model, 1, 5, HARMFUL[0])
+    ids = prompt_ids(model.tokenizer, HARMFUL[0])
+    assert out["activations"].shape == (len(ids),)  # [T]
+    assert out["token_ids"].tolist() == ids and len(out["tokens"]) == len(ids)
+    _, cache = model.run_with_cache(torch.tensor([ids]), names_filter=[mlp_post_hook(1)])
+    torch.testing.assert_close(out["activations"], cache[mlp_post_hook(1)][0, :, 5].float())
+    # Raw text: the text's own tokens, no template.
+    raw = token_activations(model, "plain words", layers=[0], chat_format=False)
+    assert raw["activations"].shape == (len(raw["tokens"]), 1, model.cfg.d_mlp)
+    assert "".join(raw["tokens"]) == "plain words"
+    with pytest.raises(ValueError, match="layer must be in"):
+        token_activations(model, "x", layers=[model.cfg.n_layers])
+
+
+def test_top_activating_examples_are_sorted_and_match_token_peaks(model):
+    from safelens.errors import SafelensError
+    from safelens.geometry.neurons import (
+        mlp_max_activations,
+        neuron_token_activations,
+        top_activating_examples,
+    )
+
+    prompts = HARMFUL + BENIGN + ["Tell me a joke about cats and dogs, please."]
+    top = top_activating_examples(model, 1, 5, prompts, k=3)
+    assert [e["rank"] for e in top] == [1, 2, 3]
+    acts = [e["activation"] for e in top]
+    assert acts == sorted(acts, reverse=True)
+    for e in top:  # the peak is the max of the prompt's per-token activations, at that token
+        tok = neuron_token_activations(model, 1, 5, e["prompt"])
+        assert e["activation"] == pytest.approx(float(tok["activations"].max()), abs=1e-5)
+        assert tok["tokens"][e["position"]] == e["token"]
+    # The all-layer peaks give the same answer without another forward.
+    peaks = mlp_max_activations(model, prompts)
+    assert peaks[0].shape == (len(prompts), model.cfg.n_layers, model.cfg.d_mlp)
+    again = top_activating_examples(model, 1, 5, prompts, k=3, peaks=peaks)
+    assert [e["index"] for e in again] == [e["index"] for e in top]
+    assert len(top_activating_examples(model, 0, 0, prompts, k=99)) == len(prompts)
+    with pytest.raises(SafelensError, match="k must be >= 1"):
+        top_activating_examples(model, 0, 0, prompts, k=0)
+    with pytest.raises(SafelensError, match="peaks must be"):
+        top_activating_examples(model, 0, 0, prompts[:2], peaks=peaks)
+
+
+# ------------------------------------------------------------------ widget: layout, filter, views
+
+
+def _walk(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _walk(child)
+
+
+def test_explorer_layout_has_no_fixed_pixel_widths(explorer):
+    import ipywidgets
+
+    for w in _walk(explorer.widget):
+        width = getattr(getattr(w, "layout", None), "width", None)
+        assert not (width and width.endswith("px")), (type(w).__name__, width)
+        if isinstance(w, ipywidgets.Button):
+            assert w.layout.width == "auto", w.description
+        if isinstance(w, ipywidgets.HBox):
+            assert w.layout.flex_flow == "row wrap"
+
+
+def test_static_html_fallback_lists_the_page(explorer):
+    explorer.set_layer_filter(None)
+    explorer.show_page(0)
+    explorer.select(*explorer.page_neurons[0])
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert not bundle["text/plain"].startswith("VBox(")
+    page = bundle["text/html"]
+    assert page == explorer._repr_html_() and "<script" not in page
+    assert page.count("<tr") >= len(explorer.page_neurons) + 1
+    for lay, j in explorer.page_neurons:
+        assert f"<td>{lay}</td><td>{j}</td><td>{float(explorer.scores[lay, j]):.4g}</td>" in page
+        promoted = explorer.effects(lay, j)["promoted"][0][0]
+        import html
+
+        assert html.escape(repr(promoted)) in page
+    assert "top-activating prompts" in page
+
+
+def test_layer_filter_restricts_the_ranking(explorer, model):
+    first = explorer.set_layer_filter(1)
+    assert explorer.layer_filter == 1 and len(explorer.view) == model.cfg.d_mlp
+    assert all(lay == 1 for lay, _ in first) and explorer.layer == 1
+    scores = [float(explorer.scores[1, j]) for j in explorer.view[:, 1].tolist()]
+    assert scores == sorted(scores, reverse=True)
+    assert explorer.neuron == int(explorer.scores[1].argmax())
+    assert explorer.rank_w.max == model.cfg.d_mlp and explorer.layer_only_w.value
+    assert "layer 1" in explorer.page_label.value
+    explorer.next_page()
+    assert all(lay == 1 for lay, _ in explorer.page_neurons)
+    # Rank slider: the r-th best neuron of the layer, on its page.
+    explorer.rank_w.value = 7
+    assert (explorer.layer, explorer.neuron) == tuple(explorer.view[6].tolist())
+    assert explorer.page == 6 // explorer.page_size
+    # Layer slider under the filter: that layer's best neuron.
+    explorer.layer_w.value = 0
+    assert explorer.layer_filter == 0 and explorer.neuron == int(explorer.scores[0].argmax())
+    explorer.layer_only_w.value = False
+    assert explorer.layer_filter is None and len(explorer.view) == explorer.scores.numel()
+    explorer.select_rank(3)
+    assert explorer.info["rank"] == 3 and explorer.rank_w.value == 3
+
+
+def test_token_view_and_examples_panel(explorer, model):
+    from safelens.geometry.neurons import neuron_token_activations
+
+    explorer.select(1, 5)
+    assert [e["rank"] for e in explorer.info["examples"]] == list(
+        range(1, len(explorer.example_prompts) + 1)
+    )[: explorer.k_examples]
+    assert "top-activating prompts" in explorer.examples_w.value
+    explorer.prompt_w.value = HARMFUL[0]
+    view = explorer.show_tokens()
+    direct = neuron_token_activations(model, 1, 5, HARMFUL[0])
+    torch.testing.assert_close(view["activations"], direct["activations"])
+    assert explorer.token_w.value.count("<span") == len(direct["tokens"])
+    assert explorer.token_w.value in explorer.to_html()
+    explorer.select(0, 1)  # another neuron clears the token view
+    assert explorer.token_view is None and explorer.token_w.value == ""
+
+
+def test_token_activation_html_checks_lengths():
+    from safelens.errors import SafelensError
+    from safelens.viz.explorer import token_activation_html
+
+    out = token_activation_html(["a", "<b>\n"], torch.tensor([1.0, 0.0]))
+    assert "&lt;b&gt;" in out and "↵" in out and "+1.000" in out
+    with pytest.raises(SafelensError, match=r"activations must be \[T=2\]"):
+        token_activation_html(["a", "b"], [1.0])
+
+
+def test_html_export_without_widget_state_shows_the_table(explorer):
+    """nbconvert skips a widget view whose state is not saved (what clean_notebooks.py leaves)
+    and falls back to the explorer's text/html instead of a blank output."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    bundle = explorer._repr_mimebundle_()
+    cell = nbformat.v4.new_code_cell("explorer")
+    cell.outputs = [nbformat.v4.new_output("execute_result", data=bundle, execution_count=1)]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    assert "Neuron explorer" in body and f"<td>{explorer.page_neurons[0][1]}</td>" in body
+    assert "VBox(children" not in body

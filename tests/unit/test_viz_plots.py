@@ -167,7 +167,7 @@ def test_probe_layers_and_accuracy_plot(tiny):
     # Chosen and rejected responses differ, so the probes separate their training data.
     assert all(p.accuracy_train >= 0.5 for p in probes.values())
     fig = plot_probe_accuracy(probes)
-    assert fig.axes[0].get_ylabel() == "accuracy"
+    assert fig.axes[0].get_ylabel() == "accuracy (fraction of examples)"
     probe_accuracy_plotly(list(probes.values()))
     with pytest.raises(ValueError, match="layers must be"):
         probe_layers(tiny, _rows(2), layers=[5])
