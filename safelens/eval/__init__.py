@@ -25,6 +25,7 @@ from safelens.eval.metrics import (
     bootstrap_ci,
     claim_verdict,
     cohen_kappa,
+    difference_rows,
     format_summary,
     judge_agreement,
     paired_bootstrap_difference,
@@ -62,5 +63,5 @@ __all__ = [
     "wilson_ci",
 ]
 # Rates (one shape for every proportion) and the win rate, moved here from safelens.reward.
-__all__ += ["Rate", "claim_verdict", "paired_bootstrap_difference", "paired_difference", "reward_win_rate",
+__all__ += ["Rate", "claim_verdict", "difference_rows", "paired_bootstrap_difference", "paired_difference", "reward_win_rate",
             "win_outcomes", "win_rate", "win_rate_ci", "win_rate_summary"]

@@ -510,6 +510,45 @@ def claim_verdict(
             "smallest_effect": float(smallest_effect)}
 
 
+def difference_rows(
+    differences: Mapping[str, Mapping[str, Any]],
+    verdicts: Mapping[str, Mapping[str, Any]] | None = None,
+    rates: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
+) -> list[dict[str, Any]]:
+    """One table row per metric: each arm's rate, the paired difference with its interval, the
+    design's minimum detectable effect and the claim's verdict (``pandas.DataFrame(rows)``).
+
+    Args:
+        differences: ``{metric: paired_bootstrap_difference(...)}`` (A − B).
+        verdicts: ``{metric: claim_verdict(...)}``; a metric without one gets ``"-"``.
+        rates: ``{arm: {metric: Rate}}`` to show each arm's rate beside the difference.
+
+    Returns:
+        ``[{"metric", <arm> ..., "A − B (points)", "95% CI", "MDE (points)", "verdict"}]``, numbers
+        in percentage points rounded to 0.1.
+
+    Examples:
+        >>> d = {"diff": -0.05, "ci_low": -0.09, "ci_high": -0.01, "mde": 0.04}
+        >>> difference_rows({"asr": d})[0]["95% CI"]
+        '[-9.0, -1.0]'
+    """
+    rows = []
+    for metric, d in differences.items():
+        row: dict[str, Any] = {"metric": metric}
+        for arm, per_metric in (rates or {}).items():
+            r = per_metric.get(metric)
+            row[arm] = None if r is None else round(100 * float(r["value"]), 1)
+        mde = d.get("mde")
+        row.update({
+            "A − B (points)": round(100 * float(d["diff"]), 1),
+            "95% CI": f"[{100 * float(d['ci_low']):.1f}, {100 * float(d['ci_high']):.1f}]",
+            "MDE (points)": None if mde is None else round(100 * float(mde), 1),
+            "verdict": (verdicts or {}).get(metric, {}).get("verdict", "-"),
+        })
+        rows.append(row)
+    return rows
+
+
 def cohen_kappa(a: np.ndarray | Sequence[bool], b: np.ndarray | Sequence[bool]) -> float | None:
     """Cohen's kappa of two binary raters: ``(p_o - p_e) / (1 - p_e)``.
 

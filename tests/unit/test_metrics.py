@@ -403,3 +403,18 @@ def test_claim_verdict_rejects_bad_settings() -> None:
         claim_verdict(d, "smaller", 0.05)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="smallest_effect"):
         claim_verdict(d, "lower", 0.0)
+
+
+def test_difference_rows_give_points_interval_mde_and_verdict() -> None:
+    from safelens.eval.metrics import claim_verdict, difference_rows, paired_bootstrap_difference
+
+    rng = np.random.default_rng(1)
+    a, b = rng.random((3, 100)) < 0.1, rng.random((3, 100)) < 0.4
+    d = paired_bootstrap_difference(a, b)
+    rows = difference_rows({"asr": d}, {"asr": claim_verdict(d, "lower", 0.05)},
+                           rates={"A": {"asr": rate(a.ravel())}, "B": {"asr": rate(b.ravel())}})
+    (row,) = rows
+    assert row["verdict"] == "reproduced"
+    assert row["A − B (points)"] == pytest.approx(row["A"] - row["B"], abs=0.11)
+    low, high = (float(x) for x in row["95% CI"].strip("[]").split(","))
+    assert low < row["A − B (points)"] < high and row["MDE (points)"] > 0
