@@ -45,6 +45,7 @@ from safelens.eval.metrics import claim_verdict, paired_bootstrap_difference, ra
 from safelens.eval.runner import evaluate_policy
 from safelens.models import load_model
 from safelens.models.fingerprint import model_fingerprint
+from safelens.training.rundir import read_log
 from safelens.training.runs import aligned_baseline, train_or_reuse
 
 ARMS = ("dpo", "shapo-t")
@@ -77,6 +78,13 @@ def eval_sets(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
             "dna": dna[:: max(1, len(dna) // args.n_ood)][: args.n_ood]}
 
 
+def sam_trace(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The SAM steps of a run's log: step, perturbed-loss gap, radius and preference loss."""
+    return [{"step": h["step"], "sam/gap": h["sam/loss_perturbed"] - h["loss"],
+             "sam/rho": h.get("sam/rho"), "loss": h["loss"], "pref_loss": h.get("pref_loss")}
+            for h in history if h.get("sam/loss_perturbed") is not None]
+
+
 def run_one(arm: str, seed: int, args: argparse.Namespace, base: Path,
             sets: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, list[bool]], dict[str, Any]]:
     """Train (or reuse) one arm at one seed, evaluate and attack it: per-prompt outcomes + record."""
@@ -105,12 +113,12 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, base: Path,
         eval_rows=sets["harmful"], overwrite=True)
     outcomes["asr_after_ft"] = [bool(x) for x in atk["success"]["after"]["asr"]]
     last = rec.history[-1] if rec.history else {}
-    sam = [h for h in rec.history if h.get("sam/loss_perturbed") is not None]
-    gaps = [h["sam/loss_perturbed"] - h["loss"] for h in sam]
-    radii = [h["sam/rho"] for h in sam if h.get("sam/rho") is not None]
+    trace = sam_trace(rec.history)
+    gaps = [t["sam/gap"] for t in trace]
+    radii = [t["sam/rho"] for t in trace if t["sam/rho"] is not None]
     record = {"seed": seed, "train_wall_s": last.get("time"), "steps": len(rec.history),
               "final": {k: last.get(k) for k in ("loss", "rewards/margins", "rewards/accuracies")},
-              "sam_gap_logged": gaps, "sam_rho_logged": radii,
+              "sam_trace": trace,
               "sam_gap_median": float(np.median(gaps)) if gaps else None,
               "sam_rho_at_cap": (float(np.mean([r >= args.rho * (1 - 1e-6) for r in radii]))
                                  if radii else None),
@@ -160,6 +168,12 @@ def main() -> None:
     for seed in args.seeds:
         for arm in ARMS:
             if str(seed) in outcomes[arm]:
+                log = Path(args.out) / f"{arm}-seed{seed}"
+                if (log / "log.jsonl").exists():  # a record from an older script: add the trace
+                    rec = runs[arm][str(seed)]
+                    rec["sam_trace"] = sam_trace(read_log(log))
+                    rec.pop("sam_gap_logged", None)
+                    rec.pop("sam_rho_logged", None)
                 continue
             outcomes[arm][str(seed)], runs[arm][str(seed)] = run_one(arm, seed, args, base, sets)
         seeds = sorted({int(s) for s in outcomes["dpo"]} & {int(s) for s in outcomes["shapo-t"]})
