@@ -45,6 +45,11 @@ METRIC_UNITS: dict[str, str] = {
     "logps/rejected": "nats",
     "grad_norm": "L2 norm",
     "learning_rate": "per step",
+    "pref_loss": "nats",
+    "nll_loss": "nats",
+    "sam/loss_perturbed": "nats",
+    "sam/gap": "perturbed − clean loss, nats",
+    "sam/rho": "radius ‖ε_S‖, L2 norm",
 }
 
 
