@@ -25,7 +25,7 @@ path is measured: what later layers do with ``w`` is not.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -183,35 +183,19 @@ def mlp_activations(
         raise ValueError("prompts is empty; expected at least one prompt")
     if pooling not in ("mean", "last"):
         raise ValueError(f"pooling must be 'mean' or 'last', got {pooling!r}")
-    n_layers = int(model.cfg.n_layers)
-    layers = list(range(n_layers)) if layers is None else [int(x) for x in layers]
-    for x in layers:
-        check_neuron(model, x, 0)
-    names = [mlp_post_hook(x) for x in layers]
-    ids, att = _right_padded_prompts(model, list(prompts), system_prompt)
-    device = next(model.original_model.parameters()).device
-    stop = max(layers) + 1
-    extra: dict[str, Any] = {"stop_at_layer": stop} if stop < n_layers else {}
     out = []
-    with torch.no_grad():
-        for start in range(0, len(prompts), batch_size):
-            sub_ids = ids[start : start + batch_size].to(device)  # [b, T]
-            sub_att = att[start : start + batch_size].to(device)  # [b, T]
-            _, cache = model.run_with_cache(
-                sub_ids, names_filter=names, attention_mask=sub_att, **extra
-            )
-            per_layer = []
-            for name in names:
-                acts = cache[name].float()  # [b, T, d_mlp]
-                if pooling == "mean":
-                    m = sub_att.unsqueeze(-1).to(acts.dtype)  # [b, T, 1]
-                    pooled = (acts * m).sum(1) / m.sum(1)  # [b, d_mlp]
-                else:
-                    last = sub_att.sum(1) - 1  # [b]
-                    pooled = acts[torch.arange(acts.shape[0], device=acts.device), last]
-                per_layer.append(pooled.cpu())
-            out.append(torch.stack(per_layer, dim=1))  # [b, L, d_mlp]
-            del cache
+    for sub_att, per_layer_acts in _mlp_post_batches(model, prompts, layers, batch_size,
+                                                     system_prompt):
+        per_layer = []
+        for acts in per_layer_acts:  # [b, T, d_mlp]
+            if pooling == "mean":
+                m = sub_att.unsqueeze(-1).to(acts.dtype)  # [b, T, 1]
+                pooled = (acts * m).sum(1) / m.sum(1)  # [b, d_mlp]
+            else:
+                last = sub_att.sum(1) - 1  # [b]
+                pooled = acts[torch.arange(acts.shape[0], device=acts.device), last]
+            per_layer.append(pooled.cpu())
+        out.append(torch.stack(per_layer, dim=1))  # [b, L, d_mlp]
     return torch.cat(out)  # [N, L, d_mlp]
 
 
@@ -243,6 +227,33 @@ def _layer_list(model: TransformerBridge, layers: Sequence[int] | None) -> list[
     for x in out:
         check_neuron(model, x, 0)
     return out
+
+
+def _mlp_post_batches(
+    model: TransformerBridge,
+    prompts: Sequence[str],
+    layers: Sequence[int] | None,
+    batch_size: int,
+    system_prompt: str | None,
+) -> Iterator[tuple[Tensor, list[Tensor]]]:
+    """Chat-formatted, right-padded prompts in batches through the model (no grad), stopping
+    after the last layer read: yields ``(attention_mask [b, T], [hook_post [b, T, d_mlp] float32
+    per layer])``."""
+    layer_ids = _layer_list(model, layers)
+    names = [mlp_post_hook(x) for x in layer_ids]
+    ids, att = _right_padded_prompts(model, list(prompts), system_prompt)  # [N, T] x2
+    device = _model_device(model)
+    stop = max(layer_ids) + 1
+    extra: dict[str, Any] = {"stop_at_layer": stop} if stop < int(model.cfg.n_layers) else {}
+    with torch.no_grad():
+        for start in range(0, len(prompts), batch_size):
+            sub_att = att[start : start + batch_size].to(device)  # [b, T]
+            _, cache = model.run_with_cache(
+                ids[start : start + batch_size].to(device), names_filter=names,
+                attention_mask=sub_att, **extra)
+            acts = [cache[name].float() for name in names]
+            del cache
+            yield sub_att, acts
 
 
 def token_activations(
@@ -370,30 +381,17 @@ def mlp_max_activations(
     """
     if not prompts:
         raise SafelensError("prompts is empty; expected at least one prompt")
-    layer_ids = _layer_list(model, layers)
-    names = [mlp_post_hook(x) for x in layer_ids]
-    ids, att = _right_padded_prompts(model, list(prompts), system_prompt)  # [N, T] x2
-    device = _model_device(model)
-    stop = max(layer_ids) + 1
-    extra: dict[str, Any] = {"stop_at_layer": stop} if stop < int(model.cfg.n_layers) else {}
     values, positions = [], []
-    with torch.no_grad():
-        for start in range(0, len(prompts), batch_size):
-            sub_ids = ids[start : start + batch_size].to(device)  # [b, T]
-            sub_att = att[start : start + batch_size].to(device)  # [b, T]
-            _, cache = model.run_with_cache(
-                sub_ids, names_filter=names, attention_mask=sub_att, **extra
-            )
-            pad = (sub_att == 0).unsqueeze(-1)  # [b, T, 1]
-            per_value, per_pos = [], []
-            for name in names:
-                acts = cache[name].float().masked_fill(pad, float("-inf"))  # [b, T, d_mlp]
-                v, i = acts.max(dim=1)  # [b, d_mlp] x2
-                per_value.append(v.cpu())
-                per_pos.append(i.cpu())
-            values.append(torch.stack(per_value, dim=1))  # [b, L, d_mlp]
-            positions.append(torch.stack(per_pos, dim=1))  # [b, L, d_mlp]
-            del cache
+    for sub_att, per_layer_acts in _mlp_post_batches(model, prompts, layers, batch_size,
+                                                     system_prompt):
+        pad = (sub_att == 0).unsqueeze(-1)  # [b, T, 1]
+        per_value, per_pos = [], []
+        for acts in per_layer_acts:
+            v, i = acts.masked_fill(pad, float("-inf")).max(dim=1)  # [b, d_mlp] x2
+            per_value.append(v.cpu())
+            per_pos.append(i.cpu())
+        values.append(torch.stack(per_value, dim=1))  # [b, L, d_mlp]
+        positions.append(torch.stack(per_pos, dim=1))  # [b, L, d_mlp]
     return torch.cat(values), torch.cat(positions)
 
 
