@@ -626,6 +626,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # The reader left (`safelens ... | head`): not an error. Point stdout at /dev/null so
+        # the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except _user_errors() as err:
         # Bad input is the user's to fix: a one-line message, not a traceback.
         print(f"safelens: error: {one_line(err)}", file=sys.stderr)

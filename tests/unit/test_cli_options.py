@@ -115,3 +115,16 @@ def test_print_config_checks_settings_and_out_is_required_without_it(capsys):
     assert "lr" in capsys.readouterr().err
     assert main(["align", "--method", "dpo"]) == 2
     assert "--out is required" in capsys.readouterr().err
+
+
+def test_output_piped_into_a_reader_that_leaves_is_not_an_error():
+    """`safelens align ... --print-config | head`: exit 0 and no 'Broken pipe' error line (`true`
+    exits before Python starts writing, so the write always meets a closed pipe)."""
+    import subprocess
+    import sys
+
+    cmd = (f"{sys.executable} -m safelens align --method dpo --preset quick --print-config "
+           "| true")
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True,
+                          timeout=120)
+    assert "Broken pipe" not in done.stderr and done.returncode == 0, done.stderr
