@@ -14,7 +14,14 @@ Every checkpoint is then
 * attacked by harmful fine-tuning (20 SFT steps on ``data/attacks/harmful.jsonl``), in-domain
   ASR after.
 
-Differences ShaPO-T − DPO come from ``paired_bootstrap_difference`` over (prompt, seed), each
+``--arms`` adds controls beside DPO and ShaPO-T (each trained, evaluated and attacked the same
+way, each compared with DPO; ``shapo-t`` is also compared with ``shapo-t-random``, the test of
+selectivity at a matched gap): ``shapo-t-random`` (as many random neurons in the same blocks),
+``shapo-t-uniform`` (every trainable parameter), ``shapo-t-reuse`` (``sam_mode=reuse``) and
+``shapo-t-tau1`` (a SAM step every step). With ``--target-gap`` every ShaPO arm holds the same
+first-order gap, so the subspaces are compared at a matched gap.
+
+Differences arm − DPO come from ``paired_bootstrap_difference`` over (prompt, seed), each
 with its 95% interval and the design's minimum detectable effect. The summary in ``--results``
 keeps every per-prompt outcome, so a later session adds seeds without retraining the ones
 there (it refuses to mix in outcomes from other settings or another baseline); runs and
@@ -22,6 +29,8 @@ evaluations are also cached under ``--out``.
 
     python scripts/shapo_power.py --seeds 0 1 2 --rho 5 --target-gap 0.1 \\
         --results results/seed000/shapo_gap_vs_dpo.json
+    python scripts/shapo_power.py --arms dpo shapo-t shapo-t-random --seeds 0 1 2 --rho 5 \\
+        --target-gap 0.1 --results results/seed000/shapo_gap_vs_dpo.json
 """
 
 from __future__ import annotations
@@ -45,10 +54,19 @@ from safelens.eval.metrics import claim_verdict, paired_bootstrap_difference, ra
 from safelens.eval.runner import evaluate_policy
 from safelens.models import load_model
 from safelens.models.fingerprint import model_fingerprint
-from safelens.training.rundir import read_log
 from safelens.training.runs import aligned_baseline, train_or_reuse
 
-ARMS = ("dpo", "shapo-t")
+#: every arm's method and settings beside the design's (steps, rows, radius, gap)
+ARMS: dict[str, tuple[str, dict[str, Any]]] = {
+    "dpo": ("dpo", {}),
+    "shapo-t": ("shapo-t", {"subspace": "selective"}),
+    "shapo-t-random": ("shapo-t", {"subspace": "random"}),
+    "shapo-t-uniform": ("shapo-t", {"subspace": "uniform"}),
+    "shapo-t-reuse": ("shapo-t", {"subspace": "selective", "sam_mode": "reuse"}),
+    "shapo-t-tau1": ("shapo-t", {"subspace": "selective", "sam_every": 1}),
+}
+#: pairs (a, b) whose difference a − b is reported beside each arm − DPO
+CONTRASTS = (("shapo-t", "shapo-t-random"),)
 METRICS = ("asr", "over_refusal", "asr_harmbench", "asr_dna", "asr_after_ft")
 #: the seed's claims: ShaPO-T's rate is lower than DPO's (over-refusal has no claim: its
 #: difference is reported as the price)
@@ -58,12 +76,13 @@ DESIGN_KEYS = ("steps", "rows", "rho", "target_gap", "tokens", "n_harmful", "n_b
 
 
 def arm_settings(arm: str, args: argparse.Namespace) -> dict[str, Any]:
+    method, extra = ARMS[arm]
     common: dict[str, Any] = {"max_steps": args.steps, "max_train_rows": args.rows,
                               "progress": False}
-    if arm == "shapo-t":
-        common.update(subspace="selective", rho=args.rho, sam_every=5, sam_mode="exact",
+    if method == "shapo-t":
+        common.update(rho=args.rho, sam_every=5, sam_mode="exact",
                       sam_target_gap=args.target_gap)
-    return common
+    return {**common, **extra}
 
 
 def eval_sets(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
@@ -90,7 +109,7 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, base: Path,
     """Train (or reuse) one arm at one seed, evaluate and attack it: per-prompt outcomes + record."""
     out = Path(args.out)
     t0 = time.time()
-    rec = train_or_reuse(out / f"{arm}-seed{seed}", arm, preset="quick", model=str(base),
+    rec = train_or_reuse(out / f"{arm}-seed{seed}", ARMS[arm][0], preset="quick", model=str(base),
                          seed=seed, **arm_settings(arm, args))
     model = load_model(str(rec.model_dir))
     gen = GenerationConfig(max_new_tokens=args.tokens, batch_size=32)
@@ -132,6 +151,8 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, base: Path,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--arms", nargs="+", default=["dpo", "shapo-t"], choices=list(ARMS),
+                    help="arms to train (DPO is always one: every difference is to DPO)")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--rows", type=int, default=1600)
     ap.add_argument("--rho", type=float, required=True,
@@ -156,8 +177,9 @@ def main() -> None:
     sets = eval_sets(args)
     design = {k: getattr(args, k) for k in DESIGN_KEYS}
     results = Path(args.results)
-    outcomes: dict[str, dict[str, dict[str, list[bool]]]] = {a: {} for a in ARMS}
-    runs: dict[str, dict[str, Any]] = {a: {} for a in ARMS}
+    arms = ["dpo", *[a for a in args.arms if a != "dpo"]]
+    outcomes: dict[str, dict[str, dict[str, list[bool]]]] = {}
+    runs: dict[str, dict[str, Any]] = {}
     if results.exists():
         old = json.loads(results.read_text(encoding="utf-8"))
         if old.get("design") != design or old.get("baseline_fingerprint") != base_id:
@@ -165,35 +187,61 @@ def main() -> None:
                              f"({old.get('design')}, {old.get('baseline_fingerprint')}); "
                              f"expected {design}, {base_id}: pass another --results")
         outcomes, runs = old["outcomes"], old["runs"]
+    for arm in arms:
+        outcomes.setdefault(arm, {})
+        runs.setdefault(arm, {})
     for seed in args.seeds:
-        for arm in ARMS:
+        for arm in arms:
             if str(seed) in outcomes[arm]:
-                log = Path(args.out) / f"{arm}-seed{seed}"
-                if (log / "log.jsonl").exists():  # a record from an older script: add the trace
-                    rec = runs[arm][str(seed)]
-                    rec["sam_trace"] = sam_trace(read_log(log))
-                    rec.pop("sam_gap_logged", None)
-                    rec.pop("sam_rho_logged", None)
                 continue
             outcomes[arm][str(seed)], runs[arm][str(seed)] = run_one(arm, seed, args, base, sets)
-        seeds = sorted({int(s) for s in outcomes["dpo"]} & {int(s) for s in outcomes["shapo-t"]})
+            write_json(results, summarize(outcomes, runs, args, base, base_id, design, sets))
+    summary = summarize(outcomes, runs, args, base, base_id, design, sets)
+    write_json(results, summary)
+    print(json.dumps(summary["verdicts_by_arm"], indent=1), flush=True)
 
-        def stack(arm: str, m: str, seeds: list[int] = seeds) -> np.ndarray:
-            return np.array([outcomes[arm][str(s)][m] for s in seeds], float)
 
-        diffs = {m: paired_bootstrap_difference(stack("shapo-t", m), stack("dpo", m))
-                 for m in METRICS}
-        summary = {"safelens_version": __version__, "baseline": str(base),
-                   "baseline_fingerprint": base_id, "design": design,
-                   "settings": {k: v for k, v in vars(args).items() if k not in design},
-                   "seeds_done": seeds, "n": {k: len(v) for k, v in sets.items()},
-                   "pooled": {a: {m: rate(stack(a, m).ravel()) for m in METRICS} for a in ARMS},
-                   "shapo_minus_dpo": diffs,
-                   "verdicts": {m: claim_verdict(diffs[m], d, args.smallest_effect, min_seeds=3)
-                                for m, d in CLAIMS.items()},
-                   "runs": runs, "outcomes": outcomes}
-        write_json(results, summary)
-        print(json.dumps(summary["verdicts"], indent=1), flush=True)
+def summarize(outcomes: dict[str, dict[str, dict[str, list[bool]]]], runs: dict[str, Any],
+              args: argparse.Namespace, base: Path, base_id: str, design: dict[str, Any],
+              sets: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The results file: pooled rates, differences to DPO (and the contrasts) over the seeds
+    both arms have, verdicts, and every per-prompt outcome (what a later session resumes from)."""
+
+    def seeds_of(*arms: str) -> list[int]:
+        return sorted(set.intersection(*({int(s) for s in outcomes[a]} for a in arms)))
+
+    def stack(arm: str, m: str, seeds: list[int]) -> np.ndarray:
+        return np.array([outcomes[arm][str(s)][m] for s in seeds], float)
+
+    def diff(a: str, b: str) -> dict[str, Any]:
+        seeds = seeds_of(a, b)
+        return {m: paired_bootstrap_difference(stack(a, m, seeds), stack(b, m, seeds))
+                for m in METRICS}
+
+    done = [a for a in outcomes if outcomes[a]]
+    minus_dpo = {a: diff(a, "dpo") for a in done if a != "dpo" and seeds_of(a, "dpo")}
+    verdicts = {a: {m: claim_verdict(d[m], c, args.smallest_effect, min_seeds=3)
+                    for m, c in CLAIMS.items()} for a, d in minus_dpo.items()}
+    contrasts = {f"{a} − {b}": diff(a, b) for a, b in CONTRASTS
+                 if a in done and b in done and seeds_of(a, b)}
+    summary = {"safelens_version": __version__, "baseline": str(base),
+               "baseline_fingerprint": base_id, "design": design,
+               "settings": {k: v for k, v in vars(args).items() if k not in design},
+               "arm_settings": {a: {"method": ARMS[a][0], **arm_settings(a, args)} for a in done},
+               "seeds_done": {a: sorted(int(s) for s in outcomes[a]) for a in done},
+               "n": {k: len(v) for k, v in sets.items()},
+               "pooled": {a: {m: rate(stack(a, m, seeds_of(a)).ravel()) for m in METRICS}
+                          for a in done},
+               "minus_dpo": minus_dpo, "verdicts_by_arm": verdicts, "contrasts": contrasts,
+               "contrast_verdicts": {
+                   k: {m: claim_verdict(d[m], c, args.smallest_effect, min_seeds=3)
+                       for m, c in CLAIMS.items()} for k, d in contrasts.items()},
+               "runs": runs, "outcomes": outcomes}
+    # the names notebook 02 and earlier readers use for ShaPO-T − DPO
+    if "shapo-t" in minus_dpo:
+        summary["shapo_minus_dpo"] = minus_dpo["shapo-t"]
+        summary["verdicts"] = verdicts["shapo-t"]
+    return summary
 
 
 if __name__ == "__main__":
