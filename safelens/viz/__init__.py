@@ -14,7 +14,8 @@ ipywidgets until a name is used):
 - ``simulation.py`` — seed 001's pre-experiments: metric bars with CIs, curves per epoch with
   bands, paired differences (Table 2 / Figs. 2-5 analogues).
 - ``robustness.py`` — seed 002: safety against perturbation strength per model, layer-wise
-  sensitivity bars, the robustness matrix as a heat map.
+  sensitivity bars, the robustness matrix as a heat map; seed 000: ASR under noise restricted
+  to a subspace beside its predicted bypass radius.
 - ``style.py`` — the conventions every figure follows (units on axes, legends outside the data,
   integer step ticks, distinct styles and ``(overlaps X)`` notes for coinciding curves, bands
   over seeds) and ``save_figure(fig, path_stem)``: PNG + PDF + SVG in one call.
@@ -55,6 +56,7 @@ _LAZY = {
     "plot_robustness_curves": "robustness",
     "plot_layer_sensitivity": "robustness",
     "plot_matrix": "robustness",
+    "plot_subspace_noise": "robustness",
     # style.py
     "save_figure": "style",
     "seed_band": "style",

@@ -10,7 +10,8 @@ import numpy as np
 
 from safelens.viz.style import legend_outside, overlap_labels, series_style
 
-__all__ = ["plot_layer_sensitivity", "plot_matrix", "plot_robustness_curves"]
+__all__ = ["plot_layer_sensitivity", "plot_matrix", "plot_robustness_curves",
+           "plot_subspace_noise"]
 
 
 def _strength_x(strengths: Sequence[Any]) -> tuple[list[float], list[str] | None]:
@@ -140,3 +141,60 @@ def plot_matrix(record: Mapping[str, Any], metric: str = "asr", ax: Any = None,
     ax.set_title(title or f"{metric.replace('_', '-')} (%) per model and attack; "
                           "utility columns: task score (%)")
     return ax
+
+
+def plot_subspace_noise(arms: Mapping[str, Mapping[str, Any]], axes: Any = None,
+                        ylim: tuple[float, float] = (-3, 103)) -> Any:
+    """Does the curvature of a subspace predict where safety breaks? One panel per subspace:
+    ASR under Gaussian noise restricted to it against the noise's norm ``‖ε‖``, one line per
+    model, each with its predicted bypass radius ``sqrt(2 margin / λ_max(H_S))`` (dotted) and
+    the radius measured along its top eigenvector (dashed), on the same axis.
+
+    Args:
+        arms: ``{model label: {subspace: entry}}``, entries as ``scripts/shapo_mechanism.py``
+            writes them (``noise``: ``[{"eps_norm", "asr": Rate}]``, ``bypass``:
+            ``{"predicted", ...}``, ``directions``: ``{"+v_top": {"measured"}}``,
+            ``lambda_max``).
+        axes: one matplotlib axes per subspace (default: a new figure).
+        ylim: the ASR axis, percent.
+
+    Returns:
+        The axes (an array).
+    """
+    import matplotlib.pyplot as plt
+
+    subspaces = list(next(iter(arms.values())))
+    if axes is None:
+        _, axes = plt.subplots(1, len(subspaces), figsize=(5.4 * len(subspaces), 3.8),
+                               sharey=True, squeeze=False)
+        axes = axes[0]
+    for ax, sub in zip(axes, subspaces, strict=True):
+        for i, (label, per_sub) in enumerate(arms.items()):
+            entry = per_sub[sub]
+            pts = [p for p in entry["noise"] if p.get("asr")]
+            xs = [p["eps_norm"] for p in pts]
+            ys = [100 * p["asr"]["value"] for p in pts]
+            err = [[y - 100 * p["asr"]["ci_low"] for y, p in zip(ys, pts, strict=True)],
+                   [100 * p["asr"]["ci_high"] - y for y, p in zip(ys, pts, strict=True)]]
+            style = series_style(i)
+            bars = ax.errorbar(xs, ys, yerr=err, capsize=3,
+                               label=f"{label} (λ_max {entry['lambda_max']:.3g})", **style)
+            color = bars.lines[0].get_color()
+            predicted = entry["bypass"].get("predicted")
+            measured = entry["directions"].get("+v_top", {}).get("measured")
+            for r, ls, what in ((predicted, ":", "predicted"), (measured, "--", "measured")):
+                if r is not None and np.isfinite(r):
+                    ax.axvline(r, color=color, ls=ls, lw=1, label=f"_{what} radius, {label}")
+        ax.set_xscale("symlog", linthresh=max(1e-3, min(
+            (p["eps_norm"] for e in arms.values() for p in e[sub]["noise"] if p["eps_norm"] > 0),
+            default=1.0)))
+        ax.set_xlabel("‖ε‖ of the noise on S (parameter units)")
+        ax.set_title(f"noise restricted to the {sub} subspace")
+        ax.set_ylim(*ylim)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("ASR (% of harmful prompts)")
+    legend_outside(axes[-1])
+    axes[-1].text(1.02, 0.02, "dotted: predicted bypass radius\ndashed: measured along +v_top",
+                  transform=axes[-1].transAxes, fontsize=7, va="bottom")
+    axes[0].figure.tight_layout()
+    return axes

@@ -137,3 +137,30 @@ def test_robustness_curves_draw_the_spread_over_seeds():
     sd = 100 * np.std([0.2, 0.4], ddof=1)
     assert low == pytest.approx(30 - sd) and high == pytest.approx(50 + sd)
     assert "± 1 s.d. over 2 seeds" in ax.get_legend().get_texts()[0].get_text()
+
+
+def test_subspace_noise_plot_draws_every_arm_and_both_radii():
+    """The mechanism figure (issue 16, item 4): one panel per subspace, one curve per model, its
+    predicted (dotted) and measured (dashed) bypass radius as vertical lines at their values."""
+    from safelens.viz import plot_subspace_noise
+
+    def entry(lam, pred, meas):
+        return {"lambda_max": lam, "bypass": {"predicted": pred},
+                "directions": {"+v_top": {"measured": meas}},
+                "noise": [{"eps_norm": 0.0, "asr": r(0.1)}, {"eps_norm": 2.0, "asr": r(0.3)},
+                          {"eps_norm": 8.0, "asr": r(0.9)}]}
+
+    arms = {"DPO": {"selective": entry(3.0, 0.5, 0.7), "random": entry(1.0, 1.5, float("inf"))},
+            "ShaPO-T": {"selective": entry(2.0, 0.6, 0.8), "random": entry(1.0, 1.4, 2.0)}}
+    axes = plot_subspace_noise(arms)
+    assert [ax.get_title() for ax in axes] == ["noise restricted to the selective subspace",
+                                               "noise restricted to the random subspace"]
+    def radii(ax, what):
+        return sorted(ln.get_xdata()[0] for ln in ax.get_lines()
+                      if ln.get_label().startswith(f"_{what} radius"))
+
+    assert radii(axes[0], "predicted") == [0.5, 0.6]
+    assert radii(axes[0], "measured") == [0.7, 0.8]
+    # an infinite measured radius (never crossed) draws no line
+    assert radii(axes[1], "measured") == [2.0]
+    assert "‖ε‖" in axes[0].get_xlabel() and "%" in axes[0].get_ylabel()
