@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -186,3 +187,55 @@ def test_encode_rows_honours_per_row_system_prompts(fresh):
     assert chat.input_ids[0, :n1].tolist() == one.input_ids[0, :n1].tolist()
     assert chat.input_ids[1, :n2].tolist() == two.input_ids[0, :n2].tolist()
     assert chat.response_mask[0].sum() == one.response_mask.sum()
+
+
+@pytest.mark.parametrize("mode", ["epoch", "once"])
+def test_resample_prefix_gives_each_epoch_its_own_rows_and_reference(fresh, tmp_path, mode):
+    rows = make_rows()  # 8 rows, batch 4, 4 steps: 2 epochs
+    trainer = Trainer(make_method("door", **{**FAST, "max_steps": 4, "resample_prefix": mode}),
+                      tmp_path, model=fresh, rows=rows)
+    trainer.train()
+    n = len(rows)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["n_train_rows"] == n and config["resample_prefix"] == mode
+    if mode == "once":
+        assert len(trainer.train_rows) == len(trainer.reference) == n
+        return
+    assert len(trainer.train_rows) == len(trainer.reference) == 2 * n
+    first, second = trainer.train_rows[:n], trainer.train_rows[n:]
+    assert [r["id"] for r in first] == [r["id"] for r in second] == [r["id"] for r in rows]
+    assert any(a["prefix_tokens"] != b["prefix_tokens"] for a, b in zip(first, second,
+                                                                          strict=True))
+    # each version's reference is its own rows' (the NPO target after that epoch's prefix)
+    ref = trainer.reference
+    for i in range(n):
+        same = first[i]["prefix"] == second[i]["prefix"]
+        assert (ref.summed["continuation"][i] == ref.summed["continuation"][n + i]) == same
+
+
+def test_resampled_prefixes_resume_to_the_same_weights(tmp_path, interrupt_after):
+    cfg = {**FAST, "max_steps": 4, "save_every": 2, "resample_prefix": "epoch"}
+
+    def method():
+        m = make_method("w-door", **cfg)
+        m.star_model = load_tiny_model(seed=1)
+        return m
+
+    straight = load_tiny_model(seed=0)
+    a = Trainer(method(), tmp_path / "a", model=straight, rows=make_rows())
+    a.train()
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(method(), tmp_path / "b", model=load_tiny_model(seed=0), rows=make_rows(),
+                callbacks=[interrupt_after(3)]).train()
+    resumed = load_tiny_model(seed=0)
+    b = Trainer(method(), tmp_path / "b", model=resumed, rows=make_rows(), resume=True)
+    result = b.train()
+    assert result.reference_cache_hit and b.train_rows == a.train_rows
+    assert len(list((tmp_path / "b" / "reference").glob("reference-star-*"))) == 1
+    before, after = params_of(straight), params_of(resumed)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_resample_prefix_is_checked():
+    with pytest.raises(ValueError, match="resample_prefix must be one of"):
+        make_method("door", resample_prefix="step")

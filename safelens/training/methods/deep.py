@@ -4,9 +4,34 @@ All four read preference rows. ``augmented-sft``, ``door`` and ``w-door`` turn t
 safety-recovery rows in ``prepare`` (:func:`safelens.data.augment.augment_rows`): a harmful
 row becomes (prompt, first k tokens of its ``rejected`` answer as an assistant prefix outside
 the loss, refusal ``chosen``), k = 0 w.p. ½ else Uniform{1..min(C, |h|)}; a benign or
-look-alike row becomes a *retain* row (prompt, helpful ``chosen``). k is drawn once per row
-from the run seed, so the reference cache (keyed by rows) stays valid and a resumed run sees
-the same examples. Loss formulas are those of :mod:`safelens.losses`.
+look-alike row becomes a *retain* row (prompt, helpful ``chosen``). Loss formulas are those of
+:mod:`safelens.losses`.
+
+When k is drawn (``resample_prefix``)
+    ``"epoch"`` (default): afresh for every epoch, k a function of (seed, epoch, row).
+    ``prepare`` returns one version of the rows per epoch the run starts
+    (``rows_per_epoch``, :class:`~safelens.training.methods.base.Method`) and the trainer
+    takes epoch e's rows from version e, so every cached per-row quantity that depends on k
+    (the reference log-probs of DOOR's NPO target and of the refusals, W-DOOR's pi*
+    log-probs, the frozen-prefix cache) is computed for each version, rows repeated across
+    versions (retain rows, k = 0) once; a resumed run rebuilds the same versions (they
+    depend only on the seed, the rows and the run length, which a resume may not change)
+    and finds its caches. Epoch 0 draws the k's of ``"once"``, so a one-epoch run is the
+    same in both modes. ``"once"``: one k per row for the whole run.
+
+    Sources. Qi et al.'s public code (github.com/Unispac/shallow-vs-deep-alignment,
+    ``finetuning_buckets/trainer/trainer.py``) builds the recovery examples inside the
+    training step: ``get_batch_loss_metrics`` calls ``gen_safety_augmentation_batch`` on
+    every batch (lines 950-951), which draws the coin ``randint(0, 1)`` (line 1023) and
+    k = ``randint(1, min(100, len(harmful_item)))`` (line 1026) from Python's global
+    ``random`` for each example of the batch: **per batch**, i.e. each time an example is
+    used. An example is used once per epoch, so a draw per (epoch, row) is the same scheme;
+    what differs is the RNG (ours a function of (seed, epoch, row): reproducible and
+    independent of the batch order and of the number of processes). The public DOOR code
+    (github.com/wicai24/DOOR-Alignment) instead draws k **once**, when it writes its prefix
+    data set (``utils/create_prefix_dataset.py`` lines 6-10: exactly 200 zeros and 200
+    draws from Uniform{1..100}, shuffled, unseeded ``np.random``), and trains 10 epochs on
+    that file (``train.py`` line 123): ``resample_prefix="once"`` is that pipeline.
 
 ``augmented-sft`` (Qi et al.)
     alpha * NLL(refusal | x, h_<=k) + (1 - alpha) * NLL(helpful | x') — no reference model.
@@ -131,8 +156,14 @@ def _check_reduction(cfg: TrainConfig) -> None:
                          f"got {cfg.reduction!r}")  # type: ignore[attr-defined]
 
 
+RESAMPLE_PREFIX = ("epoch", "once")
+
+
 def _check_augmentation(cfg: Any) -> None:
     name = type(cfg).__name__
+    if cfg.resample_prefix not in RESAMPLE_PREFIX:
+        raise ValueError(f"{name}.resample_prefix must be one of {RESAMPLE_PREFIX}, "
+                         f"got {cfg.resample_prefix!r}")
     if not (isinstance(cfg.max_prefix, int) and cfg.max_prefix >= 1):
         raise ValueError(f"{name}.max_prefix must be an integer >= 1, got {cfg.max_prefix!r}")
     if not 0.0 <= cfg.p_zero <= 1.0:
@@ -156,6 +187,9 @@ class AugmentedSFTConfig(TrainConfig):
     alpha: float = _help(0.5, "weight of the safety-recovery NLL; 1 - alpha weighs the retain NLL")
     min_response_tokens: int = _help(
         8, "k is capped so that this many refusal tokens still fit in max_length")
+    resample_prefix: Literal["epoch", "once"] = _help(
+        "epoch", "k drawn afresh each epoch from (seed, epoch, row), as Qi et al.'s code redraws "
+                 "it each time a row is used, or once per row for the whole run")
     reduction: Literal["token_mean", "sequence_sum"] = _help(
         "token_mean", "NLL per response token (Qi et al.'s code) or summed per row")
 
@@ -172,10 +206,14 @@ class AugmentedSFT(_RowAware):
 
     def prepare(self, rows: list[dict[str, Any]], ctx: TrainContext) -> list[dict[str, Any]]:
         cfg = self.config
+        epochs = ctx.epochs_for(len(rows)) if cfg.resample_prefix == "epoch" else 1
+        # one version of the rows per epoch, each with its own k's (the trainer's
+        # rows_per_epoch contract); a one-epoch run is the same in both modes
+        self.rows_per_epoch = len(rows) if epochs > 1 else None
         rows = augment_rows(rows, ctx.tokenizer, max_prefix=cfg.max_prefix, p_zero=cfg.p_zero,
                             seed=cfg.seed, max_length=cfg.max_length,
                             min_response_tokens=cfg.min_response_tokens,
-                            keep_continuation=self.keep_continuation)
+                            keep_continuation=self.keep_continuation, epochs=epochs)
         if not any(r["part"] == "safety" for r in rows):
             raise ValueError(f"{self.name or type(self).__name__} found no harmful rows "
                              "(harmful=True) to build safety-recovery examples from")
@@ -272,6 +310,9 @@ class DOORConfig(TrainConfig):
         0.5, "probability of k = 0 (the public code's prefix data: half 0, half Uniform[1, 100])")
     min_response_tokens: int = _help(
         8, "k is capped so that this many refusal tokens still fit in max_length")
+    resample_prefix: Literal["epoch", "once"] = _help(
+        "epoch", "k drawn afresh each epoch from (seed, epoch, row), or once per row for the "
+                 "whole run (the public DOOR code's fixed prefix data set)")
     reduction: Literal["token_mean", "sequence_sum"] = _help(
         "sequence_sum", "NLL terms summed per row (public code) or averaged per token")
 
