@@ -239,3 +239,67 @@ def test_resampled_prefixes_resume_to_the_same_weights(tmp_path, interrupt_after
 def test_resample_prefix_is_checked():
     with pytest.raises(ValueError, match="resample_prefix must be one of"):
         make_method("door", resample_prefix="step")
+
+
+def test_wdoor_variants_take_their_defaults_unless_given():
+    seed, public = make_method("w-door").config, make_method("w-door", variant="public").config
+    assert (seed.tau, seed.inverse) == (5.0, False)
+    assert (public.tau, public.inverse, public.gamma, public.beta, public.alpha) == (
+        1.0, True, 1.0, 0.5, 0.2)
+    assert make_method("w-door", variant="public", tau=3.0, inverse=False).config.tau == 3.0
+    for bad, match in [({"variant": "paper"}, "variant must be one of"),
+                       ({"token_weights": "linear"}, "token_weights must be one of"),
+                       ({"gamma": math.inf}, "gamma must be a finite number"),
+                       ({"npo_length": "words"}, "npo_length must be one of")]:
+        with pytest.raises(ValueError, match=match):
+            make_method("w-door", **bad)
+
+
+@pytest.mark.parametrize("npo_length", ["sequence", "response"])
+@pytest.mark.parametrize("token_weights", ["exp", "sigmoid"])
+def test_wdoor_public_variant_matches_hand_computation(fresh, npo_length, token_weights):
+    method, rows, batch, policy = _prepared("w-door", fresh, make_rows(6), variant="public",
+                                            npo_length=npo_length, token_weights=token_weights)
+    star_model = load_tiny_model(seed=1)
+    with torch.no_grad():
+        s_sum, s_tok = response_logps(star_model, batch.chat)
+    star = Logps(batch.columns, s_sum, s_tok, batch.chat.response_mask)
+
+    class Cache:
+        def lookup(self, b, per_token=False):
+            return star
+
+    method.star = Cache()
+    # the NPO term is reference-free: a reference far off changes only the weights
+    ref = Logps(policy.columns, policy.summed - 50.0, policy.per_token - 0.2 * policy.mask,
+                policy.mask)
+    loss, metrics = method.compute_loss(policy, ref, batch)
+    safety = [b for b, r in enumerate(batch.rows) if r["part"] == "safety"]
+    retain = [b for b, r in enumerate(batch.rows) if r["part"] == "retain"]
+    x = ref.tokens("chosen")[safety] - star.tokens("chosen")[safety]  # inverse ratio, tau 1
+    w = torch.exp(x) if token_weights == "exp" else torch.sigmoid(x)
+    tok, mask = policy.tokens("chosen"), policy.token_mask("chosen").bool()
+    refusal = sum(float((-w[j] * tok[b])[mask[b]].sum()) for j, b in enumerate(safety))
+    n = len(batch)
+    k = batch.columns.index("continuation")
+    att = batch.chat.attention_mask[k * n:(k + 1) * n].sum(-1)
+    own = policy.token_mask("continuation").sum(-1)
+    lengths = att if npo_length == "sequence" else own
+    assert (att > own).all()  # the two readings differ
+    npo = sum(-(2 / 0.5) * math.log(1 / (1 + math.exp(
+        -(-0.5 * float(policy["continuation"][b]) / int(lengths[b]) - 1.0))))
+        for b in safety)
+    keep = sum(float(-tok[b][mask[b]].sum()) for b in retain)
+    expected = 0.2 * (refusal / len(safety) + npo / len(safety)) + 0.8 * keep / len(retain)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    assert "rewards/rejected" not in metrics  # no reference in the unlearning term
+
+
+def test_wdoor_public_variant_trains(fresh, tmp_path):
+    before = params_of(fresh)
+    method = make_method("w-door", **FAST, variant="public")
+    method.star_model = load_tiny_model(seed=1)
+    result = Trainer(method, tmp_path, model=fresh, rows=make_rows()).train()
+    assert result.step == 3 and all(math.isfinite(h["loss"]) for h in result.history)
+    after = params_of(fresh)
+    assert any(not torch.equal(before[k], after[k]) for k in before)

@@ -49,16 +49,37 @@ When k is drawn (``resample_prefix``)
     (its "bad" rows are prefix + remaining harmful text): NPO is on the harmful
     continuation after the same prefix, k capped so at least one harmful token remains.
 ``w-door``
-    DOOR with each refusal token weighted by beta_t = (pi*(y_t) / pi_ref(y_t))^(1/tau)
-    (:func:`~safelens.losses.wdoor_token_weights`), pi* a DPO-aligned model given by
-    ``star_model`` (a path or a ``safelens align`` run directory); its per-token log-probs of
-    the refusals are computed once before training and cached like the reference's.
-    Discrepancy: the seed writes (pi*/pi_ref)^(1/tau) with tau = 5 (its Table 1); the
-    public code (``exp_weights``) uses the inverse ratio exp((log pi_ref - log pi*)/tau)
-    with tau = 1. Defaults follow the seed (``inverse=False``, ``tau=5``);
-    ``--inverse --tau 1`` reproduces the public code. The public W-DOOR also swaps NPO for a
-    length-normalised variant with a margin gamma; we keep DOOR's NPO so that ``door`` and
-    ``w-door`` differ only in the weights.
+    DOOR with each refusal token weighted, pi* a DPO-aligned model given by ``star_model``
+    (a path or a ``safelens align`` run directory); its per-token log-probs of the refusals
+    are computed before training (for every version of the rows) and cached like the
+    reference's. Two variants (``variant``):
+
+    ``"seed"`` (default; seed 003's slides): L = alpha [sum_t -beta_t log pi(y^s_t | x + h_<k,
+    y^s_<t) + NPO(h_>=k; beta) against pi_ref] + (1 - alpha) retain, beta_t =
+    (pi*(y_t) / pi_ref(y_t))^(1/tau), tau = 5 (its Table 1)
+    (:func:`~safelens.losses.door_loss` with :func:`~safelens.losses.wdoor_token_weights`):
+    ``door`` and ``w-door`` differ only in the weights.
+
+    ``"public"``: what the public DOOR code (github.com/wicai24/DOOR-Alignment) runs as
+    W-DOOR, ``train.py --type 12`` (its README: "DOOR and W-DOOR correspond to type 10 and
+    12"), ``WDOORTrainer`` -> ``wgdnpo_loss`` in ``utils/loss.py`` (lines 170-226):
+    L = alpha [sum_t -w_t log pi(y^s_t | ...) - (2/beta) log sigmoid(-beta log pi(h_>=k | x +
+    h_<k) / L - gamma)] + (1 - alpha) retain (:func:`~safelens.losses.wdoor_public_loss`,
+    its unlearning term :func:`~safelens.losses.simnpo_loss`): the NPO term is
+    reference-free and length-normalised with a margin gamma = 1 (SimNPO's form), and the
+    weights are ``exp_weights`` (lines 165-168), w_t = (pi_ref(y_t) / pi*(y_t))^(1/tau),
+    the **inverse** of the seed's ratio, with tau = 1 (``train.py`` line 242). With
+    ``variant="public"``, ``tau`` and ``inverse`` default to those (1, True); beta = 0.5,
+    alpha = 0.2 and the ``sequence_sum`` reduction are the same in both. L is, as in the
+    public code, the length of the whole encoded row (template, prompt, prefix and
+    continuation: its ``attention_mask.sum(1)``, line 206); ``npo_length="response"``
+    takes SimNPO's |h_>=k| instead. Two differences we keep: the public code sums its NPO
+    term over the batch (``.sum(dim=-1)`` on a [B] tensor, line 211; 2 rows per device
+    in ``train.py``) where we average over rows, and it needs the reference model only for
+    the weights (so do we). Its other weighted trainer, ``WDOORSIGTrainer`` (``--type
+    11``), uses ``sigmoid_weights`` 1 - sigmoid(gamma (log pi* - log pi_ref)) (lines
+    160-163) with the same loss: ``--token-weights sigmoid`` (with the public inverse
+    ratio and tau = 1 = 1/gamma).
 
 Mixed batches: a micro-batch holds safety and retain rows in the data's proportion; each term
 is the mean over its own rows, and a term whose rows are absent from a micro-batch is left
@@ -90,6 +111,8 @@ from safelens.losses import (
     retain_loss,
     robust_refusal_loss,
     sft_loss,
+    simnpo_loss,
+    wdoor_public_loss,
     wdoor_token_weights,
 )
 from safelens.models.chat import encode_rows  # encode_rows: re-export too
@@ -324,20 +347,55 @@ class DOORConfig(TrainConfig):
         _check_reduction(self)
 
 
+#: W-DOOR variants and the token-weight settings each implies unless given.
+WDOOR_VARIANTS = {"seed": {"tau": 5.0, "inverse": False}, "public": {"tau": 1.0, "inverse": True}}
+
+
 @dataclass
 class WDOORConfig(DOORConfig):
     """W-DOOR: DOOR with refusal tokens weighted by (pi*/pi_ref)^(1/tau), pi* a DPO model."""
 
+    variant: Literal["seed", "public"] = _help(
+        "seed", "seed: DOOR's NPO against the reference, weights (pi*/pi_ref)^(1/tau), tau 5; "
+                "public: the public DOOR code's W-DOOR (wgdnpo_loss): reference-free "
+                "length-normalised NPO with margin gamma, weights (pi_ref/pi*)^(1/tau), tau 1")
     star_model: str | None = _help(
         None, "pi*: a DPO-aligned model (path, HF id or safelens align run directory)")
-    tau: float = _help(5.0, "temperature tau of the token weights (seed Table 1: 5; public code: 1)")
-    inverse: bool = _help(
-        False, "use the public code's inverse ratio (pi_ref/pi*)^(1/tau) instead of the seed's")
+    tau: float | None = _help(
+        None, "temperature tau of the token weights; None: the variant's (seed Table 1: 5; "
+              "public code: 1)")
+    inverse: bool | None = _help(
+        None, "weigh by the public code's inverse ratio pi_ref/pi* instead of the seed's "
+              "pi*/pi_ref; None: the variant's (seed: no, public: yes)")
+    token_weights: Literal["exp", "sigmoid"] = _help(
+        "exp", "exp: ratio^(1/tau) (the seed's, and the public W-DOOR's); sigmoid: "
+               "sigmoid(log ratio / tau), the public code's other weights (1 - sigmoid(gamma log "
+               "pi*/pi_ref) = sigmoid with the inverse ratio and tau = 1/gamma)")
+    gamma: float = _help(1.0, "public variant: margin gamma of the length-normalised NPO "
+                              "(public code: 1.0)")
+    npo_length: Literal["sequence", "response"] = _help(
+        "sequence", "public variant: NPO normalised by the tokens of the whole encoded row "
+                    "(template, prompt, prefix, continuation: the public code) or of the "
+                    "harmful continuation only (SimNPO's |y|)")
 
     def __post_init__(self) -> None:
+        if self.variant not in WDOOR_VARIANTS:
+            raise ValueError(f"WDOORConfig.variant must be one of {tuple(WDOOR_VARIANTS)}, "
+                             f"got {self.variant!r}")
+        for f, value in WDOOR_VARIANTS[self.variant].items():  # the variant's, unless given
+            if getattr(self, f) is None:
+                setattr(self, f, value)
         super().__post_init__()
-        if not (self.tau > 0 and math.isfinite(self.tau)):
+        if not (isinstance(self.tau, int | float) and self.tau > 0 and math.isfinite(self.tau)):
             raise ValueError(f"WDOORConfig.tau must be > 0, got {self.tau!r}")
+        if self.token_weights not in ("exp", "sigmoid"):
+            raise ValueError(f"WDOORConfig.token_weights must be one of ('exp', 'sigmoid'), "
+                             f"got {self.token_weights!r}")
+        if not (isinstance(self.gamma, int | float) and math.isfinite(self.gamma)):
+            raise ValueError(f"WDOORConfig.gamma must be a finite number, got {self.gamma!r}")
+        if self.npo_length not in ("sequence", "response"):
+            raise ValueError(f"WDOORConfig.npo_length must be one of ('sequence', 'response'), "
+                             f"got {self.npo_length!r}")
 
 
 class DOOR(AugmentedSFT):
@@ -350,6 +408,27 @@ class DOOR(AugmentedSFT):
         """``[B_s, T]`` refusal-token weights (None for DOOR)."""
         return None
 
+    def unlearning(self, policy: Logps, ref: Logps, batch: TrainBatch, safety: torch.Tensor
+                   ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """The unlearning term on the safety rows' harmful continuations, and its metrics:
+        DOOR's NPO against the reference."""
+        cfg = self.config
+        harm_p, harm_r = policy["continuation"][safety], ref["continuation"][safety]  # [B_s]
+        return npo_loss(harm_p, harm_r, beta=cfg.beta), {
+            "logps/rejected": harm_p.detach().mean(),
+            "rewards/rejected": (cfg.beta * (harm_p - harm_r)).detach().mean()}
+
+    def total_loss(self, policy: Logps, ref: Logps, batch: TrainBatch, safety: torch.Tensor,
+                   weights: torch.Tensor | None) -> torch.Tensor:
+        """The library's total on a batch holding both parts:
+        alpha (refusal + npo) + (1 - alpha) retain (:func:`~safelens.losses.door_loss`)."""
+        cfg = self.config
+        tok, mask = policy.tokens("chosen"), policy.token_mask("chosen")  # [B, T]
+        return door_loss(tok[safety], mask[safety], policy["continuation"][safety],
+                         ref["continuation"][safety], tok[~safety], mask[~safety],
+                         beta=cfg.beta, alpha=cfg.alpha, refusal_weights=weights,
+                         reduction=cfg.reduction)
+
     def compute_loss(self, policy: Logps, ref: Logps | None, batch: TrainBatch
                      ) -> tuple[torch.Tensor, dict[str, Any]]:
         assert ref is not None
@@ -360,24 +439,17 @@ class DOOR(AugmentedSFT):
         has_safety, has_retain = bool(safety.any()), bool((~safety).any())
         w = self.weights(ref, batch, safety) if has_safety else None  # [B_s, T]
         if has_safety:
-            harm_p = policy["continuation"][safety]  # [B_s]
-            harm_r = ref["continuation"][safety]  # [B_s]
             refusal = robust_refusal_loss(tok[safety], mask[safety], weights=w,
                                           reduction=cfg.reduction)
-            npo = npo_loss(harm_p, harm_r, beta=cfg.beta)
-            metrics.update({"loss/refusal": refusal.detach(), "loss/npo": npo.detach(),
-                            "logps/rejected": harm_p.detach().mean(),
-                            "rewards/rejected": (cfg.beta * (harm_p - harm_r)).detach().mean()})
+            npo, extra = self.unlearning(policy, ref, batch, safety)
+            metrics.update({"loss/refusal": refusal.detach(), "loss/npo": npo.detach(), **extra})
             if w is not None:
                 metrics["weights/mean"] = w[mask[safety].bool()].mean().detach()
         if has_retain:
             retain = retain_loss(tok[~safety], mask[~safety], reduction=cfg.reduction)
             metrics["loss/retain"] = retain.detach()
         if has_safety and has_retain:
-            # The library's total: alpha (refusal + npo) + (1 - alpha) retain.
-            loss = door_loss(tok[safety], mask[safety], harm_p, harm_r, tok[~safety],
-                             mask[~safety], beta=cfg.beta, alpha=cfg.alpha,
-                             refusal_weights=w, reduction=cfg.reduction)
+            loss = self.total_loss(policy, ref, batch, safety, w)
         elif has_safety:
             loss = cfg.alpha * (refusal + npo)
         else:
@@ -429,7 +501,38 @@ class WDOOR(DOOR):
         star = self.star.lookup(batch, per_token=True)
         cfg = self.config
         return wdoor_token_weights(star.tokens("chosen")[safety], ref.tokens("chosen")[safety],
-                                   tau=cfg.tau, inverse=cfg.inverse)
+                                   tau=cfg.tau, inverse=cfg.inverse, kind=cfg.token_weights)
+
+    def harmful_lengths(self, policy: Logps, batch: TrainBatch) -> torch.Tensor:
+        """``[B]`` lengths that normalise the public variant's NPO (``npo_length``): every
+        token of the encoded continuation row (the public code's attention-mask sum), or the
+        continuation's own tokens."""
+        if self.config.npo_length == "response":
+            return policy.token_mask("continuation").sum(-1)
+        k, b = batch.columns.index("continuation"), len(batch)
+        return batch.chat.attention_mask[k * b:(k + 1) * b].sum(-1)
+
+    def unlearning(self, policy: Logps, ref: Logps, batch: TrainBatch, safety: torch.Tensor
+                   ) -> tuple[torch.Tensor, dict[str, Any]]:
+        if self.config.variant == "seed":
+            return super().unlearning(policy, ref, batch, safety)
+        cfg = self.config
+        harm_p = policy["continuation"][safety]  # [B_s]
+        lengths = self.harmful_lengths(policy, batch)[safety]  # [B_s]
+        return simnpo_loss(harm_p, lengths, beta=cfg.beta, gamma=cfg.gamma), {
+            "logps/rejected": harm_p.detach().mean()}
+
+    def total_loss(self, policy: Logps, ref: Logps, batch: TrainBatch, safety: torch.Tensor,
+                   weights: torch.Tensor | None) -> torch.Tensor:
+        if self.config.variant == "seed":
+            return super().total_loss(policy, ref, batch, safety, weights)
+        cfg = self.config
+        tok, mask = policy.tokens("chosen"), policy.token_mask("chosen")  # [B, T]
+        return wdoor_public_loss(
+            tok[safety], mask[safety], policy["continuation"][safety],
+            self.harmful_lengths(policy, batch)[safety], tok[~safety], mask[~safety],
+            refusal_weights=weights, beta=cfg.beta, gamma=cfg.gamma, alpha=cfg.alpha,
+            reduction=cfg.reduction)
 
 
 class SystemAwareSFT(_RowAware, SFT):
