@@ -303,3 +303,61 @@ def test_wdoor_public_variant_trains(fresh, tmp_path):
     assert result.step == 3 and all(math.isfinite(h["loss"]) for h in result.history)
     after = params_of(fresh)
     assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_door_harmful_source_generates_caches_and_reuses_the_answers(fresh, tmp_path,
+                                                                    monkeypatch):
+    import safelens.models
+    from safelens.models.generation import generate
+
+    # the harmfully fine-tuned copy: a few SFT steps on compliant answers (a run directory)
+    harmful_model, source = load_tiny_model(seed=1), tmp_path / "harmful-copy"
+    attack = [{**r, "chosen": "Sure, here is how. Step 1: get the things.", "harmful": False}
+              for r in make_rows()]
+    Trainer(make_method("sft", **{**FAST, "max_steps": 8, "lr": 1e-2}), source,
+            model=harmful_model, rows=attack).train()
+    rows = make_rows()
+    cfg = {**FAST, "harmful_source": str(source), "harmful_max_new_tokens": 12,
+           "resample_prefix": "once"}
+    trainer = Trainer(make_method("door", **cfg), tmp_path / "run", model=fresh, rows=rows)
+    trainer.train()
+    [cache] = (tmp_path / "run" / "reference").glob("harmful-*.json")
+    answers = json.loads(cache.read_text())["value"]
+    harmful = [r for r in rows if r["harmful"]]
+    assert answers == generate(harmful_model, [r["prompt"] for r in harmful], max_new_tokens=12,
+                               progress=False)  # greedy answers of the harmful model
+    assert any(a.strip() for a in answers)
+    by_id = dict(zip([r["id"] for r in harmful], answers, strict=True))
+    for row in trainer.train_rows:
+        if row["part"] == "safety" and by_id[row["id"]].strip():
+            assert row["rejected"] == by_id[row["id"]] != HARMFUL + f" ({row['id'][1:]})"
+            assert row["prefix"] == by_id[row["id"]][:len(row["prefix"])]
+
+    def no_load(*args, **kwargs):
+        raise RuntimeError("the harmful model was loaded")
+
+    monkeypatch.setattr(safelens.models, "load_model", no_load)
+    shared = {"reference_cache_dir": str(tmp_path / "run" / "reference")}
+    again = Trainer(make_method("door", **cfg, **shared), tmp_path / "again",
+                    model=load_tiny_model(seed=0), rows=rows)
+    again.train()  # the cached answers: no model load
+    assert again.train_rows == trainer.train_rows
+    # other decoding settings are another key: generated again
+    with pytest.raises(RuntimeError, match="was loaded"):
+        Trainer(make_method("door", **{**cfg, "harmful_max_new_tokens": 8}, **shared),
+                tmp_path / "other", model=load_tiny_model(seed=0), rows=rows).train()
+
+
+def test_door_harmful_source_is_checked(tmp_path):
+    with pytest.raises(ValueError, match="harmful_source"):
+        make_method("door", harmful_source=str(tmp_path / "no-such-model"))
+    with pytest.raises(ValueError, match="harmful_max_new_tokens"):
+        make_method("w-door", harmful_max_new_tokens=0)
+
+
+def test_zo_refine_with_a_door_objective_keeps_the_epoch_versions(fresh, tmp_path):
+    method = make_method("zo-refine", objective="door", **{**FAST, "max_steps": 4})
+    trainer = Trainer(method, tmp_path, model=fresh, rows=make_rows())
+    result = trainer.train()
+    assert result.step == 4 and method.rows_per_epoch == len(make_rows())
+    assert len(trainer.train_rows) == 2 * len(make_rows())  # 2 epochs, one version each

@@ -48,6 +48,23 @@ When k is drawn (``resample_prefix``)
     terms and the sequence-level NPO term. The public code also prefixes the NPO target
     (its "bad" rows are prefix + remaining harmful text): NPO is on the harmful
     continuation after the same prefix, k capped so at least one harmful token remains.
+
+    Where h comes from (``harmful_source``, also for ``w-door``). None (default): each
+    harmful row's own ``rejected`` answer (the built-in data's compliant, non-operational
+    answers). A model (path, HF id or run directory): its greedy answer to each harmful
+    training prompt (and the row's system prompt), up to ``harmful_max_new_tokens`` tokens,
+    replaces ``rejected`` before the prefixes are cut. This is the public pipeline (seed
+    003, "Generation of Harmful Response": a copy of the target model fine-tuned on a small
+    harmful set generates the harmful responses; the public repository ships only the
+    resulting ``dataset/train/*-bad.jsonl``, not the generating script). Make the copy with
+    the fine-tuning attack, e.g.
+    ``safelens attack finetune --kind harmful --model BASE --out runs/harmful-copy``
+    (:func:`safelens.attacks.finetune.run_finetune_attack`: SFT on ``data/attacks/harmful``),
+    then ``safelens align --method door --model BASE --harmful-source runs/harmful-copy``.
+    Generation is :func:`safelens.models.generation.generate` (the one evaluation uses);
+    the answers are cached as ``REFERENCE_DIR/harmful-<key>.json`` keyed by the model's
+    identity, the harmful rows' ids, prompts and system prompts and the decoding settings
+    (:meth:`DOOR.generated_harmful`), so seeds and resumed runs reuse them.
 ``w-door``
     DOOR with each refusal token weighted, pi* a DPO-aligned model given by ``star_model``
     (a path or a ``safelens align`` run directory); its per-token log-probs of the refusals
@@ -95,14 +112,18 @@ import contextlib
 import hashlib
 import json
 import math
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
 import safelens.models
 from safelens.data.augment import augment_rows
+from safelens.data.jsonfile import cached_json, rows_key
+from safelens.errors import SafelensError
 from safelens.losses import (
     constrained_sft_betas_for_mask,
     constrained_sft_loss,
@@ -116,6 +137,9 @@ from safelens.losses import (
     wdoor_token_weights,
 )
 from safelens.models.chat import encode_rows  # encode_rows: re-export too
+from safelens.models.fingerprint import model_identity
+from safelens.models.generation import GenerationConfig, generate
+from safelens.models.loading import ModelNotFoundError, check_model_name
 from safelens.training import reference as refmod
 from safelens.training.batch import Logps, TrainBatch
 from safelens.training.config import TrainConfig, _help
@@ -338,13 +362,31 @@ class DOORConfig(TrainConfig):
                  "whole run (the public DOOR code's fixed prefix data set)")
     reduction: Literal["token_mean", "sequence_sum"] = _help(
         "sequence_sum", "NLL terms summed per row (public code) or averaged per token")
+    harmful_source: str | None = _help(
+        None, "harmful answers h generated greedily by this model (a harmfully fine-tuned copy: "
+              "safelens attack finetune --kind harmful --model BASE --out DIR, then DIR) for "
+              "every harmful training prompt, cached in the reference folder; None = the "
+              "rows' own 'rejected' answers")
+    harmful_max_new_tokens: int = _help(
+        128, "tokens generated per harmful answer with harmful_source (the built-in answers "
+             "are 67-115 tokens)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        name = type(self).__name__
         if not (self.beta > 0 and math.isfinite(self.beta)):
-            raise ValueError(f"{type(self).__name__}.beta must be > 0, got {self.beta!r}")
+            raise ValueError(f"{name}.beta must be > 0, got {self.beta!r}")
         _check_augmentation(self)
         _check_reduction(self)
+        if self.harmful_source is not None:
+            try:
+                check_model_name(str(self.harmful_source),
+                                 setting=f"{name}.harmful_source (--harmful-source)")
+            except ModelNotFoundError as err:  # a setting, so a ValueError like the others
+                raise SafelensError(str(err)) from None
+        if not (isinstance(self.harmful_max_new_tokens, int) and self.harmful_max_new_tokens >= 1):
+            raise ValueError(f"{name}.harmful_max_new_tokens must be an integer >= 1, "
+                             f"got {self.harmful_max_new_tokens!r}")
 
 
 #: W-DOOR variants and the token-weight settings each implies unless given.
@@ -402,6 +444,71 @@ class DOOR(AugmentedSFT):
     columns = ("chosen", "continuation")
     needs_reference = True
     keep_continuation = 1
+
+    def __init__(self, config: DOORConfig) -> None:
+        super().__init__(config)
+        #: the harmful model as an object (tests, notebooks); else ``config.harmful_source``
+        #: is loaded when its answers are not cached yet.
+        self.harmful_model: Any = None
+
+    def prepare(self, rows: list[dict[str, Any]], ctx: TrainContext) -> list[dict[str, Any]]:
+        if self.harmful_model is not None or self.config.harmful_source:
+            rows = self.generated_harmful(rows, ctx)
+        return super().prepare(rows, ctx)
+
+    def generated_harmful(self, rows: list[dict[str, Any]], ctx: TrainContext
+                          ) -> list[dict[str, Any]]:
+        """``rows`` with every harmful row's ``rejected`` replaced by the harmful model's greedy
+        answer to its prompt (and system prompt), as the public DOOR pipeline builds h.
+
+        The answers are cached in ``ctx.cache_dir/harmful-<key>.json``
+        (:func:`~safelens.data.jsonfile.cached_json`) under the key (model identity: the
+        weights hash of a model object, the file stamps of a directory; the harmful rows'
+        ids, prompts and system prompts; the decoding settings), so the model is loaded and
+        run only when that key is new. An empty answer keeps the row's own ``rejected``
+        (counted in a warning).
+        """
+        cfg = self.config
+        source = self.harmful_model if self.harmful_model is not None else cfg.harmful_source
+        harmful = [r for r in rows if r.get("harmful") is True]
+        if not harmful:
+            return rows
+        decoding = GenerationConfig(max_new_tokens=cfg.harmful_max_new_tokens)
+        key = {"model": model_identity(source),
+               "prompts": rows_key(harmful, ("id", "prompt", "system")),
+               "decoding": asdict(decoding)}
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+        def compute() -> list[str]:
+            model = source
+            if not hasattr(model, "parameters"):
+                hf = getattr(ctx.model, "original_model", ctx.model)
+                # looked up on the package at call time, where tests substitute a model
+                model = safelens.models.load_model(str(source),
+                                                   device=next(hf.parameters()).device)
+            answers = [""] * len(harmful)
+            for system in dict.fromkeys(r.get("system") for r in harmful):  # per system prompt
+                idx = [i for i, r in enumerate(harmful) if r.get("system") == system]
+                out = generate(model, [harmful[i]["prompt"] for i in idx],
+                               config=replace(decoding, system_prompt=system),
+                               progress=cfg.progress)
+                for i, text in zip(idx, out, strict=True):
+                    answers[i] = text
+            return answers
+
+        with ctx.accelerator.main_process_first():
+            answers = cached_json(Path(ctx.cache_dir) / f"harmful-{digest}.json", key, compute)
+        empty = sum(not a.strip() for a in answers)
+        if empty:
+            warnings.warn(f"harmful_source {cfg.harmful_source or 'model'!r} gave {empty} of "
+                          f"{len(answers)} empty answers; those rows keep their own 'rejected'",
+                          stacklevel=2)
+        generated = iter(answers)  # in the order of the harmful rows
+        out = []
+        for row in rows:
+            text = next(generated) if row.get("harmful") is True else ""
+            out.append({**row, "rejected": text} if text.strip() else row)
+        return out
 
     def weights(self, ref: Logps, batch: TrainBatch, safety: torch.Tensor
                 ) -> torch.Tensor | None:
