@@ -9,7 +9,9 @@ harmful prompt ``x`` with a harmful (compliant) response ``h`` and a refusal ``r
 
 ``k = 0`` with probability ``p_zero`` (½), otherwise ``k ~ Uniform{1, ..., min(C, |h|)}``
 (C = 100), as in the seed ("P_k set to 0 with 50% prob and random [1, 100] with 50% prob")
-and the public code (``randint(1, min(100, len(harmful)))`` per example). The harmful prefix
+and the public code (``randint(1, min(100, len(harmful)))`` per example). k is a function of
+(seed, row, epoch): ``epochs=E`` returns E versions of the rows, one per epoch, each with
+fresh k's (epoch 0's are those of ``epochs=1``). The harmful prefix
 goes through :func:`safelens.models.chat.encode`'s ``prefixes=`` argument, so it sits
 *outside* the response mask: the loss is on the refusal tokens only. These examples are mixed
 with a utility ("retain") set of benign (prompt, helpful answer) pairs.
@@ -85,10 +87,11 @@ def sample_prefix_length(
     return 1 + int(u * cap)
 
 
-def _seed_of(seed: int, row: dict[str, Any]) -> list[int]:
-    """Per-row seed: the run seed and a hash of the row's id and prompt (order-independent)."""
+def _seed_of(seed: int, row: dict[str, Any], epoch: int = 0) -> list[int]:
+    """Per-row seed: the run seed, a hash of the row's id and prompt (order-independent) and,
+    after epoch 0, the epoch (epoch 0 keeps the seed of a single draw)."""
     digest = hashlib.sha256(f"{row.get('id', '')}\x00{row['prompt']}".encode()).digest()
-    return [int(seed), 4, int.from_bytes(digest[:8], "little")]
+    return [int(seed), 4, int.from_bytes(digest[:8], "little")] + ([int(epoch)] if epoch else [])
 
 
 def augment_rows(
@@ -104,17 +107,23 @@ def augment_rows(
     min_response_tokens: int = 8,
     keep_continuation: int = 0,
     system_field: str = "system",
+    epochs: int = 1,
 ) -> list[dict[str, Any]]:
     """Safety-recovery rows from harmful rows, retain rows from the others.
 
     Harmful rows (``harmful=True``) become *safety* rows: ``prefix`` = the first k tokens of
     ``row[harmful_field]`` (k drawn by :func:`sample_prefix_length` from a generator seeded
-    by ``seed`` and the row's id and prompt, so a row's k does not depend on the row order),
+    by ``seed``, the row's id and prompt and the epoch, so a row's k does not depend on the
+    row order),
     ``chosen`` = ``row[refusal_field]`` (the refusal the loss is on), ``continuation`` = the
     rest of the harmful response (DOOR's NPO target), ``prefix_tokens`` = k. Other rows
     become *retain* rows: ``prefix`` = ``""``, ``chosen`` unchanged (a helpful answer),
     ``continuation`` = :data:`PLACEHOLDER`. Every output row has ``part`` = ``"safety"`` or
     ``"retain"``.
+
+    With ``epochs=E`` the result holds E versions of the rows, epoch-major (row i of epoch e
+    at ``e * len(rows) + i``), each safety row with a k drawn afresh for its epoch; retain
+    rows repeat unchanged. Epoch 0 is what ``epochs=1`` returns.
 
     Caps on k, in order: the harmful response's length minus ``keep_continuation`` tokens
     (DOOR keeps >= 1 token to unlearn), C = ``max_prefix``, and, with ``max_length``, room
@@ -133,6 +142,9 @@ def augment_rows(
         >>> out = augment_rows(rows, tok, p_zero=0.0, seed=0)
         >>> [r["part"] for r in out], out[0]["prefix"] + out[0]["continuation"] == rows[0]["rejected"]
         (['safety', 'retain'], True)
+        >>> two = augment_rows(rows, tok, p_zero=0.0, seed=0, epochs=2)
+        >>> len(two), two[:2] == out, two[3] == out[1]  # epoch 0 as above; retain rows repeat
+        (4, True, True)
 
     Args:
         rows: preference rows (``prompt``, ``harmful`` and the two fields named below).
@@ -147,40 +159,45 @@ def augment_rows(
         min_response_tokens: refusal tokens that must fit after the prefix.
         keep_continuation: harmful tokens that must remain after the prefix (0 or 1).
         system_field: row column with a per-row system prompt, if any (for the length cap).
+        epochs: versions of the rows to return, one per epoch (>= 1).
 
     Returns:
-        New rows (input rows are not mutated), in input order.
+        New rows (input rows are not mutated), in input order, ``epochs`` times.
 
     Raises:
         KeyError: a harmful row lacks ``harmful_field`` or ``refusal_field`` (names the row).
+        ValueError: ``epochs`` is not an integer >= 1.
     """
-    out: list[dict[str, Any]] = []
+    if not (isinstance(epochs, int) and epochs >= 1):
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    out: list[list[dict[str, Any]]] = [[] for _ in range(epochs)]
     squeezed = 0
     for row in rows:
-        new = dict(row)
         if row.get("harmful") is not True:
-            new.update(part="retain", prefix="", prefix_tokens=0, continuation=PLACEHOLDER)
-            out.append(new)
+            for version in out:
+                version.append({**row, "part": "retain", "prefix": "", "prefix_tokens": 0,
+                                "continuation": PLACEHOLDER})
             continue
         for field in (harmful_field, refusal_field):
             if not row.get(field):
                 raise KeyError(f"harmful row {row.get('id', '?')!r} has no {field!r} text")
         harmful = row[harmful_field]
         n_tokens = len(text_ids(tokenizer, harmful)) - keep_continuation
-        rng = np.random.default_rng(_seed_of(seed, row))
-        k = sample_prefix_length(rng, n_tokens, max_prefix, p_zero)
-        if max_length is not None and k > 0:
-            head = len(prompt_ids(tokenizer, row["prompt"], row.get(system_field)))
-            room = max_length - head - min_response_tokens
-            if k > room:
+        # room for min_response_tokens refusal tokens after the chat prompt and the prefix
+        room = (max_length - len(prompt_ids(tokenizer, row["prompt"], row.get(system_field)))
+                - min_response_tokens) if max_length is not None else None
+        for epoch, version in enumerate(out):
+            rng = np.random.default_rng(_seed_of(seed, row, epoch))
+            k = sample_prefix_length(rng, n_tokens, max_prefix, p_zero)
+            if room is not None and k > max(room, 0):
                 squeezed += 1
                 k = max(0, room)
-        prefix, rest, k = split_at_tokens(tokenizer, harmful, k)
-        new.update(part="safety", prefix=prefix, prefix_tokens=k, chosen=row[refusal_field],
-                   continuation=rest if rest.strip() else PLACEHOLDER)
-        out.append(new)
+            prefix, rest, k = split_at_tokens(tokenizer, harmful, k)
+            version.append({**row, "part": "safety", "prefix": prefix, "prefix_tokens": k,
+                            "chosen": row[refusal_field],
+                            "continuation": rest if rest.strip() else PLACEHOLDER})
     if squeezed:
-        warnings.warn(f"{squeezed} of {len(out)} safety-recovery prefixes were shortened to leave "
-                      f"{min_response_tokens} refusal tokens within max_length={max_length}",
-                      stacklevel=2)
-    return out
+        warnings.warn(f"{squeezed} of {len(rows) * epochs} safety-recovery prefixes were shortened "
+                      f"to leave {min_response_tokens} refusal tokens within "
+                      f"max_length={max_length}", stacklevel=2)
+    return [r for version in out for r in version]

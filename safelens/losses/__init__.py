@@ -49,6 +49,8 @@ from safelens.losses.token import (
     retain_loss,
     robust_refusal_loss,
     sft_loss,
+    simnpo_loss,
+    wdoor_public_loss,
     wdoor_token_weights,
 )
 
@@ -86,5 +88,7 @@ __all__ = [
     "reward_soft_targets",
     "robust_refusal_loss",
     "sft_loss",
+    "simnpo_loss",
+    "wdoor_public_loss",
     "wdoor_token_weights",
 ]

@@ -9,7 +9,8 @@ Masking multiplies by the mask, so a NaN anywhere in an input makes the loss NaN
 being silently dropped. A row of the mask with no response token is an error.
 
 Seeds: 003 (constrained SFT with its beta_t schedule, DOOR / W-DOOR) and 001 (CSFT + PA:
-the token-level preference-alignment loss, Eq. 1-7).
+the token-level preference-alignment loss, Eq. 1-7). W-DOOR also as the public DOOR code
+computes it (:func:`wdoor_public_loss`, :func:`simnpo_loss`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from safelens.losses.preference import npo_loss
+from safelens.losses.preference import _check_positive, _check_sequence_inputs, npo_loss
 
 __all__ = [
     "PA_ARGMAX",
@@ -38,6 +39,8 @@ __all__ = [
     "retain_loss",
     "robust_refusal_loss",
     "sft_loss",
+    "simnpo_loss",
+    "wdoor_public_loss",
     "wdoor_token_weights",
 ]
 
@@ -473,20 +476,25 @@ def wdoor_token_weights(
     tok_logps_ref: torch.Tensor,  # [B, T]
     tau: float = 5.0,
     inverse: bool = False,
+    kind: Literal["exp", "sigmoid"] = "exp",
 ) -> torch.Tensor:  # [B, T]
     """W-DOOR reward-based token weights beta_t (seed 003, "Reward based Token weighting").
 
-    weight = exp(r_t / tau) = (pi*(y_t) / pi_ref(y_t))^(1 / tau)
-           = exp((tok_logps_star - tok_logps_ref) / tau)
+    weight = exp(r_t / tau) = (pi*(y_t) / pi_ref(y_t))^(1 / tau),
+    r_t = tok_logps_star - tok_logps_ref
 
     where pi* is an "ideal" safer policy (in practice a DPO-aligned copy of the model) and
     the weights are computed on the refusal y^s. Seed 003's Table 1 uses tau = 5.
+    ``kind="sigmoid"`` gives sigmoid(r_t / tau) instead; ``inverse=True`` uses -r_t in
+    either.
 
-    Discrepancy: the public DOOR code (``exp_weights``) computes
-    exp((log pi_ref - log pi*) / tau), the **inverse** ratio, which up-weights tokens the
-    ideal policy finds *less* likely than the reference. ``inverse=True`` reproduces that;
-    the default follows the seed's formula. (The public code also has a
-    1 - sigmoid(gamma * (log pi* - log pi_ref)) variant, not provided here.)
+    Discrepancy: the public DOOR code (github.com/wicai24/DOOR-Alignment, ``utils/loss.py``)
+    computes ``exp_weights`` = exp((log pi_ref - log pi*) / tau) (lines 165-168; its W-DOOR,
+    ``train.py --type 12``, with tau = 1), the **inverse** ratio, which up-weights tokens the
+    ideal policy finds *less* likely than the reference: ``inverse=True``. Its other
+    variant ``sigmoid_weights`` = 1 - sigmoid(gamma (log pi* - log pi_ref)) (lines 160-163;
+    ``--type 11``, gamma = 1) is ``kind="sigmoid", inverse=True, tau=1/gamma``. The
+    defaults follow the seed's formula.
 
     The result is detached: the weights are constants. Positions outside the response get
     whatever the inputs give there (exp(0) = 1 for zero-filled log-probs); the losses mask
@@ -500,21 +508,26 @@ def wdoor_token_weights(
         tensor([[2., 1.]])
         >>> wdoor_token_weights(star, ref, tau=1.0, inverse=True)
         tensor([[0.5000, 1.0000]])
+        >>> wdoor_token_weights(star, ref, tau=1.0, inverse=True, kind="sigmoid")  # 1 - 2/3
+        tensor([[0.3333, 0.5000]])
 
     Args:
         tok_logps_star: ``[B, T]`` log-probs of the refusal tokens under the ideal policy pi*.
         tok_logps_ref: ``[B, T]`` log-probs of the same tokens under the reference model.
         tau: temperature > 0.
-        inverse: use the public code's inverse ratio (pi_ref / pi*)^(1/tau).
+        inverse: use the public code's inverse ratio (pi_ref / pi*).
+        kind: ``"exp"`` (the seed's; the public W-DOOR) or ``"sigmoid"``.
 
     Returns:
         ``[B, T]`` weights, detached.
 
     Raises:
-        ValueError: on shape mismatch or ``tau <= 0``.
+        ValueError: on shape mismatch, ``tau <= 0`` or an unknown ``kind``.
     """
     if isinstance(tau, torch.Tensor) or not math.isfinite(tau) or tau <= 0:
         raise ValueError(f"tau must be a finite positive number, got {tau!r}")
+    if kind not in ("exp", "sigmoid"):
+        raise ValueError(f"kind must be 'exp' or 'sigmoid', got {kind!r}")
     if tok_logps_star.shape != tok_logps_ref.shape:
         raise ValueError(
             f"tok_logps_star {tuple(tok_logps_star.shape)} and tok_logps_ref "
@@ -523,7 +536,142 @@ def wdoor_token_weights(
     log_ratio = tok_logps_star.detach() - tok_logps_ref.detach()  # [B, T]
     if inverse:
         log_ratio = -log_ratio
+    if kind == "sigmoid":
+        return torch.sigmoid(log_ratio / tau)
     return torch.exp(log_ratio / tau)
+
+
+def simnpo_loss(
+    policy_logps: torch.Tensor,  # [B]
+    lengths: torch.Tensor,  # [B]
+    *,
+    beta: float = 0.5,
+    gamma: float = 1.0,
+) -> torch.Tensor:  # []
+    """Reference-free, length-normalised NPO with a margin: the public W-DOOR's unlearning term.
+
+    loss = mean_i -(2 / beta) log sigmoid(-beta * policy_i / L_i - gamma)
+
+    The form of SimNPO (Fan et al., 2024, "Simplicity Prevails: Rethinking Negative
+    Preference Optimization for LLM Unlearning"): NPO (:func:`~safelens.losses.npo_loss`)
+    with the reference log-prob replaced by a length normalisation and a margin gamma. The
+    public DOOR code's W-DOOR (github.com/wicai24/DOOR-Alignment, ``utils/loss.py``,
+    ``wgdnpo_loss``, lines 206-213)::
+
+        seq_lengths = torch.sum(non_preferred_attention_mask, dim=1)
+        normalized_log_probs = non_preferred_log_probs_main_seq / seq_lengths
+        npo_loss_val = -F.logsigmoid(-beta * normalized_log_probs - gamma)
+        npo_loss_val = npo_loss_val.sum(dim=-1).mean()
+        wgdnpo_loss_val = gd_loss_val + (npo_loss_val * 2 / beta)
+
+    with beta = 0.5 and gamma = 1.0 (its defaults, lines 170-171). Two readings to know: its
+    L_i is the attention-mask length of the whole encoded sequence (chat template, prompt,
+    prefix and continuation, not SimNPO's |y|): pass what you mean by ``lengths``; and its
+    ``.sum(dim=-1)`` runs over the *batch* ([B] values), so its term is the sum over the
+    per-device batch (2 rows in ``train.py``) where this is the mean over rows, the
+    project's convention (the public value = this one times B).
+
+    Examples:
+        >>> import math, torch
+        >>> p, n = torch.tensor([-6.0]), torch.tensor([3])
+        >>> round(simnpo_loss(p, n, beta=0.5, gamma=1.0).item(), 4)  # -(2/beta) log sigmoid(0)
+        2.7726
+        >>> round(4 * math.log(2), 4)
+        2.7726
+
+    Args:
+        policy_logps: ``[B]`` summed log-probs of the responses to unlearn under the policy.
+        lengths: ``[B]`` positive lengths L_i that normalise them (tokens).
+        beta: inverse temperature (> 0).
+        gamma: margin (finite; 0 gives length-normalised NPO without a reference).
+
+    Returns:
+        Scalar loss, the mean over rows.
+
+    Raises:
+        ValueError: on shape mismatch, an empty batch, ``beta <= 0``, a non-finite
+            ``gamma`` or a length <= 0.
+    """
+    _check_positive("beta", beta)
+    if isinstance(gamma, torch.Tensor) or not math.isfinite(gamma):
+        raise ValueError(f"gamma must be a finite number, got {gamma!r}")
+    _check_sequence_inputs(policy_logps=policy_logps, lengths=lengths)
+    if bool((lengths <= 0).any()):
+        raise ValueError("lengths must be > 0 (tokens that normalise each log-prob)")
+    normalized = policy_logps / lengths.to(policy_logps.dtype)  # [B]
+    return (-(2.0 / beta) * F.logsigmoid(-beta * normalized - gamma)).mean()
+
+
+def wdoor_public_loss(
+    refusal_tok_logps: torch.Tensor,  # [B, T]
+    refusal_mask: torch.Tensor,  # [B, T]
+    harmful_logps: torch.Tensor,  # [B_h]
+    harmful_lengths: torch.Tensor,  # [B_h]
+    retain_tok_logps: torch.Tensor,  # [B_r, T_r]
+    retain_mask: torch.Tensor,  # [B_r, T_r]
+    *,
+    refusal_weights: torch.Tensor | None = None,  # [B, T]
+    beta: float = 0.5,
+    gamma: float = 1.0,
+    alpha: float = 0.2,
+    reduction: Reduction = "sequence_sum",
+) -> torch.Tensor:  # []
+    """W-DOOR as the public DOOR code computes it (``wgdnpo_loss``), total loss.
+
+    loss = alpha * [ sum_t -w_t log pi(y^s_t | x + h_<k, y^s_<t)
+                     - (2 / beta) log sigmoid(-beta log pi(h_>=k | x + h_<k) / L - gamma) ]
+           + (1 - alpha) * sum_t -log pi(y_t | x')
+
+    i.e. :func:`robust_refusal_loss` weighted by ``refusal_weights``
+    (:func:`wdoor_token_weights`; the public W-DOOR's are ``inverse=True, tau=1``), plus
+    :func:`simnpo_loss` on the harmful continuations, weighted by alpha, plus
+    :func:`retain_loss`. Source: github.com/wicai24/DOOR-Alignment, ``utils/loss.py``
+    lines 170-226: the weighted refusal NLL ``-(adaptive_weights * log_probs).sum(-1).mean()``
+    (lines 203-204), the unlearning term (206-213, see :func:`simnpo_loss`), the retain NLL
+    ``-utility_log_probs.mean()`` (219-221) and ``alpha * wgdnpo + (1 - alpha) * utility``
+    (line 222), with beta = 0.5, alpha = 0.2, gamma = 1.0 (lines 170-171). Unlike seed 003's
+    W-DOOR (:func:`door_loss` with weights) the unlearning term needs no reference model;
+    only the weights do. Defaults are the public code's, including the ``sequence_sum``
+    reduction (sum over tokens, mean over rows) of the two NLL terms.
+
+    Examples:
+        >>> import math, torch
+        >>> lp = torch.log(torch.tensor([[0.5, 0.25]])); mask = torch.ones(1, 2)
+        >>> w = torch.tensor([[2.0, 1.0]])                        # refusal: 2 ln2 + 2 ln2
+        >>> h, n = torch.tensor([-6.0]), torch.tensor([3])         # unlearning: (2/0.5) ln2
+        >>> r = torch.log(torch.tensor([[0.5]])); rm = torch.ones(1, 1)  # retain: ln2
+        >>> total = wdoor_public_loss(lp, mask, h, n, r, rm, refusal_weights=w)
+        >>> abs(total.item() - 2.4 * math.log(2)) < 1e-6          # 0.2 * 8 ln2 + 0.8 ln2
+        True
+
+    Args:
+        refusal_tok_logps: ``[B, T]`` policy log-probs of refusals after harmful prefixes.
+        refusal_mask: ``[B, T]`` mask of the refusal tokens.
+        harmful_logps: ``[B_h]`` summed policy log-probs of the harmful continuations.
+        harmful_lengths: ``[B_h]`` their normalising lengths (see :func:`simnpo_loss`).
+        retain_tok_logps: ``[B_r, T_r]`` policy log-probs of benign (utility) responses.
+        retain_mask: ``[B_r, T_r]`` their response mask.
+        refusal_weights: optional ``[B, T]`` token weights (detached here).
+        beta: inverse temperature of the unlearning term (> 0).
+        gamma: its margin.
+        alpha: weight of the safety terms, in [0, 1].
+        reduction: reduction of the two NLL terms (see :func:`sft_loss`).
+
+    Returns:
+        Scalar loss.
+
+    Raises:
+        ValueError: on shape mismatch, an empty response, ``beta <= 0``, a length <= 0 or
+            alpha outside [0, 1].
+    """
+    if isinstance(alpha, torch.Tensor) or not (0.0 <= alpha <= 1.0):
+        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
+    refusal = robust_refusal_loss(
+        refusal_tok_logps, refusal_mask, weights=refusal_weights, reduction=reduction
+    )
+    unlearn = simnpo_loss(harmful_logps, harmful_lengths, beta=beta, gamma=gamma)
+    retain = retain_loss(retain_tok_logps, retain_mask, reduction=reduction)
+    return alpha * (refusal + unlearn) + (1.0 - alpha) * retain
 
 
 # --------------------------------------------------------------------------- CSFT + PA

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -137,13 +138,26 @@ class DataOrder:
     """Seeded order of row indices: a fresh permutation each epoch, consumed batch by batch.
 
     Step ``s`` takes stream positions ``[s * B, (s + 1) * B)``; position ``p`` is row
-    ``perm(epoch = p // N)[p % N]``.
+    ``perm(epoch = p // N)[p % N]``. With ``per_epoch_rows`` the training rows hold one
+    version of the N rows per epoch, epoch-major (a method that redraws something per epoch,
+    such as the harmful-prefix length of :mod:`safelens.training.methods.deep`), and position
+    ``p`` is row ``epoch * N + perm(epoch)[p % N]``: the same permutations, each epoch's own
+    version of every row.
+
+    Examples:
+        >>> order = DataOrder(4, 3, seed=0)
+        >>> order.epochs_started(3)  # 9 positions over 4 rows: 3 epochs, the last partial
+        3
+        >>> [i // 4 for i in DataOrder(4, 3, 0, per_epoch_rows=True).batch(1)]  # positions 3-5
+        [0, 1, 1]
     """
 
-    def __init__(self, n_rows: int, batch_size: int, seed: int) -> None:
+    def __init__(self, n_rows: int, batch_size: int, seed: int,
+                 per_epoch_rows: bool = False) -> None:
         if n_rows < 1:
             raise ValueError("no training rows")
         self.n, self.batch_size, self.seed = n_rows, batch_size, seed
+        self.per_epoch_rows = per_epoch_rows
         self._perms: dict[int, np.ndarray] = {}
 
     def _perm(self, epoch: int) -> np.ndarray:
@@ -154,12 +168,20 @@ class DataOrder:
     def batch(self, step: int) -> list[int]:
         """Row indices of optimizer step ``step`` (0-based)."""
         start = step * self.batch_size
-        return [int(self._perm(p // self.n)[p % self.n])
-                for p in range(start, start + self.batch_size)]
+        out = []
+        for p in range(start, start + self.batch_size):
+            epoch = p // self.n
+            out.append(int(self._perm(epoch)[p % self.n])
+                       + (epoch * self.n if self.per_epoch_rows else 0))
+        return out
 
     def epoch(self, step: int) -> float:
         """Fractional epoch reached after ``step`` steps."""
         return step * self.batch_size / self.n
+
+    def epochs_started(self, total_steps: int) -> int:
+        """Epochs that ``total_steps`` steps start (the last one possibly partial)."""
+        return max(1, math.ceil(total_steps * self.batch_size / self.n))
 
 
 def drop_identical_pairs(rows: list[dict[str, Any]], columns: Sequence[str],

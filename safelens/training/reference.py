@@ -17,7 +17,7 @@ next-token distribution at every response position: its top-k log-probs and toke
 dense ``[N, V]`` log-prob matrix, spreading the mass outside the top k uniformly over the
 other V - k tokens (exact for k = V; the argmax, y_aligned of the PA loss, is always exact).
 A second run on the same data and base model — or a resumed run — reads the file instead of
-recomputing.
+recomputing. Rows that repeat (a method with one version of its rows per epoch) are computed once.
 """
 
 from __future__ import annotations
@@ -155,6 +155,9 @@ def compute_reference(
 ) -> dict[str, torch.Tensor]:
     """Summed log-probs, counts (and per-token values) of every row under ``model``.
 
+    Rows equal to an earlier row are computed once (a method with one version of its rows
+    per epoch repeats most of them).
+
     ``prefix`` (a :class:`~safelens.training.prefix.FrozenPrefixCache`) lets each forward
     start at the first trained block from the cached output of the frozen ones.
     ``logits_topk`` (None: no logits; 0: the whole vocabulary) stores the top-k next-token
@@ -174,11 +177,17 @@ def compute_reference(
     tops: dict[str, list] = {c: [None] * n for c in columns}
     idxs: dict[str, list] = {c: [None] * n for c in columns}
     vocab, stored, seen = 0, 0, 0
+    # A row equal to an earlier one (the same row in several epochs' versions) is encoded
+    # identically (build_batch is a function of the row): computed once, copied after.
+    first: dict[str, int] = {}
+    copy_of = {i: first.setdefault(json.dumps(row, sort_keys=True, default=str), i)
+               for i, row in enumerate(rows)}
+    todo = [i for i in range(n) if copy_of[i] == i]
     # Similar lengths share a batch (less padding); results go back to each row's index.
-    order = sorted(range(n), key=lambda i: sum(len(rows[i][c]) for c in columns)
+    order = sorted(todo, key=lambda i: sum(len(rows[i][c]) for c in columns)
                    + len(rows[i]["prompt"]))
-    bar = tqdm(total=n, desc="reference log-probs", disable=not progress, leave=False)
-    for start in range(0, n, batch_size):
+    bar = tqdm(total=len(todo), desc="reference log-probs", disable=not progress, leave=False)
+    for start in range(0, len(order), batch_size):
         picked = order[start:start + batch_size]
         index = torch.tensor(picked, dtype=torch.long)
         batch = build_batch([rows[i] for i in picked], index)
@@ -201,7 +210,7 @@ def compute_reference(
                                  strict=True))
             stored += top.numel() * 8
             seen += b
-            projected = stored * n / seen
+            projected = stored * n / seen  # copies are stored too
             if projected > logits_max_gb * 2**30:
                 raise SafelensError(
                     f"reference logits: top-{k} of {vocab} for {n} rows need about "
@@ -220,6 +229,11 @@ def compute_reference(
         bar.update(b)
     bar.close()
     model.train(was_training)
+    for i, j in copy_of.items():
+        if i != j:
+            for c in columns:
+                sums[c][i], counts[c][i] = sums[c][j], counts[c][j]
+                toks[c][i], tops[c][i], idxs[c][i] = toks[c][j], tops[c][j], idxs[c][j]
     out: dict[str, torch.Tensor] = {}
     for c in columns:
         out[f"{c}.summed"] = sums[c].contiguous()

@@ -3,6 +3,7 @@
 Per run::
 
     rows   = subsample + label flips (train rows only) + method.prepare(rows)
+             (one version of the rows per epoch when the method sets rows_per_epoch)
     ref    = reference log-probs of every row with the initial model (cached on disk)
     for step in range(start, total):                      # resumable
         wrapper.step(closure)                              # default: backward, clip, AdamW
@@ -471,12 +472,17 @@ class Trainer:
 
         rows = self._load_rows()
         cache_dir = Path(cfg.reference_cache_dir or self.out_dir / "reference")
-        ctx = TrainContext(model, model.tokenizer, accelerator, self.out_dir, cache_dir, named)
+        world = accelerator.num_processes
+        ctx = TrainContext(model, model.tokenizer, accelerator, self.out_dir, cache_dir, named,
+                           epochs_for=lambda n: DataOrder(n, cfg.batch_size, cfg.seed)
+                           .epochs_started(self._total_steps(n, world)))
+        method.rows_per_epoch = None  # prepare sets it when it makes one version per epoch
         rows = method.prepare(rows, ctx)
         if not rows:
             raise ValueError(f"method {method.name!r} kept no training rows")
         self.train_rows = rows
-        total_steps = self._total_steps(len(rows), accelerator.num_processes)
+        n_rows = self._rows_per_epoch(rows, ctx)
+        total_steps = self._total_steps(n_rows, world)
         build = BatchBuilder(method, model.tokenizer)
         self.prefix = self._prefix_cache(model, named, rows, build, device, autocast)
         if method.needs_reference:
@@ -487,12 +493,13 @@ class Trainer:
         factory = self.wrapper_factory or method.optimizer_wrapper
         state = TrainState(
             accelerator, device, autocast, model, [n for n, _ in named], params, rows, build,
-            DataOrder(len(rows), cfg.batch_size, cfg.seed), total_steps, optimizer, scheduler,
-            factory(optimizer, params, ctx))
+            DataOrder(n_rows, cfg.batch_size, cfg.seed,
+                      per_epoch_rows=method.rows_per_epoch is not None),
+            total_steps, optimizer, scheduler, factory(optimizer, params, ctx))
         if resume_step is not None:
             self._restore(state)
         if state.is_main:
-            self._write_config(len(rows), total_steps, accelerator)
+            self._write_config(n_rows, total_steps, accelerator)
             self.trackers = make_trackers(cfg.report_to, self.out_dir,
                                           {"method": method.name, "preset": self.preset,
                                            **cfg.to_dict()})
@@ -550,6 +557,18 @@ class Trainer:
                                     self.data_source)
         self.train_data_sha256 = rows_sha256(rows)
         return rows
+
+    def _rows_per_epoch(self, rows: list[dict[str, Any]], ctx: TrainContext) -> int:
+        """Rows per epoch: all of them, or the method's ``rows_per_epoch`` when ``prepare``
+        made one version per epoch (checked: one version for every epoch the run starts)."""
+        n = self.method.rows_per_epoch
+        if n is None:
+            return len(rows)
+        if not (isinstance(n, int) and n >= 1 and len(rows) == n * ctx.epochs_for(n)):
+            raise ValueError(
+                f"method {self.method.name!r}: prepare returned {len(rows)} rows with "
+                f"rows_per_epoch={n!r}; expected rows_per_epoch x epochs_for(rows_per_epoch)")
+        return n
 
     def _total_steps(self, n_rows: int, world: int) -> int:
         """Optimizer steps of the run; checks that each process gets whole micro-batches."""

@@ -440,6 +440,25 @@ def _(ws):
             ["no-such-model"])
 
 
+# deep alignment (seed 003): prefix resampling, W-DOOR variant, DOOR's harmful source
+@case("align-door-harmful-source-missing")
+def _(ws):
+    return (ws.align("--harmful-source", str(ws.root / "no-such-model"), method="door"),
+            ["harmful_source", "no-such-model"])
+
+
+for method, name, flags, needles in [
+    ("door", "resample-prefix-unknown", ["--resample-prefix", "step"],
+     ["--resample-prefix", "step"]),
+    ("door", "harmful-max-new-tokens-zero", ["--harmful-max-new-tokens", "0"],
+     ["harmful_max_new_tokens"]),
+    ("w-door", "variant-unknown", ["--variant", "paper"], ["--variant", "paper"]),
+    ("w-door", "gamma-inf", ["--gamma", "inf"], ["gamma", "inf"]),
+]:
+    case(f"align-{method}-{name}")(
+        lambda ws, m=method, f=flags, n=needles: (ws.align(*f, method=m), n))
+
+
 # zo-refine (seed 002): --from must be a finished safelens run; ZO settings in range
 def zo_refine(ws, source: Path | str, *flags: str) -> list[str]:
     return ["align", "--method", "zo-refine", "--from", str(source), "--out",

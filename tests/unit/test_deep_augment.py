@@ -128,3 +128,28 @@ def test_loss_mask_is_on_refusal_tokens_only(tok):
     start = int(mask.nonzero()[0])
     assert ids[start - k:start].tolist() == _ids(tok, rows[0]["prefix"])
     assert ids[start - k:start].tolist() == _ids(tok, HARMFUL)[:k]
+
+
+def test_epochs_redraw_k_per_epoch_and_epoch_zero_is_a_single_draw(tok):
+    rows = [{"id": f"r{i}", "prompt": f"Request {i}?", "harmful": i % 3 != 0,
+             "chosen": "I can't help with that.", "rejected": HARMFUL} for i in range(60)]
+    once = augment_rows(rows, tok, seed=5)
+    three = augment_rows(rows, tok, seed=5, epochs=3)
+    assert len(three) == 3 * len(rows)
+    versions = [three[e * len(rows):(e + 1) * len(rows)] for e in range(3)]
+    assert versions[0] == once  # epoch 0 = the one-draw rows ("once")
+    assert augment_rows(rows, tok, seed=5, epochs=3) == three  # deterministic per seed
+    for v in versions:  # same source rows, in order, in every epoch
+        assert [r["id"] for r in v] == [r["id"] for r in rows]
+        assert all(r["prefix"] + r["continuation"] == HARMFUL or r["prefix"] == HARMFUL
+                   for r in v if r["part"] == "safety")  # (all of it: PLACEHOLDER after)
+    retain = [i for i, r in enumerate(rows) if not r["harmful"]]
+    assert all(versions[e][i] == once[i] for e in (1, 2) for i in retain)
+    ks = np.array([[r["prefix_tokens"] for r in v] for v in versions])  # [epoch, row]
+    harmful = [i for i, r in enumerate(rows) if r["harmful"]]
+    changed = (ks[1, harmful] != ks[0, harmful]).mean()
+    assert changed > 0.4  # fresh draws: two independent k's agree rarely
+    # each epoch's k's follow the same law (half zero)
+    assert all(0.2 < (ks[e, harmful] == 0).mean() < 0.8 for e in range(3))
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
+        augment_rows(rows, tok, epochs=0)

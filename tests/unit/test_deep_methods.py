@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -186,3 +187,177 @@ def test_encode_rows_honours_per_row_system_prompts(fresh):
     assert chat.input_ids[0, :n1].tolist() == one.input_ids[0, :n1].tolist()
     assert chat.input_ids[1, :n2].tolist() == two.input_ids[0, :n2].tolist()
     assert chat.response_mask[0].sum() == one.response_mask.sum()
+
+
+@pytest.mark.parametrize("mode", ["epoch", "once"])
+def test_resample_prefix_gives_each_epoch_its_own_rows_and_reference(fresh, tmp_path, mode):
+    rows = make_rows()  # 8 rows, batch 4, 4 steps: 2 epochs
+    trainer = Trainer(make_method("door", **{**FAST, "max_steps": 4, "resample_prefix": mode}),
+                      tmp_path, model=fresh, rows=rows)
+    trainer.train()
+    n = len(rows)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["n_train_rows"] == n and config["resample_prefix"] == mode
+    if mode == "once":
+        assert len(trainer.train_rows) == len(trainer.reference) == n
+        return
+    assert len(trainer.train_rows) == len(trainer.reference) == 2 * n
+    first, second = trainer.train_rows[:n], trainer.train_rows[n:]
+    assert [r["id"] for r in first] == [r["id"] for r in second] == [r["id"] for r in rows]
+    assert any(a["prefix_tokens"] != b["prefix_tokens"] for a, b in zip(first, second,
+                                                                          strict=True))
+    # each version's reference is its own rows' (the NPO target after that epoch's prefix)
+    ref = trainer.reference
+    for i in range(n):
+        same = first[i]["prefix"] == second[i]["prefix"]
+        assert (ref.summed["continuation"][i] == ref.summed["continuation"][n + i]) == same
+
+
+def test_resampled_prefixes_resume_to_the_same_weights(tmp_path, interrupt_after):
+    cfg = {**FAST, "max_steps": 4, "save_every": 2, "resample_prefix": "epoch"}
+
+    def method():
+        m = make_method("w-door", **cfg)
+        m.star_model = load_tiny_model(seed=1)
+        return m
+
+    straight = load_tiny_model(seed=0)
+    a = Trainer(method(), tmp_path / "a", model=straight, rows=make_rows())
+    a.train()
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(method(), tmp_path / "b", model=load_tiny_model(seed=0), rows=make_rows(),
+                callbacks=[interrupt_after(3)]).train()
+    resumed = load_tiny_model(seed=0)
+    b = Trainer(method(), tmp_path / "b", model=resumed, rows=make_rows(), resume=True)
+    result = b.train()
+    assert result.reference_cache_hit and b.train_rows == a.train_rows
+    assert len(list((tmp_path / "b" / "reference").glob("reference-star-*"))) == 1
+    before, after = params_of(straight), params_of(resumed)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_resample_prefix_is_checked():
+    with pytest.raises(ValueError, match="resample_prefix must be one of"):
+        make_method("door", resample_prefix="step")
+
+
+def test_wdoor_variants_take_their_defaults_unless_given():
+    seed, public = make_method("w-door").config, make_method("w-door", variant="public").config
+    assert (seed.tau, seed.inverse) == (5.0, False)
+    assert (public.tau, public.inverse, public.gamma, public.beta, public.alpha) == (
+        1.0, True, 1.0, 0.5, 0.2)
+    assert make_method("w-door", variant="public", tau=3.0, inverse=False).config.tau == 3.0
+    for bad, match in [({"variant": "paper"}, "variant must be one of"),
+                       ({"token_weights": "linear"}, "token_weights must be one of"),
+                       ({"gamma": math.inf}, "gamma must be a finite number"),
+                       ({"npo_length": "words"}, "npo_length must be one of")]:
+        with pytest.raises(ValueError, match=match):
+            make_method("w-door", **bad)
+
+
+@pytest.mark.parametrize("npo_length", ["sequence", "response"])
+@pytest.mark.parametrize("token_weights", ["exp", "sigmoid"])
+def test_wdoor_public_variant_matches_hand_computation(fresh, npo_length, token_weights):
+    method, rows, batch, policy = _prepared("w-door", fresh, make_rows(6), variant="public",
+                                            npo_length=npo_length, token_weights=token_weights)
+    star_model = load_tiny_model(seed=1)
+    with torch.no_grad():
+        s_sum, s_tok = response_logps(star_model, batch.chat)
+    star = Logps(batch.columns, s_sum, s_tok, batch.chat.response_mask)
+
+    class Cache:
+        def lookup(self, b, per_token=False):
+            return star
+
+    method.star = Cache()
+    # the NPO term is reference-free: a reference far off changes only the weights
+    ref = Logps(policy.columns, policy.summed - 50.0, policy.per_token - 0.2 * policy.mask,
+                policy.mask)
+    loss, metrics = method.compute_loss(policy, ref, batch)
+    safety = [b for b, r in enumerate(batch.rows) if r["part"] == "safety"]
+    retain = [b for b, r in enumerate(batch.rows) if r["part"] == "retain"]
+    x = ref.tokens("chosen")[safety] - star.tokens("chosen")[safety]  # inverse ratio, tau 1
+    w = torch.exp(x) if token_weights == "exp" else torch.sigmoid(x)
+    tok, mask = policy.tokens("chosen"), policy.token_mask("chosen").bool()
+    refusal = sum(float((-w[j] * tok[b])[mask[b]].sum()) for j, b in enumerate(safety))
+    n = len(batch)
+    k = batch.columns.index("continuation")
+    att = batch.chat.attention_mask[k * n:(k + 1) * n].sum(-1)
+    own = policy.token_mask("continuation").sum(-1)
+    lengths = att if npo_length == "sequence" else own
+    assert (att > own).all()  # the two readings differ
+    npo = sum(-(2 / 0.5) * math.log(1 / (1 + math.exp(
+        -(-0.5 * float(policy["continuation"][b]) / int(lengths[b]) - 1.0))))
+        for b in safety)
+    keep = sum(float(-tok[b][mask[b]].sum()) for b in retain)
+    expected = 0.2 * (refusal / len(safety) + npo / len(safety)) + 0.8 * keep / len(retain)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    assert "rewards/rejected" not in metrics  # no reference in the unlearning term
+
+
+def test_wdoor_public_variant_trains(fresh, tmp_path):
+    before = params_of(fresh)
+    method = make_method("w-door", **FAST, variant="public")
+    method.star_model = load_tiny_model(seed=1)
+    result = Trainer(method, tmp_path, model=fresh, rows=make_rows()).train()
+    assert result.step == 3 and all(math.isfinite(h["loss"]) for h in result.history)
+    after = params_of(fresh)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_door_harmful_source_generates_caches_and_reuses_the_answers(fresh, tmp_path,
+                                                                    monkeypatch):
+    import safelens.models
+    from safelens.models.generation import generate
+
+    # the harmfully fine-tuned copy: a few SFT steps on compliant answers (a run directory)
+    harmful_model, source = load_tiny_model(seed=1), tmp_path / "harmful-copy"
+    attack = [{**r, "chosen": "Sure, here is how. Step 1: get the things.", "harmful": False}
+              for r in make_rows()]
+    Trainer(make_method("sft", **{**FAST, "max_steps": 8, "lr": 1e-2}), source,
+            model=harmful_model, rows=attack).train()
+    rows = make_rows()
+    cfg = {**FAST, "harmful_source": str(source), "harmful_max_new_tokens": 12,
+           "resample_prefix": "once"}
+    trainer = Trainer(make_method("door", **cfg), tmp_path / "run", model=fresh, rows=rows)
+    trainer.train()
+    [cache] = (tmp_path / "run" / "reference").glob("harmful-*.json")
+    answers = json.loads(cache.read_text())["value"]
+    harmful = [r for r in rows if r["harmful"]]
+    assert answers == generate(harmful_model, [r["prompt"] for r in harmful], max_new_tokens=12,
+                               progress=False)  # greedy answers of the harmful model
+    assert any(a.strip() for a in answers)
+    by_id = dict(zip([r["id"] for r in harmful], answers, strict=True))
+    for row in trainer.train_rows:
+        if row["part"] == "safety" and by_id[row["id"]].strip():
+            assert row["rejected"] == by_id[row["id"]] != HARMFUL + f" ({row['id'][1:]})"
+            assert row["prefix"] == by_id[row["id"]][:len(row["prefix"])]
+
+    def no_load(*args, **kwargs):
+        raise RuntimeError("the harmful model was loaded")
+
+    monkeypatch.setattr(safelens.models, "load_model", no_load)
+    shared = {"reference_cache_dir": str(tmp_path / "run" / "reference")}
+    again = Trainer(make_method("door", **cfg, **shared), tmp_path / "again",
+                    model=load_tiny_model(seed=0), rows=rows)
+    again.train()  # the cached answers: no model load
+    assert again.train_rows == trainer.train_rows
+    # other decoding settings are another key: generated again
+    with pytest.raises(RuntimeError, match="was loaded"):
+        Trainer(make_method("door", **{**cfg, "harmful_max_new_tokens": 8}, **shared),
+                tmp_path / "other", model=load_tiny_model(seed=0), rows=rows).train()
+
+
+def test_door_harmful_source_is_checked(tmp_path):
+    with pytest.raises(ValueError, match="harmful_source"):
+        make_method("door", harmful_source=str(tmp_path / "no-such-model"))
+    with pytest.raises(ValueError, match="harmful_max_new_tokens"):
+        make_method("w-door", harmful_max_new_tokens=0)
+
+
+def test_zo_refine_with_a_door_objective_keeps_the_epoch_versions(fresh, tmp_path):
+    method = make_method("zo-refine", objective="door", **{**FAST, "max_steps": 4})
+    trainer = Trainer(method, tmp_path, model=fresh, rows=make_rows())
+    result = trainer.train()
+    assert result.step == 4 and method.rows_per_epoch == len(make_rows())
+    assert len(trainer.train_rows) == 2 * len(make_rows())  # 2 epochs, one version each

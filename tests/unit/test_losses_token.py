@@ -10,6 +10,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from safelens.losses import (
     constrained_sft_betas,
@@ -26,6 +27,8 @@ from safelens.losses import (
     retain_loss,
     robust_refusal_loss,
     sft_loss,
+    simnpo_loss,
+    wdoor_public_loss,
     wdoor_token_weights,
 )
 
@@ -426,6 +429,111 @@ def test_door_refusal_weights_get_no_gradient() -> None:
 def test_door_rejects_bad_alpha(alpha: float) -> None:
     with pytest.raises(ValueError, match="alpha"):
         door_loss(*_door_args(), alpha=alpha)
+
+
+# ----------------------------------------------------------------------------- W-DOOR, public code
+
+
+def test_simnpo_matches_hand() -> None:
+    p, n, beta, gamma = [-4.2, -10.0, -0.3], [7, 12, 2], 0.5, 1.0
+    expected = sum(-(2 / beta) * _log_sigmoid(-beta * pi / ni - gamma)
+                   for pi, ni in zip(p, n, strict=True)) / 3
+    got = simnpo_loss(_t(p), torch.tensor(n), beta=beta, gamma=gamma)
+    assert got.dtype == F64 and got.item() == pytest.approx(expected, rel=1e-12)
+    # gamma = 0 and L = 1: NPO against a reference of log-prob 0
+    assert simnpo_loss(_t(p), torch.ones(3), beta=beta, gamma=0.0).item() == pytest.approx(
+        npo_loss(_t(p), _t([0.0] * 3), beta=beta).item(), rel=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["sequence_sum", "token_mean"])
+def test_wdoor_public_matches_hand(reduction: str) -> None:
+    weights = [[1.0, 1.0, 2.0, 0.5, 1.0], [1.0, 3.0, 0.25, 1.0, 1.0]]
+    harm, lengths, beta, gamma, alpha = [-6.0, -2.5], [3, 10], 0.5, 1.0, 0.2
+    cells = _response_cells()
+    per = 2 if reduction == "sequence_sum" else len(cells)  # rows or tokens
+    refusal = sum(-weights[b][t] * TOK_P[b][t] for b, t in cells) / per
+    unlearn = sum(-(2 / beta) * _log_sigmoid(-beta * h / n - gamma)
+                  for h, n in zip(harm, lengths, strict=True)) / 2
+    retain = sum(-TOK_REF[b][t] for b, t in cells) / per
+    expected = alpha * (refusal + unlearn) + (1 - alpha) * retain
+    got = wdoor_public_loss(_t(TOK_P), _mask(), _t(harm), torch.tensor(lengths), _t(TOK_REF),
+                            _mask(), refusal_weights=_t(weights), beta=beta, gamma=gamma,
+                            alpha=alpha, reduction=reduction)
+    assert got.item() == pytest.approx(expected, rel=1e-12)
+
+
+def _public_wgdnpo(main, ref, dpo, labels, npo_seq, npo_len, util_seq, *, beta=0.5, alpha=0.2,
+                   gamma=1.0, tau=1.0, adaptive="exp"):
+    """github.com/wicai24/DOOR-Alignment utils/loss.py ``wgdnpo_loss`` (lines 160-226) written
+    out on the log-probs its forwards give: ``get_log_probs`` is 0 where the label is -100."""
+    main = main * labels  # [B, T] preferred_log_probs_main
+    if adaptive == "sigmoid":
+        adaptive_weights = 1 - torch.sigmoid(gamma * (dpo - ref))  # sigmoid_weights
+    else:
+        adaptive_weights = torch.exp((ref - dpo) / tau)  # exp_weights
+    gd_loss_val = -(adaptive_weights * main).sum(dim=-1).mean()
+    normalized_log_probs = npo_seq / npo_len
+    npo_loss_val = -F.logsigmoid(-beta * normalized_log_probs - gamma)
+    npo_loss_val = npo_loss_val.sum(dim=-1).mean()
+    wgdnpo_loss_val = gd_loss_val + (npo_loss_val * 2 / beta)
+    utility_loss = -util_seq.mean()
+    return alpha * wgdnpo_loss_val + (1 - alpha) * utility_loss
+
+
+@pytest.mark.parametrize("adaptive", ["exp", "sigmoid"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_wdoor_public_equals_the_public_code_row_by_row(adaptive: str, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    B, T = 4, 7
+    mask = (torch.rand(B, T, generator=g) < 0.7).to(F64)
+    mask[:, 0] = 1.0  # no empty response
+    main, ref, dpo = (-3 * torch.rand(B, T, generator=g, dtype=F64) for _ in range(3))
+    npo_seq = -20 * torch.rand(B, generator=g, dtype=F64)
+    npo_len = torch.randint(5, 60, (B,), generator=g)
+    util_tok = -2 * torch.rand(B, T, generator=g, dtype=F64) * mask
+    gamma, tau = 1.0, 1.0  # the public code's (type 11: gamma; type 12: tau)
+    weights = wdoor_token_weights(dpo, ref, tau=tau if adaptive == "exp" else 1 / gamma,
+                                  inverse=True, kind=adaptive)
+    ours = wdoor_public_loss(main * mask, mask, npo_seq, npo_len, util_tok, mask,
+                             refusal_weights=weights, gamma=gamma)
+    public_rows = [_public_wgdnpo(main[i:i + 1], ref[i:i + 1], dpo[i:i + 1], mask[i:i + 1],
+                                  npo_seq[i:i + 1], npo_len[i:i + 1], util_tok[i:i + 1].sum(-1),
+                                  gamma=gamma, tau=tau, adaptive=adaptive) for i in range(B)]
+    assert ours.item() == pytest.approx(torch.stack(public_rows).mean().item(), rel=1e-12)
+    # the one difference on a whole batch: its NPO term is summed over rows, ours averaged
+    public = _public_wgdnpo(main, ref, dpo, mask, npo_seq, npo_len, util_tok.sum(-1),
+                            gamma=gamma, tau=tau, adaptive=adaptive)
+    npo = simnpo_loss(npo_seq, npo_len, gamma=gamma)
+    assert public.item() == pytest.approx((ours + 0.2 * (B - 1) * npo).item(), rel=1e-12)
+
+
+def test_public_weights_are_the_public_codes() -> None:
+    g = torch.Generator().manual_seed(3)
+    dpo, ref = (-3 * torch.rand(2, 5, generator=g, dtype=F64) for _ in range(2))
+    assert torch.allclose(wdoor_token_weights(dpo, ref, tau=2.0, inverse=True),
+                          torch.exp((ref - dpo) / 2.0))
+    assert torch.allclose(wdoor_token_weights(dpo, ref, tau=1 / 3.0, inverse=True,
+                                              kind="sigmoid"),
+                          1 - torch.sigmoid(3.0 * (dpo - ref)))
+    with pytest.raises(ValueError, match="kind must be"):
+        wdoor_token_weights(dpo, ref, kind="linear")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kwargs,match", [({"beta": 0.0}, "beta"), ({"gamma": math.inf}, "gamma")])
+def test_simnpo_rejects_bad_settings(kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        simnpo_loss(_t([-1.0]), torch.tensor([2]), **kwargs)
+    with pytest.raises(ValueError, match="lengths must be > 0"):
+        simnpo_loss(_t([-1.0]), torch.tensor([0]))
+
+
+def test_gradcheck_wdoor_public() -> None:
+    p = _t(TOK_P, grad=True)
+    h = _t([-6.0, -2.5], grad=True)
+    r = _t(TOK_REF, grad=True)
+    assert torch.autograd.gradcheck(
+        lambda a, b, c: wdoor_public_loss(a, _mask(), b, torch.tensor([3, 10]), c, _mask()),
+        (p, h, r))
 
 
 # ----------------------------------------------------------------------------- CSFT + PA

@@ -125,3 +125,13 @@ def test_state_round_trip_without_pickle():
     assert back["rng"]["python"] == state["rng"]["python"]
     with pytest.raises(TypeError, match="without pickle"):
         flatten_state({"f": object()})
+
+
+def test_data_order_with_one_version_of_the_rows_per_epoch():
+    plain, versions = DataOrder(10, 4, seed=3), DataOrder(10, 4, seed=3, per_epoch_rows=True)
+    for s in range(8):  # 32 positions: epochs 0-3
+        epochs = [p // 10 for p in range(4 * s, 4 * s + 4)]
+        assert versions.batch(s) == [i + 10 * e for i, e in zip(plain.batch(s), epochs,
+                                                               strict=True)]
+    assert plain.epochs_started(5) == 2 and plain.epochs_started(8) == 4  # 20 and 32 positions
+    assert plain.epochs_started(0) == 1

@@ -13,7 +13,12 @@ Optional hooks, each with a do-nothing default, let later methods plug in withou
 the loop:
 
 * ``prepare(rows, ctx)`` — once, before the reference pass: filter rows, attach per-row
-  constants (reward scores), or inspect the model (a safety-subspace mask for ShaPO);
+  constants (reward scores), or inspect the model (a safety-subspace mask for ShaPO). It may
+  return one version of the rows per epoch (the deep-alignment methods redraw their
+  harmful-prefix lengths each epoch): ``ctx.epochs_for(n)`` says how many epochs the run
+  starts over ``n`` rows, and setting ``rows_per_epoch = n`` tells the trainer that the
+  returned rows are that many versions, epoch-major; every per-row cache (reference
+  log-probs, frozen prefix) then covers each version;
 * ``build_batch(rows, index, tokenizer)`` — how rows become a :class:`TrainBatch` (DOOR's
   harmful-prefix augmentation encodes ``prefixes=``; it must be deterministic per row,
   because the reference cache is keyed by the rows);
@@ -31,7 +36,7 @@ epochs), for schedules such as seed 001's delta_epoch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +59,9 @@ class TrainContext:
         out_dir: the run directory.
         cache_dir: where per-dataset caches (reference log-probs, reward scores) go.
         named_params: ``[(hf_name, parameter)]`` of the trainable parameters, in optimizer order.
+        epochs_for: ``epochs_for(n)`` = the epochs the run starts over ``n`` rows per epoch
+            (the last one possibly partial; from ``epochs`` or ``max_steps`` and
+            ``batch_size``), for a ``prepare`` that makes one version of the rows per epoch.
     """
 
     model: Any
@@ -62,6 +70,7 @@ class TrainContext:
     out_dir: Any
     cache_dir: Any
     named_params: list[tuple[str, torch.nn.Parameter]]
+    epochs_for: Callable[[int], int] = lambda n: 1
 
 
 class Method:
@@ -79,13 +88,18 @@ class Method:
     #: full next-token logits at the response positions: the policy's from its forward
     #: (``Logps.logits``), the reference's top-k from the cache (:meth:`reference_topk`)
     needs_logits: bool = False
+    #: set by ``prepare`` when its rows are one version per epoch, epoch-major: row i of
+    #: epoch e at ``rows[e * rows_per_epoch + i]``, for each of ``ctx.epochs_for(rows_per_epoch)``
+    #: epochs; None: the same rows every epoch
+    rows_per_epoch: int | None = None
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
 
     # -- hooks ------------------------------------------------------------------------------
     def prepare(self, rows: list[dict[str, Any]], ctx: TrainContext) -> list[dict[str, Any]]:
-        """Called once before the reference pass; returns the rows to train on."""
+        """Called once before the reference pass; returns the rows to train on (one version
+        per epoch when it sets ``rows_per_epoch``)."""
         return rows
 
     def build_batch(

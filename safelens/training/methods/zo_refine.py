@@ -297,7 +297,10 @@ class ZORefine(Method):
             setattr(self, attr, getattr(self.objective, attr))
 
     def prepare(self, rows: list[dict[str, Any]], ctx: TrainContext) -> list[dict[str, Any]]:
-        return self.objective.prepare(rows, ctx)
+        rows = self.objective.prepare(rows, ctx)
+        # one version of the rows per epoch (the deep methods' resample_prefix)
+        self.rows_per_epoch = self.objective.rows_per_epoch
+        return rows
 
     def build_batch(self, rows: Sequence[dict[str, Any]], index: torch.Tensor,
                     tokenizer: Any) -> TrainBatch:
