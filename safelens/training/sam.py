@@ -80,19 +80,20 @@ def subspace_grad_norm(g_s: list[Tensor]) -> float:
         torch.stack([torch.linalg.vector_norm(g.float()) for g in g_s])))
 
 
-def perturb_subspace(subspace: Subspace, g_s: list[Tensor], rho: float
-                     ) -> tuple[list[Tensor], float]:
+def perturb_subspace(subspace: Subspace, g_s: list[Tensor], rho: float,
+                     g_norm: float | None = None) -> tuple[list[Tensor], float]:
     """Add ``eps_S = rho * g_S / (||g_S|| + 1e-12)`` to the subspace coordinates (Eq. 14).
 
     Args:
         subspace: the coordinates S.
         g_s: ``g_S``, one flat tensor per subspace param (its masked values).
         rho: the radius.
+        g_norm: ``||g_S||`` when the caller has it (:func:`subspace_grad_norm`); else computed.
 
     Returns:
         ``(saved, ||eps_S||)``: the coordinates' values before, for :func:`restore_subspace`.
     """
-    scale = rho / (subspace_grad_norm(g_s) + SAM_EPS)
+    scale = rho / ((subspace_grad_norm(g_s) if g_norm is None else g_norm) + SAM_EPS)
     saved, eps_sq = [], 0.0
     with torch.no_grad():
         for p, m, g in zip(subspace.params, subspace.masks, g_s, strict=True):
@@ -188,17 +189,19 @@ class SubspaceSAM:
             out.append(self._values(g, m))
         return out
 
-    def radius(self, g_s: list[Tensor]) -> float:
-        """The radius of a SAM step with subspace gradient ``g_s``: ``rho``, or with
-        ``target_gap`` ``min(rho, target_gap / ||g_S||)``."""
+    def radius(self, g_s: list[Tensor], g_norm: float | None = None) -> float:
+        """The radius of a SAM step with subspace gradient ``g_s`` (of norm ``g_norm``, computed
+        when not given): ``rho``, or with ``target_gap`` ``min(rho, target_gap / ||g_S||)``."""
         if self.target_gap is None:
             return self.rho
-        return min(self.rho, self.target_gap / (subspace_grad_norm(g_s) + SAM_EPS))
+        norm = subspace_grad_norm(g_s) if g_norm is None else g_norm
+        return min(self.rho, self.target_gap / (norm + SAM_EPS))
 
     def _perturb(self, g_s: list[Tensor]) -> list[Tensor]:
         """Add ``eps_S`` to the subspace coordinates; returns their saved values."""
-        self.last_rho = self.radius(g_s)
-        saved, self.last_eps_norm = perturb_subspace(self.subspace, g_s, self.last_rho)
+        g_norm = subspace_grad_norm(g_s)  # once per step: the radius and eps_S both need it
+        self.last_rho = self.radius(g_s, g_norm)
+        saved, self.last_eps_norm = perturb_subspace(self.subspace, g_s, self.last_rho, g_norm)
         return saved
 
     def _restore(self, saved: list[Tensor]) -> None:
