@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -55,3 +58,20 @@ def interrupt_after():
         return callback
 
     return make
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """``load_script("scripts/NAME.py")``: a repository script (``scripts/``, ``benchmarks/``)
+    imported as a module, so its tests call its functions."""
+    repo = Path(__file__).resolve().parents[1]
+
+    def load(relpath: str) -> ModuleType:
+        path = repo / relpath
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert spec is not None and spec.loader is not None, path
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 from tiny_rows import make_rows as shared_rows
@@ -12,15 +9,10 @@ from tiny_rows import one_thread  # noqa: F401  (autouse)
 
 from safelens.models import load_tiny_model
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_shapo_runtime.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_shapo_runtime", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_script):
+    return load_script("benchmarks/bench_shapo_runtime.py")
 
 
 def make_rows(n: int = 16) -> list[dict]:

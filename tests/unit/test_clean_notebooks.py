@@ -3,21 +3,14 @@ the parameters cell under the title, and code sources left as they were."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "clean_notebooks.py"
-
 
 @pytest.fixture(scope="module")
-def cleaner():
-    spec = importlib.util.spec_from_file_location("clean_notebooks", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def cleaner(load_script):
+    return load_script("scripts/clean_notebooks.py")
 
 
 def _code(source, outputs=()):

