@@ -185,9 +185,12 @@ def plot_subspace_noise(arms: Mapping[str, Mapping[str, Any]], axes: Any = None,
             for r, ls, what in ((predicted, ":", "predicted"), (measured, "--", "measured")):
                 if r is not None and np.isfinite(r):
                     ax.axvline(r, color=color, ls=ls, lw=1, label=f"_{what} radius, {label}")
-        ax.set_xscale("symlog", linthresh=max(1e-3, min(
-            (p["eps_norm"] for e in arms.values() for p in e[sub]["noise"] if p["eps_norm"] > 0),
-            default=1.0)))
+        # log axis from the smallest radius (the radii and the noise norms can be decades apart)
+        sizes = [p["eps_norm"] for e in arms.values() for p in e[sub]["noise"]]
+        sizes += [e[sub]["bypass"].get("predicted") for e in arms.values()]
+        sizes += [e[sub]["directions"].get("+v_top", {}).get("measured") for e in arms.values()]
+        positive = [x for x in sizes if x is not None and np.isfinite(x) and x > 0]
+        ax.set_xscale("symlog", linthresh=min(positive, default=1.0))
         ax.set_xlabel("‖ε‖ of the noise on S (parameter units)")
         ax.set_title(f"noise restricted to the {sub} subspace")
         ax.set_ylim(*ylim)
