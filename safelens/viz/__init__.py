@@ -20,7 +20,8 @@ ipywidgets until a name is used):
   integer step ticks, distinct styles and ``(overlaps X)`` notes for coinciding curves, bands
   over seeds) and ``save_figure(fig, path_stem)``: PNG + PDF + SVG in one call.
 - ``methods.py`` — method comparisons: rates with CIs per method (ShaPO Tables 1-3, Fig. 4),
-  a rate against the label-flip rate (Fig. 3), training curves from run logs (Fig. 7).
+  a rate against the label-flip rate (Fig. 3), training curves from run logs (Fig. 7), paired
+  differences to a baseline arm with their intervals (``plot_differences``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ _LAZY = {
     "plot_rate_bars": "methods",
     "plot_rate_vs": "methods",
     "plot_training_curves": "methods",
+    "plot_differences": "methods",
     # robustness.py
     "plot_robustness_curves": "robustness",
     "plot_layer_sensitivity": "robustness",

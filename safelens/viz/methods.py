@@ -1,5 +1,6 @@
 """Method-comparison plots: rates with CIs per method (ShaPO Tables 1-3, Fig. 4), a metric
-against the label-flip rate (Fig. 3), and training curves from run logs (Fig. 7).
+against the label-flip rate (Fig. 3), training curves from run logs (Fig. 7), and paired
+differences to a baseline arm with their intervals (the powered comparisons' verdicts).
 
 A *rate* is the dict every safelens metric returns: ``{"value", "ci_low", "ci_high", "n"}``
 (``summary["asr"]``, ``summary["over_refusal"]``; a win rate ``{"win_rate", "ci_low",
@@ -32,7 +33,8 @@ from safelens.viz.style import (
     series_style,
 )
 
-__all__ = ["METRIC_UNITS", "plot_rate_bars", "plot_rate_vs", "plot_training_curves", "rate_value"]
+__all__ = ["METRIC_UNITS", "plot_differences", "plot_rate_bars", "plot_rate_vs",
+           "plot_training_curves", "rate_value"]
 
 #: Unit of each logged metric (TRL's names) for the y axis of :func:`plot_training_curves`.
 METRIC_UNITS: dict[str, str] = {
@@ -253,3 +255,68 @@ def plot_training_curves(
     unit = METRIC_UNITS.get(key, "as logged")
     return _finish(fig, ax, "optimizer step (count)", f"{key} ({unit})", title, legend_size=7,
                    legend_title=f"not logged: {', '.join(skipped)}" if skipped else None)
+
+
+def plot_differences(
+    comparisons: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    smallest_effect: float | None = None,
+    ax: Any = None,
+    title: str | None = "Paired differences (percentage points, 95% CI)",
+) -> Any:
+    """A forest plot of paired differences: one row per metric, one marker per comparison with
+    its 95% interval, zero marked, and the band ``±smallest_effect`` inside which a claim is
+    "not reproduced" (:func:`safelens.eval.metrics.claim_verdict`).
+
+    Args:
+        comparisons: ``{label ("ShaPO-T − DPO"): {metric: paired_bootstrap_difference(...)}}``
+            (``diff``, ``ci_low``, ``ci_high`` as fractions).
+        smallest_effect: the smallest difference worth claiming, a fraction (``None``: no band).
+        ax: a matplotlib axes (default: a new figure).
+        title: the axes' title.
+
+    Returns:
+        The ``Figure``.
+
+    Raises:
+        SafelensError: no comparison, or one without ``diff`` / ``ci_low`` / ``ci_high``.
+
+    Examples:
+        >>> d = lambda v: {"diff": v, "ci_low": v - 0.02, "ci_high": v + 0.02}
+        >>> fig = plot_differences({"A − DPO": {"asr": d(-0.05)}, "B − DPO": {"asr": d(0.01)}},
+        ...                        smallest_effect=0.05)
+        >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        ['asr']
+    """
+    if not comparisons:
+        raise SafelensError("plot_differences: no comparison given")
+    metrics: list[str] = []
+    for label, per_metric in comparisons.items():
+        for m, d in per_metric.items():
+            if not all(k in d for k in ("diff", "ci_low", "ci_high")):
+                raise SafelensError(f"plot_differences: {label!r} / {m!r} needs diff, ci_low and "
+                                    f"ci_high (a paired_bootstrap_difference), got {sorted(d)}")
+            if m not in metrics:
+                metrics.append(m)
+    fig, ax = _axes(ax, (7.5, 0.55 * len(metrics) * max(1, len(comparisons)) ** 0.5 + 1.4))
+    n = len(comparisons)
+    offsets = np.linspace(-0.3, 0.3, n) if n > 1 else np.zeros(1)
+    for i, (label, per_metric) in enumerate(comparisons.items()):
+        style = series_style(i)
+        ys = [metrics.index(m) + offsets[i] for m in per_metric]
+        xs = [100 * float(d["diff"]) for d in per_metric.values()]
+        err = [[x - 100 * float(d["ci_low"]) for x, d in zip(xs, per_metric.values(), strict=True)],
+               [100 * float(d["ci_high"]) - x for x, d in zip(xs, per_metric.values(), strict=True)]]
+        ax.errorbar(xs, ys, xerr=err, fmt=style["marker"], capsize=3, label=label)
+    ax.axvline(0, color="black", lw=0.8)
+    if smallest_effect:
+        ax.axvspan(-100 * smallest_effect, 100 * smallest_effect, color="grey", alpha=0.12, lw=0,
+                   label=f"±{100 * smallest_effect:g} points (smallest effect worth claiming)")
+    ax.set_yticks(range(len(metrics)), metrics)
+    ax.invert_yaxis()
+    ax.set_xlabel("difference (percentage points)")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3, axis="x")
+    legend_outside(ax)
+    fig.tight_layout()
+    return fig

@@ -164,3 +164,24 @@ def test_subspace_noise_plot_draws_every_arm_and_both_radii():
     # an infinite measured radius (never crossed) draws no line
     assert radii(axes[1], "measured") == [2.0]
     assert "‖ε‖" in axes[0].get_xlabel() and "%" in axes[0].get_ylabel()
+
+
+def test_difference_forest_plot_places_each_interval_and_the_claim_band():
+    """``plot_differences``: every (comparison, metric) interval at its value in points, zero
+    and the ±smallest-effect band drawn; a difference without an interval is a one-line error."""
+    from safelens.viz import plot_differences
+
+    def d(v):
+        return {"diff": v, "ci_low": v - 0.02, "ci_high": v + 0.03}
+
+    fig = plot_differences({"A − DPO": {"asr": d(-0.05), "asr_after_ft": d(-0.10)},
+                            "B − DPO": {"asr": d(0.01), "asr_after_ft": d(0.0)}},
+                           smallest_effect=0.05)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["asr", "asr_after_ft"]
+    centres = sorted(round(float(x), 6) for c in ax.containers for x in c.lines[0].get_xdata())
+    assert centres == [-10.0, -5.0, 0.0, 1.0]
+    band = [p for p in ax.patches if "smallest effect" in p.get_label()]
+    assert len(band) == 1 and "points" in ax.get_xlabel()
+    with pytest.raises(SafelensError, match="needs diff, ci_low and ci_high"):
+        plot_differences({"A − DPO": {"asr": {"diff": 0.1}}})
