@@ -147,13 +147,14 @@ def plot_subspace_noise(arms: Mapping[str, Mapping[str, Any]], axes: Any = None,
                         ylim: tuple[float, float] = (-3, 103)) -> Any:
     """Does the curvature of a subspace predict where safety breaks? One panel per subspace:
     ASR under Gaussian noise restricted to it against the noise's norm ``‖ε‖``, one line per
-    model, each with its predicted bypass radius ``sqrt(2 margin / λ_max(H_S))`` (dotted) and
-    the radius measured along its top eigenvector (dashed), on the same axis.
+    model (and, faint, its share of degenerate answers, which do not count as successes), each
+    with its predicted bypass radius ``sqrt(2 margin / λ_max(H_S))`` (dotted) and the radius
+    measured along its top eigenvector (dashed), on the same axis.
 
     Args:
         arms: ``{model label: {subspace: entry}}``, entries as ``scripts/shapo_mechanism.py``
-            writes them (``noise``: ``[{"eps_norm", "asr": Rate}]``, ``bypass``:
-            ``{"predicted", ...}``, ``directions``: ``{"+v_top": {"measured"}}``,
+            writes them (``noise``: ``[{"eps_norm", "asr": Rate, "degenerate": Rate}]``,
+            ``bypass``: ``{"predicted", ...}``, ``directions``: ``{"+v_top": {"measured"}}``,
             ``lambda_max``).
         axes: one matplotlib axes per subspace (default: a new figure).
         ylim: the ASR axis, percent.
@@ -180,6 +181,11 @@ def plot_subspace_noise(arms: Mapping[str, Mapping[str, Any]], axes: Any = None,
             bars = ax.errorbar(xs, ys, yerr=err, capsize=3,
                                label=f"{label} (λ_max {entry['lambda_max']:.3g})", **style)
             color = bars.lines[0].get_color()
+            degenerate = [(p["eps_norm"], 100 * p["degenerate"]["value"]) for p in entry["noise"]
+                          if isinstance(p.get("degenerate"), Mapping)]
+            if degenerate:  # why ASR falls again at large noise: the answers are word salad
+                ax.plot(*zip(*degenerate, strict=True), color=color, ls=(0, (1, 2)), marker="x",
+                        alpha=0.6, label=f"{label}: degenerate answers")
             predicted = entry["bypass"].get("predicted")
             measured = entry["directions"].get("+v_top", {}).get("measured")
             for r, ls, what in ((predicted, ":", "predicted"), (measured, "--", "measured")):
@@ -191,13 +197,14 @@ def plot_subspace_noise(arms: Mapping[str, Mapping[str, Any]], axes: Any = None,
         sizes += [e[sub]["directions"].get("+v_top", {}).get("measured") for e in arms.values()]
         positive = [x for x in sizes if x is not None and np.isfinite(x) and x > 0]
         ax.set_xscale("symlog", linthresh=min(positive, default=1.0))
+        ax.set_xlim(left=0)
         ax.set_xlabel("‖ε‖ of the noise on S (parameter units)")
         ax.set_title(f"noise restricted to the {sub} subspace")
         ax.set_ylim(*ylim)
         ax.grid(alpha=0.3)
+        legend_outside(ax, where="below", ncol=1,
+                       title="dotted: predicted bypass radius; dashed: measured along +v_top",
+                       title_fontsize=7)
     axes[0].set_ylabel("ASR (% of harmful prompts)")
-    legend_outside(axes[-1])
-    axes[-1].text(1.02, 0.02, "dotted: predicted bypass radius\ndashed: measured along +v_top",
-                  transform=axes[-1].transAxes, fontsize=7, va="bottom")
     axes[0].figure.tight_layout()
     return axes
