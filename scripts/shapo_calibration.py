@@ -7,13 +7,14 @@ quick preset's frozen blocks are not eligible), on N preference pairs of the tra
 
 * ``‖g_S‖`` and the perturbed-loss gap ``L(θ + ε_S) − L(θ)`` at the default ρ = 0.05;
 * the radius ρ that gives each target gap (``safelens.training.sam.rho_for_gap``);
-* Fig. 1's shares at K = 0.5% and 1% of all neurons, in the joint reading
+* Fig. 1's shares at K = ``--fractions`` of all neurons (0.1% … 100%), in the joint reading
   (``first_order_share``: ‖g_S‖ / ‖g_all‖) and the additive one (``additive_share``:
   Σ_S ‖g_j‖ / Σ_all ‖g_j‖), for the probe ranking, the oracle ranking (by gradient norm) and a
   random one.
 
 The loss is DPO with the reference = the model at θ (``geometry.report.dpo_loss_fn``: a run's
-first step). Writes ``results/seed000/shapo_calibration.json``.
+first step). Writes ``results/seed000/shapo_calibration.json``; ``--fig1-only`` recomputes
+Fig. 1's shares and keeps the file's subspace calibration (refused if the baseline changed).
 
     python scripts/shapo_calibration.py [--pairs 32] [--out results/seed000/shapo_calibration.json]
 """
@@ -21,6 +22,7 @@ first step). Writes ``results/seed000/shapo_calibration.json``.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -38,7 +40,7 @@ from safelens.geometry.report import (
 )
 from safelens.geometry.value_vectors import random_k_neurons, rank_value_vectors, top_k_neurons
 from safelens.models import load_model
-from safelens.models.fingerprint import checkpoint_fingerprint
+from safelens.models.fingerprint import model_fingerprint
 from safelens.training import resolve_config
 from safelens.training.methods.shapo import build_subspace
 from safelens.training.runs import aligned_baseline
@@ -46,6 +48,7 @@ from safelens.training.sam import rho_for_gap, sam_gap
 from safelens.training.trainer import named_trainable_parameters
 
 GAPS = (0.05, 0.1, 0.5)
+FRACTIONS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 
 def main() -> None:
@@ -55,6 +58,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--probe-rows", type=int, default=320,
                     help="train rows whose harmful pairs train the probe (a quick run's rows)")
+    ap.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS),
+                    help="Fig. 1: top-K as fractions of all MLP neurons")
+    ap.add_argument("--fig1-only", action="store_true",
+                    help="recompute Fig. 1's shares only; keep the file's subspace calibration")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -68,11 +75,19 @@ def main() -> None:
     benign = [r for r in train if not r["harmful"]][: args.pairs - len(harmful)]
     rows = harmful + benign
     loss_fn = dpo_loss_fn(model, rows, beta=cfg.beta, max_length=cfg.max_length)
-    record = {"model": str(base), "probe_rows": args.probe_rows, "model_fingerprint": checkpoint_fingerprint(base),
+    record = {"model": str(base), "probe_rows": args.probe_rows, "model_fingerprint": model_fingerprint(model),
               "safelens_version": __version__, "pairs": len(rows), "beta": cfg.beta,
               "max_length": cfg.max_length, "freeze": cfg.freeze, "default_rho": cfg.rho,
               "top_fraction": cfg.top_fraction, "subspaces": {}}
-    for kind in ("selective", "random", "uniform"):
+    out_path = Path(args.out)
+    if args.fig1_only:
+        old = json.loads(out_path.read_text(encoding="utf-8")) if out_path.exists() else {}
+        if old.get("model_fingerprint") != record["model_fingerprint"]:
+            raise SystemExit(f"{out_path} holds no calibration of this baseline (fingerprint "
+                             f"{old.get('model_fingerprint')}, expected "
+                             f"{record['model_fingerprint']}): run without --fig1-only")
+        record["subspaces"] = old["subspaces"]
+    for kind in () if args.fig1_only else ("selective", "random", "uniform"):
         t1 = time.time()
         sub = build_subspace(model, train[: args.probe_rows],
                              resolve_config("shapo-t", preset="quick", subspace=kind))
@@ -92,20 +107,23 @@ def main() -> None:
     named_trainable_parameters(model, None)
     g = neuron_gradient_norms(loss_fn, model)  # [n_layers, d_mlp]
     n_layers, d_mlp = g.shape
-    ks = [max(1, round(f * n_layers * d_mlp)) for f in (0.005, 0.01)]
+    ks = [max(1, round(f * n_layers * d_mlp)) for f in args.fractions]
     probe = probe_direction(model, train[: args.probe_rows], seed=0, max_length=cfg.max_length)
     flat = torch.argsort(g.reshape(-1), descending=True)
     rankings = {"probe": top_k_neurons(rank_value_vectors(model, probe.direction),
                                        k=n_layers * d_mlp),
                 "oracle (gradient norm)": torch.stack([flat // d_mlp, flat % d_mlp], dim=1),
                 "random": random_k_neurons(n_layers, d_mlp, n_layers * d_mlp, seed=0)}
-    record["fig1"] = {"ks": ks, "fractions": [0.005, 0.01], "probe_val_acc": probe.accuracy_val,
+    record["fig1"] = {"ks": ks, "fractions": args.fractions, "probe_val_acc": probe.accuracy_val,
                       "rankings": {name: {"joint": first_order_share(g, r, ks).tolist(),
                                           "additive": additive_share(g, r, ks).tolist()}
                                    for name, r in rankings.items()}}
     print(record["fig1"], flush=True)
-    record["wall_s"] = round(time.time() - t0, 1)
-    write_json(Path(args.out), record)
+    if args.fig1_only:  # the calibration's own time stays; Fig. 1's is logged beside it
+        record["wall_s"], record["fig1_wall_s"] = old.get("wall_s"), round(time.time() - t0, 1)
+    else:
+        record["wall_s"] = round(time.time() - t0, 1)
+    write_json(out_path, record)
     print("wrote", args.out)
 
 

@@ -33,6 +33,7 @@ _LAZY = {
     # plots.py
     "plot_probe_accuracy": "plots",
     "plot_worst_case_curves": "plots",
+    "plot_share_readings": "plots",
     "plot_lambda_max": "plots",
     "plot_kl_depth": "plots",
     "plot_bypass": "plots",

@@ -29,6 +29,7 @@ from safelens.viz.style import integer_ticks, legend_outside, overlap_labels, se
 __all__ = [
     "plot_probe_accuracy",
     "plot_worst_case_curves",
+    "plot_share_readings",
     "plot_lambda_max",
     "plot_kl_depth",
     "plot_bypass",
@@ -195,6 +196,56 @@ def plot_worst_case_curves(
         ax.set_xscale("log")
     ax.set_xlabel("neurons perturbed (% of all n_layers·d_mlp)")
     ax.set_ylabel("ΔL(K) / ΔL(all neurons) (fraction)")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    legend_outside(ax, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_share_readings(
+    fig1: Mapping[str, Any],
+    claim: tuple[float, float] | None = (0.005, 0.8),
+    ax: Any = None,
+    title: str | None = "Figure 1: joint vs additive share",
+) -> Any:
+    """Figure 1's first-order share of the worst-case loss carried by the top-K neurons, in both
+    readings on one plot: *joint* ``‖g_S‖ / ‖g_all‖`` (solid; the loss rise of one ε on all of S,
+    :func:`safelens.geometry.report.first_order_share`) and *additive*
+    ``Σ_{j∈S} ‖g_j‖ / Σ_all ‖g_j‖`` (dashed; the sum of per-neuron worst cases,
+    :func:`~safelens.geometry.report.additive_share`), one colour per ranking.
+
+    Args:
+        fig1: ``{"fractions": [G], "rankings": {name: {"joint": [G], "additive": [G]}}}`` (the
+            ``fig1`` entry of ``scripts/shapo_calibration.py``'s results).
+        claim: ``(fraction of neurons, share)`` marked as the seed's claim, or ``None``.
+        ax: axes to draw into.
+        title: axes title.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Raises:
+        ValueError: a ranking without both readings, or not one value per fraction.
+    """
+    x = 100 * _arr(fig1["fractions"])
+    fig, ax = _axes(ax, (6.4, 3.9))
+    for i, (name, shares) in enumerate(fig1["rankings"].items()):
+        for reading, ls in (("joint", "-"), ("additive", "--")):
+            if reading not in shares or len(shares[reading]) != len(x):
+                raise ValueError(f"ranking {name!r} needs {reading!r} with one share per "
+                                 f"fraction ({len(x)})")
+            ax.plot(x, _arr(shares[reading]), ls=ls, marker=series_style(i)["marker"],
+                    color=f"C{i}", ms=4, label=f"{name}, {reading}")
+    if claim is not None:
+        ax.axvline(100 * claim[0], color="tab:green", lw=0.8, ls=":")
+        ax.axhline(claim[1], color="tab:green", lw=0.8, ls=":",
+                   label=f"seed claim: {100 * claim[0]:g}% → {100 * claim[1]:g}%")
+    ax.set_xscale("log")
+    ax.set_xlabel("neurons in S (% of all n_layers·d_mlp)")
+    ax.set_ylabel("share of the worst-case loss rise")
+    ax.set_ylim(-0.02, 1.02)
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3, which="both")

@@ -185,3 +185,21 @@ def test_difference_forest_plot_places_each_interval_and_the_claim_band():
     assert len(band) == 1 and "points" in ax.get_xlabel()
     with pytest.raises(SafelensError, match="needs diff, ci_low and ci_high"):
         plot_differences({"A − DPO": {"asr": {"diff": 0.1}}})
+
+
+def test_share_readings_plot_draws_both_readings_per_ranking():
+    """Fig. 1's two readings (issue 16, item 6): per ranking a solid joint and a dashed additive
+    curve at the given fractions; a ranking missing a reading is a one-line error."""
+    from safelens.viz import plot_share_readings
+
+    fig1 = {"fractions": [0.005, 0.01, 1.0],
+            "rankings": {"probe": {"joint": [0.02, 0.04, 1.0], "additive": [0.004, 0.009, 1.0]},
+                         "oracle": {"joint": [0.94, 0.95, 1.0], "additive": [0.07, 0.09, 1.0]}}}
+    ax = plot_share_readings(fig1).axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert lines["oracle, joint"].get_linestyle() == "-"
+    assert lines["oracle, additive"].get_linestyle() == "--"
+    assert list(lines["probe, additive"].get_xdata()) == [0.5, 1.0, 100.0]
+    assert list(lines["oracle, joint"].get_ydata()) == [0.94, 0.95, 1.0]
+    with pytest.raises(ValueError, match="needs 'additive'"):
+        plot_share_readings({"fractions": [0.01], "rankings": {"probe": {"joint": [0.1]}}})
