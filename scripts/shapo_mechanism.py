@@ -36,6 +36,7 @@ from safelens.attacks.curves import noise_curve
 from safelens.data import load_builtin
 from safelens.data.jsonfile import write_json
 from safelens.eval.generation import GenerationConfig
+from safelens.eval.power import strided
 from safelens.geometry.report import bypass_check, dpo_loss_fn, subspace_lambda_max
 from safelens.geometry.value_vectors import Subspace
 from safelens.models import load_model
@@ -74,7 +75,7 @@ def main() -> None:
     cfg = resolve_config("shapo-t", preset="quick", subspace="random", seed=args.seed)
     pairs = [r for r in load_builtin("preferences", "train") if r["harmful"]][: args.pairs]
     test = load_builtin("prompts", "test")
-    harmful = [r for r in test if r["harmful"]][:: max(1, 300 // args.n_harmful)][: args.n_harmful]
+    harmful = strided([r for r in test if r["harmful"]], args.n_harmful)
     gen = GenerationConfig(max_new_tokens=args.tokens, batch_size=32)
     record: dict[str, Any] = {"safelens_version": __version__, "settings": vars(args),
                               "loss": "DPO, reference = the checkpoint, harmful train pairs",

@@ -114,10 +114,9 @@ def test_door_loss_matches_hand_computation(fresh, reduction):
     assert {"loss/refusal", "loss/npo", "loss/retain"} <= set(metrics)
 
 
-@pytest.mark.parametrize("inverse,tau", [(False, 5.0), (True, 1.0)])
-def test_wdoor_loss_matches_hand_computation(fresh, inverse, tau):
-    method, rows, batch, policy = _prepared("w-door", fresh, make_rows(6), inverse=inverse,
-                                            tau=tau)
+def _tiny_star(method, batch):
+    """Give ``method`` a pi* cache answering with a second tiny model's log-probs of ``batch``;
+    returns those log-probs."""
     star_model = load_tiny_model(seed=1)
     with torch.no_grad():
         s_sum, s_tok = response_logps(star_model, batch.chat)
@@ -128,6 +127,14 @@ def test_wdoor_loss_matches_hand_computation(fresh, inverse, tau):
             return star
 
     method.star = Cache()
+    return star
+
+
+@pytest.mark.parametrize("inverse,tau", [(False, 5.0), (True, 1.0)])
+def test_wdoor_loss_matches_hand_computation(fresh, inverse, tau):
+    method, rows, batch, policy = _prepared("w-door", fresh, make_rows(6), inverse=inverse,
+                                            tau=tau)
+    star = _tiny_star(method, batch)
     ref_tok = policy.per_token - 0.2 * policy.mask
     ref = Logps(policy.columns, policy.summed - 1.0, ref_tok, policy.mask)
     loss, metrics = method.compute_loss(policy, ref, batch)
@@ -260,16 +267,7 @@ def test_wdoor_variants_take_their_defaults_unless_given():
 def test_wdoor_public_variant_matches_hand_computation(fresh, npo_length, token_weights):
     method, rows, batch, policy = _prepared("w-door", fresh, make_rows(6), variant="public",
                                             npo_length=npo_length, token_weights=token_weights)
-    star_model = load_tiny_model(seed=1)
-    with torch.no_grad():
-        s_sum, s_tok = response_logps(star_model, batch.chat)
-    star = Logps(batch.columns, s_sum, s_tok, batch.chat.response_mask)
-
-    class Cache:
-        def lookup(self, b, per_token=False):
-            return star
-
-    method.star = Cache()
+    star = _tiny_star(method, batch)
     # the NPO term is reference-free: a reference far off changes only the weights
     ref = Logps(policy.columns, policy.summed - 50.0, policy.per_token - 0.2 * policy.mask,
                 policy.mask)
