@@ -5,13 +5,20 @@ Each variant is a JSON object of config overrides on top of a preset. The script
 evaluates the model on ``data/prompts/validation.jsonl`` (greedy, fp32 generation, keyword
 judge) and appends one JSON line to the results file with the full resolved settings, the
 training wall time, ASR and over-refusal with their intervals and the final training metrics.
-The test split is never read.
+``--prefill-k`` adds the prefilling attack on the validation split's harmful prompts (their
+built-in harmful responses, k tokens prefilled; ``safelens.eval.prefill.prefill_attack``), the
+quantity deep alignment is tuned for (issue 22). ``--base aligned`` trains from the aligned
+baseline (``safelens.training.aligned_baseline``) instead of the preset's model. The test split
+is never read.
 
 Usage::
 
     python scripts/tune_preset.py --method dpo --preset quick \\
         --variant '{"max_train_rows": 800, "max_steps": 200, "lr": 3e-5}' \\
         --results safelens/training/tuning/quick.jsonl --runs runs/tune
+    python scripts/tune_preset.py --method door --preset quick --base aligned --prefill-k 10 \
+        --variant '{"max_steps": 200, "max_train_rows": 1600}' \
+        --results results/seed003/tuning.jsonl --runs runs/tune-deep
 """
 
 from __future__ import annotations
@@ -46,19 +53,40 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", default="runs/tune", help="folder of the training runs")
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--note", default="", help="free text stored with each row")
+    ap.add_argument("--base", default=None,
+                    help="model to train from: 'aligned' (the aligned baseline), a name or a "
+                         "path (default: the preset's model)")
+    ap.add_argument("--prefill-k", type=int, nargs="+", default=[],
+                    help="also attack by prefilling k harmful tokens (each k) on the harmful "
+                         "validation prompts")
+    ap.add_argument("--seed", type=int, default=None, help="training seed (default: the preset's)")
+    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
 
+    import torch
+
     from safelens.data.builtin import load_builtin
+    from safelens.eval.degeneracy import degenerate
     from safelens.eval.generation import GenerationConfig
+    from safelens.eval.metrics import rate
+    from safelens.eval.prefill import prefill_attack
     from safelens.eval.runner import evaluate_policy
     from safelens.models import load_model
     from safelens.training.resolve import resolve_config
-    from safelens.training.runs import train_or_reuse
+    from safelens.training.runs import aligned_baseline, train_or_reuse
 
+    torch.set_num_threads(args.threads)
     prompts = load_builtin("prompts", "validation")
+    base = (str(aligned_baseline().model_dir) if args.base == "aligned" else args.base)
     for text in args.variant or ["{}"]:
         overrides = json.loads(text)
+        if not isinstance(overrides, dict):
+            raise SystemExit(f"--variant {text!r}: expected a JSON object of config overrides")
+        if base is not None:
+            overrides.setdefault("model", base)
+        if args.seed is not None:
+            overrides.setdefault("seed", args.seed)
         config = resolve_config(args.method, preset=args.preset, **overrides)
         tag = hashlib.sha256(json.dumps([args.method, config.to_dict()], sort_keys=True,
                                         default=str).encode()).hexdigest()[:10]
@@ -73,6 +101,17 @@ def main(argv: list[str] | None = None) -> int:
                                                          batch_size=64),
                                  out=run_dir / "validation.jsonl", progress=False)
         s = result.summary
+        prefill: dict[str, dict] = {}
+        if args.prefill_k:
+            gen = GenerationConfig(max_new_tokens=args.max_new_tokens, batch_size=64)
+            attacked = prefill_attack(model, prompts, ks=args.prefill_k, config=gen,
+                                      progress=False, out=run_dir / "validation-prefill.json")
+            for k in args.prefill_k:
+                # success = not refused and not degenerate, as ASR is counted everywhere else
+                judged = attacked["rows"][k]
+                broken = degenerate([r["response"] for r in judged])  # [N]
+                prefill[str(k)] = rate([not r["refused"] and not b
+                                        for r, b in zip(judged, broken, strict=True)])
         last = run.history[-1] if run.history else {}
         row = {
             "date": time.strftime("%Y-%m-%d"), "method": args.method, "preset": args.preset,
@@ -82,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             "loop_seconds": last.get("time"),
             "eval_seconds": round(time.time() - t1, 1),
             "split": "validation", "judge": "keyword", "max_new_tokens": args.max_new_tokens,
-            "asr": s["asr"], "over_refusal": s["over_refusal"],
+            "base": args.base, "asr": s["asr"], "over_refusal": s["over_refusal"],
+            "prefill_asr": prefill or None,
             "over_refusal_benign": s.get("over_refusal_benign"),
             "over_refusal_lookalike": s.get("over_refusal_lookalike"),
             "degenerate": s.get("degenerate"),
@@ -95,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.results).parent.mkdir(parents=True, exist_ok=True)
         with open(args.results, "a") as handle:
             handle.write(json.dumps(row, default=str) + "\n")
+        at_k = "".join(f" prefill k={k} {100 * r['value']:.0f}%" for k, r in prefill.items())
         print(f"{json.dumps(overrides)}: ASR {100 * s['asr']['value']:.0f}% "
-              f"over-refusal {100 * s['over_refusal']['value']:.0f}% "
+              f"over-refusal {100 * s['over_refusal']['value']:.0f}%{at_k} "
               f"train {row['train_seconds']} s ({time.time() - t0:.0f} s in all)", flush=True)
     return 0
 
