@@ -30,6 +30,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                                                          batch_size=64),
                                  out=run_dir / "validation.jsonl", progress=False)
         s = result.summary
-        prefill: dict[str, dict] = {}
+        prefill: dict[str, Any] = {}
         if args.prefill_k:
             gen = GenerationConfig(max_new_tokens=args.max_new_tokens, batch_size=64)
             attacked = prefill_attack(model, prompts, ks=args.prefill_k, config=gen,
