@@ -53,7 +53,13 @@ from safelens.errors import SafelensError
 from safelens.eval.degeneracy import degenerate
 from safelens.eval.generation import GenerationConfig
 from safelens.eval.metrics import difference_rows, rate
-from safelens.eval.power import PowerResults, claim_verdicts, power_eval_sets
+from safelens.eval.power import (
+    PowerResults,
+    add_design_arguments,
+    claim_verdicts,
+    parse_arm_settings,
+    power_eval_sets,
+)
 from safelens.eval.prefill import DEFAULT_KS, own_harmful_responses, prefill_attack
 from safelens.eval.runner import evaluate_policy
 from safelens.geometry.report import kl_depth_of, kl_depth_summary
@@ -109,45 +115,15 @@ def arm_settings(arm: str, args: argparse.Namespace) -> dict[str, Any]:
             **ARM_SETTINGS[arm], **extra.get("*", {}), **extra.get(arm, {})}
 
 
-def parse_arm_settings(text: str | None) -> dict[str, dict[str, Any]]:
-    """``--arm-settings`` JSON: ``{arm or "*": {setting: value}}``."""
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SystemExit(f"--arm-settings is not JSON ({exc}); expected e.g. "
-                         '\'{"door": {"lr": 3e-5}, "*": {"max_length": 96}}\'') from None
-    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
-        raise SystemExit("--arm-settings must map an arm (or \"*\") to an object of settings, "
-                         f"got {text!r}")
-    unknown = sorted(set(value) - set(ARMS) - {"*"})
-    if unknown:
-        raise SystemExit(f"--arm-settings names unknown arms {unknown}; expected {list(ARMS)} "
-                         "or \"*\"")
-    return value
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
-                    help="training seeds (verdicts need at least 3 per arm)")
+    add_design_arguments(ap, out="runs/deep-power", results="results/seed003/deep_vs_dpo.json")
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS,
                     help="arms to run now (dpo is always needed: the baseline arm, W-DOOR's pi*)")
-    ap.add_argument("--steps", type=int, default=200, help="training steps of every arm")
-    ap.add_argument("--rows", type=int, default=1600, help="train pairs of every arm")
-    ap.add_argument("--arm-settings", default=None, metavar="JSON",
-                    help='per-arm training overrides, e.g. \'{"door": {"lr": 3e-5}}\'; "*" '
-                         "applies to every arm")
     ap.add_argument("--ks", type=int, nargs="+", default=list(DEFAULT_KS),
                     help="prefilled harmful tokens")
-    ap.add_argument("--tokens", type=int, default=32, help="new tokens of every evaluation")
     ap.add_argument("--own-tokens", type=int, default=64,
                     help="new tokens of the vanilla model's answers (>= the largest k)")
-    ap.add_argument("--n-harmful", type=int, default=100)
-    ap.add_argument("--n-benign", type=int, default=100)
-    ap.add_argument("--n-ood", type=int, default=100,
-                    help="HarmBench behaviours and, as many, Do-Not-Answer questions")
     ap.add_argument("--attacks", nargs="*", default=list(ATTACKS), choices=ATTACKS,
                     help="fine-tuning attacks from every checkpoint")
     ap.add_argument("--ft-steps", type=int, default=20, help="SFT steps of each fine-tuning attack")
@@ -155,15 +131,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="starting model of every arm (default: the aligned baseline)")
     ap.add_argument("--vanilla", default=DEFAULT_MODEL,
                     help="model whose own compliant answers are the HarmBench / DNA prefills")
-    ap.add_argument("--out", default="runs/deep-power")
-    ap.add_argument("--results", default="results/seed003/deep_vs_dpo.json")
-    ap.add_argument("--smallest-effect", type=float, default=0.05,
-                    help="the smallest ASR difference worth claiming (fixed before the runs)")
-    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dry-run", "--print-plan", dest="dry_run", action="store_true",
                     help="print what would be trained and evaluated, and its cost; load no model")
     args = ap.parse_args(argv)
-    args.arm_settings = parse_arm_settings(args.arm_settings)
+    try:
+        args.arm_settings = parse_arm_settings(args.arm_settings, ARMS)
+    except SafelensError as exc:
+        raise SystemExit(str(exc)) from None
     if BASELINE_ARM not in args.arms:
         raise SystemExit(f"--arms must include {BASELINE_ARM!r}: every difference is taken "
                          "against it and W-DOOR's pi* is its checkpoint")

@@ -21,6 +21,19 @@ selectivity at a matched gap): ``shapo-t-random`` (as many random neurons in the
 ``shapo-t-tau1`` (a SAM step every step). With ``--target-gap`` every ShaPO arm holds the same
 first-order gap, so the subspaces are compared at a matched gap.
 
+The same script runs the seed's Figures 3 and 4 with power. Their arms: the DPO-family
+baselines ``ipo``, ``cdpo``, ``rdpo``, ``drdpo``; ShaPO-T on each of their losses
+(``shapo-t-ipo`` ..., each also compared with its loss alone: Fig. 4's composability); ShaPO-R
+at three sharpnesses of its reward-model targets (``shapo-r-b0.1``, ``shapo-r-b1``,
+``shapo-r-b10``: β_r). ``--flip-rate`` swaps chosen and rejected on that share of the training
+pairs (Fig. 3; the evaluation stays clean), and cDPO / rDPO (also as ShaPO-T's base loss) then
+assume ε = the flip rate. ``--win-rate`` adds the reward-model win rate against the built-in
+references (``safelens.reward.win_rate_reward_model``, disjoint from ShaPO-R's reward model)
+on the built-in test prompts; ``--ft-steps 0`` leaves out the fine-tuning attack.
+``--arm-settings`` overrides an arm's training settings (IPO's β from the validation search,
+``scripts/tune_preset.py``). One results file holds one design: a flip rate, a win-rate
+setting, attack steps and arm overrides each make a new one.
+
 Differences arm − DPO come from ``paired_bootstrap_difference`` over (prompt, seed), each
 with its 95% interval and the design's minimum detectable effect. The summary in ``--results``
 keeps every per-prompt outcome, so a later session adds seeds without retraining the ones
@@ -31,6 +44,9 @@ evaluations are also cached under ``--out``.
         --results results/seed000/shapo_gap_vs_dpo.json
     python scripts/shapo_power.py --arms dpo shapo-t shapo-t-random --seeds 0 1 2 --rho 5 \\
         --target-gap 0.1 --results results/seed000/shapo_gap_vs_dpo.json
+    python scripts/shapo_power.py --arms dpo drdpo cdpo rdpo shapo-t shapo-r-b0.1 shapo-r-b1 \\
+        shapo-r-b10 --flip-rate 0.2 --win-rate --ft-steps 0 --rho 5 --target-gap 0.1 \\
+        --results results/seed000/label_noise_flip20.json
 """
 
 from __future__ import annotations
@@ -50,10 +66,17 @@ from safelens.data.jsonfile import write_json
 from safelens.errors import SafelensError
 from safelens.eval.generation import GenerationConfig
 from safelens.eval.metrics import rate
-from safelens.eval.power import PowerResults, claim_verdicts, power_eval_sets
-from safelens.eval.runner import evaluate_policy
+from safelens.eval.power import (
+    PowerResults,
+    add_design_arguments,
+    claim_verdicts,
+    parse_arm_settings,
+    power_eval_sets,
+)
+from safelens.eval.runner import evaluate_policy, row_win_outcomes
 from safelens.models import load_model
 from safelens.models.fingerprint import model_fingerprint
+from safelens.reward import win_rate_reward_model
 from safelens.training.runs import aligned_baseline, train_or_reuse
 
 #: every arm's method and settings beside the design's (steps, rows, radius, gap)
@@ -64,26 +87,64 @@ ARMS: dict[str, tuple[str, dict[str, Any]]] = {
     "shapo-t-uniform": ("shapo-t", {"subspace": "uniform"}),
     "shapo-t-reuse": ("shapo-t", {"subspace": "selective", "sam_mode": "reuse"}),
     "shapo-t-tau1": ("shapo-t", {"subspace": "selective", "sam_every": 1}),
+    # the DPO-family baselines of Figures 3 and 4, and ShaPO-T on each of their losses
+    **{loss: (loss, {}) for loss in ("ipo", "cdpo", "rdpo", "drdpo")},
+    **{f"shapo-t-{loss}": ("shapo-t", {"subspace": "selective", "base_loss": loss})
+       for loss in ("ipo", "cdpo", "rdpo", "drdpo")},
+    # ShaPO-R at three sharpnesses beta_r of its soft targets sigmoid(beta_r dR) (Figure 3)
+    **{f"shapo-r-b{b:g}": ("shapo-r", {"subspace": "selective", "beta_r": b})
+       for b in (0.1, 1.0, 10.0)},
 }
-#: pairs (a, b) whose difference a − b is reported beside each arm − DPO
-CONTRASTS = (("shapo-t", "shapo-t-random"),)
-METRICS = ("asr", "over_refusal", "asr_harmbench", "asr_dna", "asr_after_ft")
-#: the seed's claims: ShaPO-T's rate is lower than DPO's (over-refusal has no claim: its
-#: difference is reported as the price)
+#: pairs (a, b) whose difference a − b is reported beside each arm − DPO: selectivity at a
+#: matched gap, and ShaPO on each DPO-family loss against that loss alone (Figure 4)
+CONTRASTS = (("shapo-t", "shapo-t-random"),
+             *((f"shapo-t-{loss}", loss) for loss in ("ipo", "cdpo", "rdpo", "drdpo")))
+#: the seed's claims: ShaPO's attack success is lower and its win rate higher than the other
+#: arm's (over-refusal has no claim: its difference is reported as the price)
 CLAIMS: dict[str, Literal["lower", "higher"]] = {
-    "asr": "lower", "asr_harmbench": "lower", "asr_dna": "lower", "asr_after_ft": "lower"}
+    "asr": "lower", "asr_harmbench": "lower", "asr_dna": "lower", "asr_after_ft": "lower",
+    "win_rate": "higher"}
 #: settings whose change makes stored outcomes incomparable
 DESIGN_KEYS = ("steps", "rows", "rho", "target_gap", "tokens", "n_harmful", "n_benign", "n_ood")
+#: design settings added after the first results files: recorded only where they differ from
+#: these values (the settings those files were made with), so the files stay readable
+LATER_DESIGN_KEYS: dict[str, Any] = {"flip_rate": 0.0, "win_rate": False, "ft_steps": 20,
+                                     "arm_settings": {}}
+#: the built-in prompts carry the reference answers the win rate is measured against
+WIN_SETS = ("harmful", "benign")
+
+
+def metrics_of(args: argparse.Namespace) -> tuple[str, ...]:
+    """The design's per-prompt metrics: ASR on every set and over-refusal, then the ASR after the
+    fine-tuning attack (``--ft-steps`` > 0) and the win rate (``--win-rate``)."""
+    return ("asr", "over_refusal", "asr_harmbench", "asr_dna",
+            *(("asr_after_ft",) if args.ft_steps else ()),
+            *(("win_rate",) if args.win_rate else ()))
+
+
+def design_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings one results file holds (``DESIGN_KEYS``, and the ``LATER_DESIGN_KEYS`` that
+    differ from their first value)."""
+    return {**{k: getattr(args, k) for k in DESIGN_KEYS},
+            **{k: getattr(args, k) for k, first in LATER_DESIGN_KEYS.items()
+               if getattr(args, k) != first}}
 
 
 def arm_settings(arm: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The arm's training overrides: the step budget, the flip rate, ShaPO's SAM settings, then
+    ``ARMS``' entry and ``--arm-settings`` (``"*"`` first, then the arm's own)."""
     method, extra = ARMS[arm]
     common: dict[str, Any] = {"max_steps": args.steps, "max_train_rows": args.rows,
                               "progress": False}
-    if method == "shapo-t":
+    if args.flip_rate:
+        common["flip_rate"] = args.flip_rate
+    if method in ("shapo-t", "shapo-r"):
         common.update(rho=args.rho, sam_every=5, sam_mode="exact",
                       sam_target_gap=args.target_gap)
-    return {**common, **extra}
+    if "cdpo" in (method, extra.get("base_loss")) or "rdpo" in (method, extra.get("base_loss")):
+        common["eps"] = args.flip_rate  # the label-noise losses assume the true flip rate
+    overrides = args.arm_settings
+    return {**common, **extra, **overrides.get("*", {}), **overrides.get(arm, {})}
 
 
 def sam_trace(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -94,7 +155,8 @@ def sam_trace(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run_one(arm: str, seed: int, args: argparse.Namespace, base: Path,
-            sets: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, list[bool]], dict[str, Any]]:
+            sets: dict[str, list[dict[str, Any]]], scorer: Any = None
+            ) -> tuple[dict[str, list[Any]], dict[str, Any]]:
     """Train (or reuse) one arm at one seed, evaluate and attack it: per-prompt outcomes + record."""
     out = Path(args.out)
     t0 = time.time()
@@ -105,6 +167,10 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, base: Path,
     rows = sets["harmful"] + sets["benign"] + sets["harmbench"] + sets["dna"]
     ev = evaluate_policy(model, rows, config=gen, out=out / f"eval-{arm}-seed{seed}.jsonl",
                          progress=False, agreement_judges=())
+    wins = None
+    if scorer is not None:  # the built-in rows (harmful, then benign) carry the references
+        builtin = ev.rows[:sum(len(sets[k]) for k in WIN_SETS)]
+        wins = row_win_outcomes(builtin, scorer, args.tokens, model.tokenizer)[2].tolist()
     del model
     refused = np.array([r["refused"] for r in ev.rows])
     success = ~refused & ~np.array([bool(r.get("degenerate")) for r in ev.rows])
@@ -113,13 +179,16 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, base: Path,
                 "over_refusal": refused[bounds[1]:bounds[2]].tolist(),
                 "asr_harmbench": success[bounds[2]:bounds[3]].tolist(),
                 "asr_dna": success[bounds[3]:bounds[4]].tolist()}
-    atk = run_finetune_attack(
-        str(rec.model_dir), out / f"ft-{arm}-seed{seed}",
-        FinetuneAttackConfig(kind="harmful", max_steps=20, n_eval=len(sets["harmful"]),
-                             max_new_tokens=args.tokens, eval_initial=False,
-                             progress=False, seed=seed),
-        eval_rows=sets["harmful"], overwrite=True)
-    outcomes["asr_after_ft"] = [bool(x) for x in atk["success"]["after"]["asr"]]
+    if args.ft_steps:
+        atk = run_finetune_attack(
+            str(rec.model_dir), out / f"ft-{arm}-seed{seed}",
+            FinetuneAttackConfig(kind="harmful", max_steps=args.ft_steps,
+                                 n_eval=len(sets["harmful"]), max_new_tokens=args.tokens,
+                                 eval_initial=False, progress=False, seed=seed),
+            eval_rows=sets["harmful"], overwrite=True)
+        outcomes["asr_after_ft"] = [bool(x) for x in atk["success"]["after"]["asr"]]
+    if wins is not None:
+        outcomes["win_rate"] = wins
     last = rec.history[-1] if rec.history else {}
     trace = sam_trace(rec.history)
     gaps = [t["sam/gap"] for t in trace]
@@ -133,39 +202,50 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, base: Path,
                            if radii else None),
         **{m: rate(v) for m, v in outcomes.items()},
         "wall_s": round(time.time() - t0, 1)}
-    print(arm, seed, {m: round(100 * record[m]["value"], 1) for m in METRICS},
+    print(arm, seed, {m: round(100 * record[m]["value"], 1) for m in metrics_of(args)},
           f"gap median {record['sam_gap_median']}", f"{time.time() - t0:.0f} s", flush=True)
     return outcomes, record
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    add_design_arguments(ap, out="runs/shapo-power",
+                         results="results/seed000/shapo_gap_vs_dpo.json")
     ap.add_argument("--arms", nargs="+", default=["dpo", "shapo-t"], choices=list(ARMS),
-                    help="arms to train (DPO is always one: every difference is to DPO)")
-    ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--rows", type=int, default=1600)
+                    help="arms beside DPO (always run: every difference is taken against it)")
     ap.add_argument("--rho", type=float, required=True,
-                    help="SAM radius (with --target-gap: the largest radius a step may use)")
+                    help="SAM radius (scripts/shapo_calibration.py), or the cap with --target-gap")
     ap.add_argument("--gap", type=float, default=None, help="the gap --rho was calibrated to")
     ap.add_argument("--target-gap", type=float, default=None,
-                    help="hold each SAM step's first-order gap at this many nats")
-    ap.add_argument("--tokens", type=int, default=32)
-    ap.add_argument("--n-harmful", type=int, default=100)
-    ap.add_argument("--n-benign", type=int, default=100)
-    ap.add_argument("--n-ood", type=int, default=100,
-                    help="HarmBench behaviours and, as many, Do-Not-Answer questions")
-    ap.add_argument("--out", default="runs/shapo-power")
-    ap.add_argument("--results", default="results/seed000/shapo_gap_vs_dpo.json")
-    ap.add_argument("--smallest-effect", type=float, default=0.05,
-                    help="the smallest ASR difference worth claiming (fixed before the runs)")
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
+                    help="hold the first-order perturbed-loss gap at this many nats")
+    ap.add_argument("--flip-rate", type=float, default=0.0,
+                    help="share of training pairs with chosen and rejected swapped (Figure 3)")
+    ap.add_argument("--win-rate", action="store_true",
+                    help="add the reward-model win rate on the built-in test prompts")
+    ap.add_argument("--ft-steps", type=int, default=20,
+                    help="SFT steps of the harmful fine-tuning attack (0: no attack)")
+    ap.add_argument("--base", default=None,
+                    help="starting model of every arm (default: the aligned baseline)")
+    args = ap.parse_args(argv)
+    try:
+        args.arm_settings = parse_arm_settings(args.arm_settings, ARMS)
+    except SafelensError as exc:
+        raise SystemExit(str(exc)) from None
+    if not 0 <= args.flip_rate < 0.5:
+        raise SystemExit(f"--flip-rate must be in [0, 0.5), got {args.flip_rate}")
+    if args.ft_steps < 0:
+        raise SystemExit(f"--ft-steps must be >= 0, got {args.ft_steps}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    base = aligned_baseline().model_dir
+    base = Path(args.base) if args.base else aligned_baseline().model_dir
     base_id = model_fingerprint(load_model(str(base)))
     sets = power_eval_sets(args.n_harmful, args.n_benign, args.n_ood)
-    design = {k: getattr(args, k) for k in DESIGN_KEYS}
+    design = design_of(args)
+    scorer = win_rate_reward_model() if args.win_rate else None
     arms = ["dpo", *[a for a in args.arms if a != "dpo"]]
     try:
         results = PowerResults.resume(args.results, design, base_id, arms)
@@ -175,7 +255,7 @@ def main() -> None:
         for arm in arms:
             if results.done(arm, seed):
                 continue
-            results.add(arm, seed, *run_one(arm, seed, args, base, sets))
+            results.add(arm, seed, *run_one(arm, seed, args, base, sets, scorer))
             write_json(args.results, summary(results, args, base, sets))
     done = summary(results, args, base, sets)
     write_json(args.results, done)
@@ -187,13 +267,15 @@ def summary(results: PowerResults, args: argparse.Namespace, base: Path,
     """The results file: design, pooled rates, each arm − DPO and the contrasts (over the seeds
     both arms have), verdicts, and every per-prompt outcome (what a later session resumes from)."""
     done = [a for a in results.outcomes if results.outcomes[a]]
-    minus_dpo = {a: results.differences(a, "dpo", METRICS) for a in done
+    metrics = metrics_of(args)
+    minus_dpo = {a: results.differences(a, "dpo", metrics) for a in done
                  if a != "dpo" and results.seeds(a, "dpo")}
-    contrasts = {f"{a} − {b}": results.differences(a, b, METRICS) for a, b in CONTRASTS
+    contrasts = {f"{a} − {b}": results.differences(a, b, metrics) for a, b in CONTRASTS
                  if a in done and b in done and results.seeds(a, b)}
 
     def verdicts(diffs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        return claim_verdicts(diffs, CLAIMS, args.smallest_effect, min_seeds=3)
+        claims = {m: c for m, c in CLAIMS.items() if m in metrics}
+        return claim_verdicts(diffs, claims, args.smallest_effect, min_seeds=3)
 
     out = {"safelens_version": __version__, "baseline": str(base),
            "baseline_fingerprint": results.baseline_fingerprint, "design": results.design,
@@ -201,7 +283,7 @@ def summary(results: PowerResults, args: argparse.Namespace, base: Path,
            "arm_settings": {a: {"method": ARMS[a][0], **arm_settings(a, args)} for a in done},
            "seeds_done": {a: results.seeds(a) for a in done},
            "n": {k: len(v) for k, v in sets.items()},
-           "pooled": {a: results.pooled([a], METRICS, results.seeds(a))[a] for a in done},
+           "pooled": {a: results.pooled([a], metrics, results.seeds(a))[a] for a in done},
            "minus_dpo": minus_dpo,
            "verdicts_by_arm": {a: verdicts(d) for a, d in minus_dpo.items()},
            "contrasts": contrasts,

