@@ -148,10 +148,15 @@ def arm_settings(arm: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def sam_trace(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The SAM steps of a run's log: step, perturbed-loss gap, radius and preference loss."""
-    return [{"step": h["step"], "sam/gap": h["sam/loss_perturbed"] - h["loss"],
+    """The SAM steps of a run's log: step, realised perturbed-loss gap (exact steps; a reuse step
+    has no pass at θ: ``None``), first-order gap ρ‖g_S‖, radius and preference loss."""
+    return [{"step": h["step"],
+             "sam/gap": (h["sam/loss_perturbed"] - h["loss"]
+                         if h.get("sam/loss_perturbed") is not None else None),
+             "sam/gap_first_order": h.get("sam/gap_first_order"),
              "sam/rho": h.get("sam/rho"), "loss": h["loss"], "pref_loss": h.get("pref_loss")}
-            for h in history if h.get("sam/loss_perturbed") is not None]
+            for h in history
+            if h.get("sam/loss_perturbed") is not None or h.get("sam/rho") is not None]
 
 
 def run_one(arm: str, seed: int, args: argparse.Namespace, base: Path,
@@ -191,7 +196,7 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, base: Path,
         outcomes["win_rate"] = wins
     last = rec.history[-1] if rec.history else {}
     trace = sam_trace(rec.history)
-    gaps = [t["sam/gap"] for t in trace]
+    gaps = [t["sam/gap"] for t in trace if t["sam/gap"] is not None]
     radii = [t["sam/rho"] for t in trace if t["sam/rho"] is not None]
     record: dict[str, Any] = {
         "seed": seed, "train_wall_s": last.get("time"), "steps": len(rec.history),

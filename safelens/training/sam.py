@@ -30,7 +30,10 @@ gap ``L(θ + ε_S) − L(θ) ≈ rho ||g_S||`` shrinks with ``||g_S||`` as the p
 saturates and SAM stops acting. With ``target_gap`` set, each SAM step's radius is
 ``min(rho, target_gap / ||g_S||)``: the first-order gap stays at ``target_gap`` nats until the
 radius reaches ``rho``, which is then a cap. Every SAM step logs the radius it used
-(``sam/rho``).
+(``sam/rho``) and its first-order gap ``rho ||g_S||`` (``sam/gap_first_order``); an exact step
+also logs the perturbed loss (``sam/loss_perturbed``: the realised gap is it minus ``loss``). A
+reuse step has no pass at ``θ``: its ``loss`` is the perturbed loss and ``sam/gap_first_order``
+(with the reused ``g_S``) is its only gap.
 
 Calibration: :func:`sam_gap` measures the perturbed-loss gap ``L(θ + ε_S) − L(θ)`` a radius
 gives on a loss, :func:`rho_for_gap` finds the radius for a wanted gap (subspaces compared at a
@@ -140,6 +143,8 @@ class SubspaceSAM:
         sam_steps: steps that used a perturbed gradient.
         last_eps_norm: ``||eps_S||`` of the latest perturbation (``nan`` before the first).
         last_rho: the radius of the latest perturbation (``nan`` before the first).
+        last_gap_first_order: ``rho ||g_S||`` of the latest perturbation (``nan`` before the
+            first): the first-order perturbed-loss gap.
 
     Raises:
         ValueError: ``rho <= 0``, ``every < 1``, an unknown mode, ``target_gap <= 0``, or a
@@ -169,6 +174,7 @@ class SubspaceSAM:
         self.rho, self.every, self.mode, self.max_grad_norm = float(rho), every, mode, max_grad_norm
         self.target_gap = None if target_gap is None else float(target_gap)
         self.last_rho = math.nan
+        self.last_gap_first_order = math.nan
         self.steps = 0
         self.passes = 0
         self.sam_steps = 0
@@ -201,6 +207,7 @@ class SubspaceSAM:
         """Add ``eps_S`` to the subspace coordinates; returns their saved values."""
         g_norm = subspace_grad_norm(g_s)  # once per step: the radius and eps_S both need it
         self.last_rho = self.radius(g_s, g_norm)
+        self.last_gap_first_order = self.last_rho * g_norm
         saved, self.last_eps_norm = perturb_subspace(self.subspace, g_s, self.last_rho, g_norm)
         return saved
 
@@ -247,13 +254,15 @@ class SubspaceSAM:
             out = self._call(closure)
         elif self.mode == "reuse" and self._saved is not None:
             out = self._perturbed_pass(closure, self._saved)
-            out.metrics = {**out.metrics, "sam/rho": self.last_rho}
+            out.metrics = {**out.metrics, "sam/rho": self.last_rho,
+                           "sam/gap_first_order": self.last_gap_first_order}
         else:
             first = self._subspace_pass(closure)  # g_S at theta (Eq. 13)
             perturbed = self._perturbed_pass(closure, self._grads_s())
             # log loss and metrics at theta (comparable with the base method) + the perturbed loss
             out = StepOutput(first.loss, {**first.metrics, "sam/loss_perturbed": perturbed.loss,
-                                          "sam/rho": self.last_rho})
+                                          "sam/rho": self.last_rho,
+                                          "sam/gap_first_order": self.last_gap_first_order})
         if sam:
             self.sam_steps += 1
         if self.mode == "reuse" and len(self.subspace) > 0:

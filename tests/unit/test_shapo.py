@@ -12,7 +12,7 @@ from safelens.models import load_tiny_model
 from safelens.training import Trainer, make_method
 from safelens.training.methods.shapo import ShaPORConfig, ShaPOTConfig, build_subspace
 from safelens.training.optim import StepOutput
-from safelens.training.sam import SubspaceSAM
+from safelens.training.sam import SubspaceSAM, subspace_grad_norm
 
 FAST = dict(batch_size=4, max_steps=3, lr=1e-3, max_length=64, progress=False, warmup_steps=0)
 
@@ -190,12 +190,16 @@ def test_reuse_perturbs_only_subspace_with_one_pass(fresh):
     sam, params, sub = setup_sam(fresh, "random", every=2, mode="reuse", max_grad_norm=None)
     rec = Recorder(fresh, params)
     sam.step(rec)  # plain: saves g_S
+    saved_norm = subspace_grad_norm(sam._saved)
     theta = [p.detach().clone() for p in params]
-    sam.step(rec)  # SAM with the saved gradient, one pass
+    out = sam.step(rec)  # SAM with the saved gradient, one pass
     perturbed = rec.snapshots[-1]
     for t, q, m in zip(theta, perturbed, masks_by_param(params, sub), strict=True):
         assert torch.equal(t[~m], q[~m])
     assert abs(sam.last_eps_norm - sam.rho) < 1e-5 and sam.passes == 2
+    # no pass at theta: the gap logged is the first-order one, rho ||g_S|| of the reused g_S
+    assert "sam/loss_perturbed" not in out.metrics
+    assert out.metrics["sam/gap_first_order"] == pytest.approx(sam.rho * saved_norm, rel=1e-6)
 
 
 def test_none_subspace_equals_plain_dpo_exactly(tmp_path):
@@ -338,7 +342,6 @@ def test_rho_for_gap_matches_subspaces_at_the_same_perturbed_loss_gap(tiny_model
 def test_target_gap_sets_the_radius_to_gap_over_subspace_gradient_norm_capped_at_rho(fresh):
     """Gap-held radius: eps_S has norm min(rho, gap / ||g_S||), so the first-order gap
     rho * ||g_S|| is the target; the realised gap is logged and close to it for a small gap."""
-    from safelens.training.sam import subspace_grad_norm
 
     params0 = [p.detach().clone() for p in fresh.original_model.parameters()]
     sam, params, sub = setup_sam(fresh, "random", rho=100.0, every=1, max_grad_norm=None,
@@ -357,6 +360,7 @@ def test_target_gap_sets_the_radius_to_gap_over_subspace_gradient_norm_capped_at
     assert sam.last_rho == pytest.approx(1e-3 / g_norm, rel=1e-6)
     assert sam.last_eps_norm == pytest.approx(sam.last_rho, rel=1e-4)
     assert out.metrics["sam/rho"] == sam.last_rho
+    assert out.metrics["sam/gap_first_order"] == pytest.approx(1e-3, rel=1e-6)  # = target
     gap = out.metrics["sam/loss_perturbed"] - out.loss
     assert gap == pytest.approx(1e-3, rel=0.2)  # first order holds at a 1e-3-nat gap
     # a cap below gap / ||g_S|| binds
