@@ -21,13 +21,14 @@ selectivity at a matched gap): ``shapo-t-random`` (as many random neurons in the
 ``shapo-t-tau1`` (a SAM step every step). With ``--target-gap`` every ShaPO arm holds the same
 first-order gap, so the subspaces are compared at a matched gap.
 
-The same script runs the seed's Figures 3 and 4 with power. Their arms: the DPO-family
-baselines ``ipo``, ``cdpo``, ``rdpo``, ``drdpo``; ShaPO-T on each of their losses
+The same script runs the seed's Table 1 and Figures 3 and 4 with power. Their arms: the
+DPO-family baselines ``ipo``, ``cdpo``, ``rdpo``, ``drdpo``; ShaPO-T on each of their losses
 (``shapo-t-ipo`` ..., each also compared with its loss alone: Fig. 4's composability); ShaPO-R
 at three sharpnesses of its reward-model targets (``shapo-r-b0.1``, ``shapo-r-b1``,
 ``shapo-r-b10``: β_r). ``--flip-rate`` swaps chosen and rejected on that share of the training
 pairs (Fig. 3; the evaluation stays clean), and cDPO / rDPO (also as ShaPO-T's base loss) then
-assume ε = the flip rate. ``--win-rate`` adds the reward-model win rate against the built-in
+assume ε = the flip rate (without flips they keep their default ε = 0.1, so Table 1 and Fig. 3's
+0% point are the same runs). ``sft`` (SFT on the chosen answers) completes Table 1. ``--win-rate`` adds the reward-model win rate against the built-in
 references (``safelens.reward.win_rate_reward_model``, disjoint from ShaPO-R's reward model)
 on the built-in test prompts; ``--ft-steps 0`` leaves out the fine-tuning attack.
 ``--arm-settings`` overrides an arm's training settings (IPO's β from the validation search,
@@ -87,7 +88,8 @@ ARMS: dict[str, tuple[str, dict[str, Any]]] = {
     "shapo-t-uniform": ("shapo-t", {"subspace": "uniform"}),
     "shapo-t-reuse": ("shapo-t", {"subspace": "selective", "sam_mode": "reuse"}),
     "shapo-t-tau1": ("shapo-t", {"subspace": "selective", "sam_every": 1}),
-    # the DPO-family baselines of Figures 3 and 4, and ShaPO-T on each of their losses
+    # the baselines of Table 1 and Figures 3 and 4, and ShaPO-T on each DPO-family loss
+    "sft": ("sft", {}),
     **{loss: (loss, {}) for loss in ("ipo", "cdpo", "rdpo", "drdpo")},
     **{f"shapo-t-{loss}": ("shapo-t", {"subspace": "selective", "base_loss": loss})
        for loss in ("ipo", "cdpo", "rdpo", "drdpo")},
@@ -141,7 +143,7 @@ def arm_settings(arm: str, args: argparse.Namespace) -> dict[str, Any]:
     if method in ("shapo-t", "shapo-r"):
         common.update(rho=args.rho, sam_every=5, sam_mode="exact",
                       sam_target_gap=args.target_gap)
-    if "cdpo" in (method, extra.get("base_loss")) or "rdpo" in (method, extra.get("base_loss")):
+    if args.flip_rate and {method, extra.get("base_loss")} & {"cdpo", "rdpo"}:
         common["eps"] = args.flip_rate  # the label-noise losses assume the true flip rate
     overrides = args.arm_settings
     return {**common, **extra, **overrides.get("*", {}), **overrides.get(arm, {})}

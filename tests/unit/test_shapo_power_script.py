@@ -43,6 +43,8 @@ def test_arm_settings_flip_rate_and_eps(shapo):
     assert shapo.arm_settings("ipo", args)["beta"] == 0.5
     assert shapo.arm_settings("shapo-r-b0.1", args)["beta_r"] == 0.1
     assert shapo.design_of(args)["flip_rate"] == 0.2
+    clean = shapo.parse_args(["--rho", "5"])  # no flips: the losses' own eps (Table 1)
+    assert "eps" not in shapo.arm_settings("cdpo", clean) and shapo.ARMS["sft"][0] == "sft"
     assert shapo.design_of(args)["arm_settings"] == {"ipo": {"beta": 0.5}}
     first = shapo.parse_args(["--rho", "5"])  # the first files' design: no later keys
     assert set(shapo.design_of(first)) == set(shapo.DESIGN_KEYS)
