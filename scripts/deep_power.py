@@ -66,6 +66,7 @@ from safelens.geometry.report import kl_depth_of, kl_depth_summary
 from safelens.models import load_model
 from safelens.models.fingerprint import model_fingerprint, model_identity
 from safelens.models.loading import DEFAULT_MODEL
+from safelens.training.checkpoint import RUN_ONLY_SETTINGS
 from safelens.training.resolve import resolve_config
 from safelens.training.runs import aligned_baseline, train_or_reuse
 
@@ -109,9 +110,11 @@ def claims(ks: list[int]) -> dict[str, Literal["lower", "higher"]]:
 
 def arm_settings(arm: str, args: argparse.Namespace) -> dict[str, Any]:
     """The arm's training overrides: the step budget, ``ARM_SETTINGS``, then ``--arm-settings``
-    (``"*"`` first, then the arm's own entry)."""
+    (``"*"`` first, then the arm's own entry). Every arm shares one cache of reference
+    log-probs under ``--out`` (keyed by reference weights, rows and length)."""
     extra = args.arm_settings
     return {"max_steps": args.steps, "max_train_rows": args.rows, "progress": False,
+            "reference_cache_dir": str(Path(args.out) / "reference"),
             **ARM_SETTINGS[arm], **extra.get("*", {}), **extra.get(arm, {})}
 
 
@@ -170,8 +173,8 @@ def quick_config(arm: str, args: argparse.Namespace) -> Any:
 
 def design_of(args: argparse.Namespace) -> dict[str, Any]:
     return {**{k: getattr(args, k) for k in DESIGN_KEYS},
-            "arm_settings": {a: {k: v for k, v in arm_settings(a, args).items() if k != "progress"}
-                             for a in ARMS},
+            "arm_settings": {a: {k: v for k, v in arm_settings(a, args).items()
+                                 if k not in RUN_ONLY_SETTINGS} for a in ARMS},
             "vanilla": model_identity(args.vanilla)}
 
 

@@ -137,7 +137,10 @@ def arm_settings(arm: str, args: argparse.Namespace) -> dict[str, Any]:
     ``ARMS``' entry and ``--arm-settings`` (``"*"`` first, then the arm's own)."""
     method, extra = ARMS[arm]
     common: dict[str, Any] = {"max_steps": args.steps, "max_train_rows": args.rows,
-                              "progress": False}
+                              "progress": False,
+                              # one cache of reference log-probs for every arm (keyed by the
+                              # reference weights, rows and length; not part of a run's identity)
+                              "reference_cache_dir": str(Path(args.out) / "reference")}
     if args.flip_rate:
         common["flip_rate"] = args.flip_rate
     if method in ("shapo-t", "shapo-r"):

@@ -102,6 +102,9 @@ def test_deep_power_plan_and_setting_checks(deep):
     args = deep.parse_args(["--arm-settings", '{"door": {"lr": 3e-5}, "*": {"max_length": 96}}'])
     assert deep.arm_settings("door", args)["lr"] == 3e-5
     assert deep.arm_settings("sft", args)["max_length"] == 96
+    # the shared reference cache is a run-only setting: no part of the design
+    assert deep.arm_settings("dpo", args)["reference_cache_dir"].endswith("reference")
+    assert all("reference_cache_dir" not in s for s in deep.design_of(args)["arm_settings"].values())
     assert deep.claims([0, 5, 10]) == {f"prefill_{s}_k{k}": "lower" for s in deep.PREFILL_SETS
                                        for k in (5, 10)}
     for argv, needle in [(["--arms", "sft"], "must include 'dpo'"),

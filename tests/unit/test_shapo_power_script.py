@@ -77,3 +77,6 @@ def test_label_noise_arms_end_to_end(shapo, base, tmp_path):
     assert "shapo-t-cdpo − cdpo" in res["contrasts"]
     assert "win_rate" in res["verdicts_by_arm"]["cdpo"]
     assert "asr_after_ft" not in res["minus_dpo"]["cdpo"]
+    # one cache of reference log-probs for every arm; it is no part of a run's identity
+    assert any((tmp_path / "runs" / "reference").iterdir())
+    assert not (tmp_path / "runs" / "dpo-seed0" / "reference").exists()
