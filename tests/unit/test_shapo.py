@@ -395,3 +395,24 @@ def test_run_saves_its_subspace_and_load_subspace_rebuilds_it(fresh, tmp_path):
         assert torch.equal(a, b)
     with pytest.raises(SafelensError, match="no such file"):
         load_subspace(fresh, tmp_path / "nowhere")
+
+
+def test_selective_subspace_is_cached_per_model_rows_and_seed(fresh, tmp_path, monkeypatch):
+    """A second build with the same weights, rows and settings reads the neurons back (no probe
+    is trained); another seed trains its own probe."""
+    import safelens.training.methods.shapo as shapo_mod
+
+    cfg = ShaPOTConfig(top_fraction=0.05, max_length=64)
+    rows = make_rows()
+    first = build_subspace(fresh, rows, cfg, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("subspace-*.json"))) == 1
+
+    def no_probe(*args, **kwargs):
+        raise AssertionError("the probe was trained again")
+
+    monkeypatch.setattr(shapo_mod, "probe_direction", no_probe)
+    again = build_subspace(fresh, rows, cfg, cache_dir=tmp_path)
+    assert torch.equal(again.neurons, first.neurons) and again.numel == first.numel
+    with pytest.raises(AssertionError, match="trained again"):
+        build_subspace(fresh, rows, ShaPOTConfig(top_fraction=0.05, max_length=64, seed=1),
+                       cache_dir=tmp_path)

@@ -39,6 +39,7 @@ Examples:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -49,7 +50,7 @@ from typing import Any, Literal
 
 import torch
 
-from safelens.data.jsonfile import write_json
+from safelens.data.jsonfile import cached_json, write_json
 from safelens.errors import SafelensError
 from safelens.geometry.probes import probe_direction
 from safelens.geometry.value_vectors import (
@@ -59,6 +60,7 @@ from safelens.geometry.value_vectors import (
     top_k_neurons,
     value_vector_params,
 )
+from safelens.models.fingerprint import model_fingerprint
 from safelens.training.batch import Logps, TrainBatch
 from safelens.training.config import TrainConfig, _help
 from safelens.training.methods.base import Method, TrainContext
@@ -169,7 +171,8 @@ def _trainable_layers(model: Any) -> list[int]:
         return [info.layer for info in value_vector_params(model) if id(info.param) in trainable]
 
 
-def build_subspace(model: Any, rows: list[dict[str, Any]], config: SAMConfig) -> Subspace:
+def build_subspace(model: Any, rows: list[dict[str, Any]], config: SAMConfig,
+                   cache_dir: str | Path | None = None) -> Subspace:
     """ShaPO's subspace S for ``config.subspace`` (Algorithm 1 step 0; see the module docstring).
 
     Args:
@@ -177,6 +180,9 @@ def build_subspace(model: Any, rows: list[dict[str, Any]], config: SAMConfig) ->
             ``requires_grad = False``.
         rows: the training rows (their harmful rows train the probe for ``selective``).
         config: a ShaPO config (``subspace``, ``top_fraction``, ``seed``, ``max_length``).
+        cache_dir: keep the selective subspace's neurons here (a JSON file per model weights,
+            rows, seed, length, size and trainable blocks), so runs that share them (other arms
+            and settings of one seed) train the probe once; ``None``: no cache.
 
     Returns:
         The :class:`Subspace` (its ``neurons`` hold the chosen ``(layer, neuron)`` pairs).
@@ -197,13 +203,25 @@ def build_subspace(model: Any, rows: list[dict[str, Any]], config: SAMConfig) ->
                          "(--freeze); use uniform or unfreeze some MLP output projections")
     k = min(max(1, round(config.top_fraction * n_layers * d_mlp)), len(layers) * d_mlp)
     if kind == "selective":
-        probe = probe_direction(model, rows, seed=config.seed, max_length=config.max_length)
-        logger.info("ShaPO probe: train acc %.3f, val acc %.3f on %d examples",
-                    probe.accuracy_train, probe.accuracy_val, probe.n_train + probe.n_val)
-        scores = rank_value_vectors(model, probe.direction).clone()  # [n_layers, d_mlp]
-        frozen = [layer for layer in range(n_layers) if layer not in layers]
-        scores[frozen] = -math.inf  # frozen neurons cannot be perturbed by the optimizer
-        neurons = top_k_neurons(scores, k=k)
+        def compute() -> list[list[int]]:
+            probe = probe_direction(model, rows, seed=config.seed, max_length=config.max_length)
+            logger.info("ShaPO probe: train acc %.3f, val acc %.3f on %d examples",
+                        probe.accuracy_train, probe.accuracy_val, probe.n_train + probe.n_val)
+            scores = rank_value_vectors(model, probe.direction).clone()  # [n_layers, d_mlp]
+            frozen = [layer for layer in range(n_layers) if layer not in layers]
+            scores[frozen] = -math.inf  # frozen neurons cannot be perturbed by the optimizer
+            return top_k_neurons(scores, k=k).tolist()
+
+        key = {"format": "safelens.selective-subspace/1", "model": model_fingerprint(model),
+               "rows": hashlib.sha256(json.dumps(
+                   [[r.get(c) for c in ("prompt", "chosen", "rejected", "harmful")] for r in rows]
+               ).encode()).hexdigest()[:20],
+               "seed": config.seed, "max_length": config.max_length, "k": k, "layers": layers}
+        path = None
+        if cache_dir is not None:
+            digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+            path = Path(cache_dir) / f"subspace-{digest}.json"
+        neurons = torch.tensor(cached_json(path, key, compute), dtype=torch.long)  # [k, 2]
     else:
         picked = random_k_neurons(len(layers), d_mlp, k, seed=config.seed)  # [k, 2] over trainable
         neurons = torch.stack([torch.tensor(layers)[picked[:, 0]], picked[:, 1]], dim=1)
@@ -252,7 +270,7 @@ class SubspaceSAMMixin:
 
     def prepare(self, rows: list[dict[str, Any]], ctx: TrainContext) -> list[dict[str, Any]]:
         rows = super().prepare(rows, ctx)  # type: ignore[misc]
-        self.subspace = build_subspace(ctx.model, rows, self.config)
+        self.subspace = build_subspace(ctx.model, rows, self.config, cache_dir=ctx.cache_dir)
         if ctx.out_dir is not None and getattr(ctx.accelerator, "is_main_process", True):
             save_subspace(self.subspace, ctx.out_dir)
         return rows
