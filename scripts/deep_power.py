@@ -130,8 +130,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--attacks", nargs="*", default=list(ATTACKS), choices=ATTACKS,
                     help="fine-tuning attacks from every checkpoint")
     ap.add_argument("--ft-steps", type=int, default=20, help="SFT steps of each fine-tuning attack")
-    ap.add_argument("--base", default=None,
-                    help="starting model of every arm (default: the aligned baseline)")
     ap.add_argument("--vanilla", default=DEFAULT_MODEL,
                     help="model whose own compliant answers are the HarmBench / DNA prefills")
     ap.add_argument("--dry-run", "--print-plan", dest="dry_run", action="store_true",

@@ -234,8 +234,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="add the reward-model win rate on the built-in test prompts")
     ap.add_argument("--ft-steps", type=int, default=20,
                     help="SFT steps of the harmful fine-tuning attack (0: no attack)")
-    ap.add_argument("--base", default=None,
-                    help="starting model of every arm (default: the aligned baseline)")
     args = ap.parse_args(argv)
     try:
         args.arm_settings = parse_arm_settings(args.arm_settings, ARMS)

@@ -35,6 +35,17 @@ def tiny_model():
 
 
 @pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """``tiny_model`` saved as a model folder, for scripts that load a model by path (shared:
+    do not write into it)."""
+    from safelens.models import load_tiny_model, save_model
+
+    path = tmp_path_factory.mktemp("tiny") / "model"
+    save_model(load_tiny_model(seed=0), path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def default_model():
     """The real default model (SmolLM2-135M-Instruct from the embedded GGUF), loaded once."""
     from safelens.models import load_model

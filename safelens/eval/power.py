@@ -205,10 +205,10 @@ def claim_verdicts(differences: Mapping[str, Mapping[str, Any]],
 
 def add_design_arguments(ap: argparse.ArgumentParser, *, out: str, results: str) -> None:
     """The command-line settings every powered comparison shares: ``--seeds``, the training
-    budget (``--steps``, ``--rows``, ``--arm-settings``), the evaluation (``--tokens``,
-    ``--n-harmful``, ``--n-benign``, ``--n-ood``), where things go (``--out``, ``--results``),
-    ``--smallest-effect`` and ``--threads``; ``out`` and ``results`` are the defaults of the
-    last two."""
+    budget (``--steps``, ``--rows``, ``--arm-settings``) and starting model (``--base``), the
+    evaluation (``--tokens``, ``--n-harmful``, ``--n-benign``, ``--n-ood``), where things go
+    (``--out``, ``--results``), ``--smallest-effect`` and ``--threads``; ``out`` and
+    ``results`` are the defaults of the last two."""
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                     help="training seeds (verdicts need at least 3 per arm)")
     ap.add_argument("--steps", type=int, default=200, help="training steps of every arm")
@@ -221,6 +221,8 @@ def add_design_arguments(ap: argparse.ArgumentParser, *, out: str, results: str)
     ap.add_argument("--n-benign", type=int, default=100)
     ap.add_argument("--n-ood", type=int, default=100,
                     help="HarmBench behaviours and, as many, Do-Not-Answer questions")
+    ap.add_argument("--base", default=None,
+                    help="starting model of every arm (default: the aligned baseline)")
     ap.add_argument("--out", default=out, help="folder of the runs and evaluation caches")
     ap.add_argument("--results", default=results, help="the results file (resumed if present)")
     ap.add_argument("--smallest-effect", type=float, default=0.05,

@@ -21,12 +21,8 @@ def shapo(load_script):
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory) -> Path:
-    from safelens.models import load_tiny_model, save_model
-
-    path = tmp_path_factory.mktemp("shapo-power") / "base"
-    save_model(load_tiny_model(seed=0), path)
-    return path
+def base(tiny_model_dir) -> Path:
+    return tiny_model_dir
 
 
 TINY = {"*": {"batch_size": 2, "max_length": 64, "freeze": "embed_tokens", "lr": 1e-3,

@@ -15,12 +15,8 @@ def tune(load_script):
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory) -> Path:
-    from safelens.models import load_tiny_model, save_model
-
-    path = tmp_path_factory.mktemp("tune") / "base"
-    save_model(load_tiny_model(seed=0), path)
-    return path
+def base(tiny_model_dir) -> Path:
+    return tiny_model_dir
 
 
 def test_tune_preset_row_with_prefill_asr(tune, base, tmp_path, capsys):
