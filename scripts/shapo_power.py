@@ -30,7 +30,10 @@ pairs (Fig. 3; the evaluation stays clean), and cDPO / rDPO (also as ShaPO-T's b
 assume ε = the flip rate (without flips they keep their default ε = 0.1, so Table 1 and Fig. 3's
 0% point are the same runs). ``sft`` (SFT on the chosen answers) completes Table 1. ``--win-rate`` adds the reward-model win rate against the built-in
 references (``safelens.reward.win_rate_reward_model``, disjoint from ShaPO-R's reward model)
-on the built-in test prompts; ``--ft-steps 0`` leaves out the fine-tuning attack.
+on the built-in test prompts; ``--ft-steps 0`` leaves out the fine-tuning attack, and
+``--ft-repeats R`` attacks every checkpoint R times with different data orders (the attack's
+own seed-to-seed spread is most of the after-attack MDE: averaging it over R attacks narrows
+it without training more seeds).
 ``--arm-settings`` overrides an arm's training settings (IPO's β from the validation search,
 ``scripts/tune_preset.py``). One results file holds one design: a flip rate, a win-rate
 setting, attack steps and arm overrides each make a new one.
@@ -111,7 +114,7 @@ DESIGN_KEYS = ("steps", "rows", "rho", "target_gap", "tokens", "n_harmful", "n_b
 #: design settings added after the first results files: recorded only where they differ from
 #: these values (the settings those files were made with), so the files stay readable
 LATER_DESIGN_KEYS: dict[str, Any] = {"flip_rate": 0.0, "win_rate": False, "ft_steps": 20,
-                                     "arm_settings": {}}
+                                     "ft_repeats": 1, "arm_settings": {}}
 #: the built-in prompts carry the reference answers the win rate is measured against
 WIN_SETS = ("harmful", "benign")
 
@@ -190,13 +193,17 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, base: Path,
                 "asr_harmbench": success[bounds[2]:bounds[3]].tolist(),
                 "asr_dna": success[bounds[3]:bounds[4]].tolist()}
     if args.ft_steps:
-        atk = run_finetune_attack(
-            str(rec.model_dir), out / f"ft-{arm}-seed{seed}",
-            FinetuneAttackConfig(kind="harmful", max_steps=args.ft_steps,
-                                 n_eval=len(sets["harmful"]), max_new_tokens=args.tokens,
-                                 eval_initial=False, progress=False, seed=seed),
-            eval_rows=sets["harmful"], overwrite=True)
-        outcomes["asr_after_ft"] = [bool(x) for x in atk["success"]["after"]["asr"]]
+        after = []  # [R, N]: one row of per-prompt successes per attack seed
+        for j in range(args.ft_repeats):  # attack seeds seed, seed + 1000, ...
+            atk = run_finetune_attack(
+                str(rec.model_dir), out / f"ft-{arm}-seed{seed}{f'-r{j}' if j else ''}",
+                FinetuneAttackConfig(kind="harmful", max_steps=args.ft_steps,
+                                     n_eval=len(sets["harmful"]), max_new_tokens=args.tokens,
+                                     eval_initial=False, progress=False, seed=seed + 1000 * j),
+                eval_rows=sets["harmful"], overwrite=True)
+            after.append([bool(x) for x in atk["success"]["after"]["asr"]])
+        # one attack: booleans; several: each prompt's success share over the attack seeds
+        outcomes["asr_after_ft"] = after[0] if len(after) == 1 else np.mean(after, 0).tolist()
     if wins is not None:
         outcomes["win_rate"] = wins
     last = rec.history[-1] if rec.history else {}
@@ -234,6 +241,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="add the reward-model win rate on the built-in test prompts")
     ap.add_argument("--ft-steps", type=int, default=20,
                     help="SFT steps of the harmful fine-tuning attack (0: no attack)")
+    ap.add_argument("--ft-repeats", type=int, default=1,
+                    help="attacks per checkpoint, each with its own data order (seed, seed + "
+                         "1000, ...); a prompt's outcome is its success share over them")
     args = ap.parse_args(argv)
     try:
         args.arm_settings = parse_arm_settings(args.arm_settings, ARMS)
@@ -243,6 +253,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise SystemExit(f"--flip-rate must be in [0, 0.5), got {args.flip_rate}")
     if args.ft_steps < 0:
         raise SystemExit(f"--ft-steps must be >= 0, got {args.ft_steps}")
+    if args.ft_repeats < 1:
+        raise SystemExit(f"--ft-repeats must be >= 1, got {args.ft_repeats}")
     return args
 
 

@@ -76,3 +76,21 @@ def test_label_noise_arms_end_to_end(shapo, base, tmp_path):
     # one cache of reference log-probs for every arm; it is no part of a run's identity
     assert any((tmp_path / "runs" / "reference").iterdir())
     assert not (tmp_path / "runs" / "dpo-seed0" / "reference").exists()
+
+
+@needs_garak
+def test_repeated_attacks_give_success_shares(shapo, base, tmp_path):
+    """--ft-repeats 2: two attacks per checkpoint, each prompt's outcome their mean; the first
+    attack is the one a single-attack design runs (same folder, same seed)."""
+    results = tmp_path / "ft.json"
+    shapo.main(["--arms", "dpo", "--seeds", "0", "--steps", "1", "--rows", "8", "--tokens", "2",
+                "--n-harmful", "3", "--n-benign", "1", "--n-ood", "1", "--rho", "0.05",
+                "--ft-steps", "1", "--ft-repeats", "2", "--base", str(base),
+                "--out", str(tmp_path / "runs"), "--results", str(results), "--threads", "1",
+                "--arm-settings", json.dumps(TINY)])
+    res = json.loads(results.read_text())
+    assert res["design"]["ft_repeats"] == 2 and res["design"]["ft_steps"] == 1
+    after = res["outcomes"]["dpo"]["0"]["asr_after_ft"]
+    assert len(after) == 3 and set(after) <= {0.0, 0.5, 1.0}
+    assert (tmp_path / "runs" / "ft-dpo-seed0").is_dir()
+    assert (tmp_path / "runs" / "ft-dpo-seed0-r1").is_dir()
