@@ -24,20 +24,32 @@ from safelens.models.loading import hf_state_dict
 __all__ = ["checkpoint_fingerprint", "model_fingerprint", "model_identity"]
 
 
+#: integer views of each float width: a weight's bit patterns summed as integers
+_BITS = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
 def model_fingerprint(model: torch.nn.Module) -> str:
-    """A cheap hash of a model's weights: per-tensor name, shape, dtype, sums and a few values.
+    """A cheap hash of a model's weights: per-tensor name, shape, dtype, a checksum and a few
+    values.
 
     Sensitive to any real change of the weights (a training step, another checkpoint) without
-    hashing every byte.
+    hashing every byte. The checksum is the integer sum of the weights' bit patterns: exact, so
+    the fingerprint does not depend on the number of threads (a float sum's rounding does:
+    before 2026-12-07 one model had one fingerprint at 1 thread and another at 2, and every
+    cache keyed by it missed when the thread count changed).
     """
     hf = getattr(model, "original_model", model)
     h = hashlib.sha256()
     with torch.no_grad():
         for name, t in sorted(hf_state_dict(hf).items()):
-            flat = t.detach().reshape(-1)
-            head = flat[:8].double().cpu().tolist()
-            stats = (float(flat.double().sum()), float(flat.double().abs().sum()))
-            h.update(f"{name}|{tuple(t.shape)}|{t.dtype}|{stats}|{head}".encode())
+            flat = t.detach().reshape(-1).cpu()
+            if flat.is_floating_point() and flat.element_size() in _BITS:
+                bits = flat.contiguous().view(_BITS[flat.element_size()])
+            else:
+                bits = flat
+            checksum = int(bits.to(torch.int64).sum())  # integer addition: order-free
+            head = flat[:8].double().tolist()
+            h.update(f"{name}|{tuple(t.shape)}|{t.dtype}|{checksum}|{head}".encode())
     return h.hexdigest()[:20]
 
 
