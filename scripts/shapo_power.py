@@ -19,7 +19,9 @@ way, each compared with DPO; ``shapo-t`` is also compared with ``shapo-t-random`
 selectivity at a matched gap): ``shapo-t-random`` (as many random neurons in the same blocks),
 ``shapo-t-uniform`` (every trainable parameter), ``shapo-t-reuse`` (``sam_mode=reuse``) and
 ``shapo-t-tau1`` (a SAM step every step). With ``--target-gap`` every ShaPO arm holds the same
-first-order gap, so the subspaces are compared at a matched gap.
+first-order gap, so the subspaces are compared at a matched gap. The last two are compared with
+``shapo-t`` for *equivalence* (``equivalence_verdict``: is the cheaper gradient, or SAM at every
+step, the same to within ``--smallest-effect``?), not for a claim.
 
 The same script runs the seed's Table 1 and Figures 3 and 4 with power. Their arms: the
 DPO-family baselines ``ipo``, ``cdpo``, ``rdpo``, ``drdpo``; ShaPO-T on each of their losses
@@ -74,6 +76,7 @@ from safelens.eval.power import (
     PowerResults,
     add_design_arguments,
     claim_verdicts,
+    equivalence_verdicts,
     parse_arm_settings,
     power_eval_sets,
 )
@@ -100,10 +103,16 @@ ARMS: dict[str, tuple[str, dict[str, Any]]] = {
     **{f"shapo-r-b{b:g}": ("shapo-r", {"subspace": "selective", "beta_r": b})
        for b in (0.1, 1.0, 10.0)},
 }
-#: pairs (a, b) whose difference a − b is reported beside each arm − DPO: selectivity at a
-#: matched gap, and ShaPO on each DPO-family loss against that loss alone (Figure 4)
-CONTRASTS = (("shapo-t", "shapo-t-random"),
-             *((f"shapo-t-{loss}", loss) for loss in ("ipo", "cdpo", "rdpo", "drdpo")))
+#: pairs (a, b) whose difference a − b is reported beside each arm − DPO, and the question it
+#: answers: "claim" (is a better, in the seed's claims' directions: selectivity at a matched
+#: gap; ShaPO on each DPO-family loss against that loss alone, Figure 4) or "equivalence" (is
+#: the cheaper or other setting the same to within --smallest-effect: the reused SAM gradient
+#: against exact SAM, item 5; tau = 1 against tau = 5)
+CONTRASTS: dict[tuple[str, str], Literal["claim", "equivalence"]] = {
+    ("shapo-t", "shapo-t-random"): "claim",
+    ("shapo-t-reuse", "shapo-t"): "equivalence",
+    ("shapo-t-tau1", "shapo-t"): "equivalence",
+    **{(f"shapo-t-{loss}", loss): "claim" for loss in ("ipo", "cdpo", "rdpo", "drdpo")}}
 #: the seed's claims: ShaPO's attack success is lower and its win rate higher than the other
 #: arm's (over-refusal has no claim: its difference is reported as the price)
 CLAIMS: dict[str, Literal["lower", "higher"]] = {
@@ -290,10 +299,14 @@ def summary(results: PowerResults, args: argparse.Namespace, base: Path,
     metrics = metrics_of(args)
     minus_dpo = {a: results.differences(a, "dpo", metrics) for a in done
                  if a != "dpo" and results.seeds(a, "dpo")}
-    contrasts = {f"{a} − {b}": results.differences(a, b, metrics) for a, b in CONTRASTS
-                 if a in done and b in done and results.seeds(a, b)}
+    pairs = {f"{a} − {b}": (a, b, kind) for (a, b), kind in CONTRASTS.items()
+             if a in done and b in done and results.seeds(a, b)}
+    contrasts = {name: results.differences(a, b, metrics) for name, (a, b, _) in pairs.items()}
 
-    def verdicts(diffs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def verdicts(diffs: dict[str, dict[str, Any]], kind: str = "claim"
+                 ) -> dict[str, dict[str, Any]]:
+        if kind == "equivalence":
+            return equivalence_verdicts(diffs, args.smallest_effect, min_seeds=3)
         claims = {m: c for m, c in CLAIMS.items() if m in metrics}
         return claim_verdicts(diffs, claims, args.smallest_effect, min_seeds=3)
 
@@ -307,7 +320,8 @@ def summary(results: PowerResults, args: argparse.Namespace, base: Path,
            "minus_dpo": minus_dpo,
            "verdicts_by_arm": {a: verdicts(d) for a, d in minus_dpo.items()},
            "contrasts": contrasts,
-           "contrast_verdicts": {k: verdicts(d) for k, d in contrasts.items()},
+           "contrast_questions": {name: kind for name, (_, _, kind) in pairs.items()},
+           "contrast_verdicts": {k: verdicts(d, pairs[k][2]) for k, d in contrasts.items()},
            "runs": results.runs, "outcomes": results.outcomes}
     # ShaPO-T − DPO under the names notebook 02 and earlier readers use
     if "shapo-t" in minus_dpo:

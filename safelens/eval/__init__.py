@@ -26,6 +26,7 @@ from safelens.eval.metrics import (
     claim_verdict,
     cohen_kappa,
     difference_rows,
+    equivalence_verdict,
     format_summary,
     judge_agreement,
     paired_bootstrap_difference,
@@ -63,5 +64,6 @@ __all__ = [
     "wilson_ci",
 ]
 # Rates (one shape for every proportion) and the win rate, moved here from safelens.reward.
-__all__ += ["Rate", "claim_verdict", "difference_rows", "paired_bootstrap_difference", "paired_difference", "reward_win_rate",
+__all__ += ["Rate", "claim_verdict", "difference_rows", "equivalence_verdict",
+            "paired_bootstrap_difference", "paired_difference", "reward_win_rate",
             "win_outcomes", "win_rate", "win_rate_ci", "win_rate_summary"]

