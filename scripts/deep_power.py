@@ -32,6 +32,10 @@ most 10% with over-refusal at most 10%) is checked per arm and set. ``--dry-run`
 plan and its estimated cost without loading a model.
 
     python scripts/deep_power.py --seeds 0 1 2 --results results/seed003/deep_vs_dpo.json
+
+``--out`` may be the folder of ``scripts/shapo_power.py``'s runs (``runs/shapo-gap``): its
+``dpo`` and ``sft`` arms have the same names and settings, so they are trained once for both
+comparisons (and the reference log-prob cache is shared).
 """
 
 from __future__ import annotations
