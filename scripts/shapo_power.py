@@ -219,11 +219,14 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, base: Path,
     trace = sam_trace(rec.history)
     gaps = [t["sam/gap"] for t in trace if t["sam/gap"] is not None]
     radii = [t["sam/rho"] for t in trace if t["sam/rho"] is not None]
+    firsts = [t["sam/gap_first_order"] for t in trace if t["sam/gap_first_order"] is not None]
     record: dict[str, Any] = {
         "seed": seed, "train_wall_s": last.get("time"), "steps": len(rec.history),
         "final": {k: last.get(k) for k in ("loss", "rewards/margins", "rewards/accuracies")},
         "sam_trace": trace,
         "sam_gap_median": float(np.median(gaps)) if gaps else None,
+        # rho ||g_S||: the only gap a reuse step has (it makes no pass at theta)
+        "sam_gap_first_order_median": float(np.median(firsts)) if firsts else None,
         "sam_rho_at_cap": (float(np.mean([r >= args.rho * (1 - 1e-6) for r in radii]))
                            if radii else None),
         **{m: rate(v) for m, v in outcomes.items()},
