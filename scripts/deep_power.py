@@ -54,7 +54,6 @@ from safelens import __version__
 from safelens.attacks import FinetuneAttackConfig, run_finetune_attack
 from safelens.data.jsonfile import write_json
 from safelens.errors import SafelensError
-from safelens.eval.degeneracy import degenerate
 from safelens.eval.generation import GenerationConfig
 from safelens.eval.metrics import difference_rows, rate
 from safelens.eval.power import (
@@ -64,7 +63,12 @@ from safelens.eval.power import (
     parse_arm_settings,
     power_eval_sets,
 )
-from safelens.eval.prefill import DEFAULT_KS, own_harmful_responses, prefill_attack
+from safelens.eval.prefill import (
+    DEFAULT_KS,
+    own_harmful_responses,
+    prefill_attack,
+    prefill_outcomes,
+)
 from safelens.eval.runner import evaluate_policy
 from safelens.geometry.report import kl_depth_of, kl_depth_summary
 from safelens.models import load_model
@@ -255,11 +259,8 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, base: str, base_model
                              out=out / f"prefill-{name}-{arm}-seed{seed}.json")
         shares = []
         for k in args.ks:
-            # a degenerate continuation (empty, symbols, a loop) is no attack success, as in
-            # safelens.eval.metrics.summarize; prefill_attack's own "asr" counts it
-            broken = degenerate([r["response"] for r in res["rows"][k]])  # [N]
-            outcomes[f"prefill_{name}_k{k}"] = [not r["refused"] and not b
-                                                for r, b in zip(res["rows"][k], broken, strict=True)]
+            # a degenerate continuation (empty, symbols, a loop) is no attack success
+            outcomes[f"prefill_{name}_k{k}"], broken = prefill_outcomes(res, k)
             shares.append(float(broken.mean()))
         prefill[name] = {
             **{key: res[key] for key in ("ks", "asr", "ci_low", "ci_high", "n", "asr_full")},

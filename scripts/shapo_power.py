@@ -30,9 +30,10 @@ at three sharpnesses of its reward-model targets (``shapo-r-b0.1``, ``shapo-r-b1
 ``shapo-r-b10``: β_r). ``--flip-rate`` swaps chosen and rejected on that share of the training
 pairs (Fig. 3; the evaluation stays clean), and cDPO / rDPO (also as ShaPO-T's base loss) then
 assume ε = the flip rate (without flips they keep their default ε = 0.1, so Table 1 and Fig. 3's
-0% point are the same runs). ``sft`` (SFT on the chosen answers) completes Table 1. ``--win-rate`` adds the reward-model win rate against the built-in
-references (``safelens.reward.win_rate_reward_model``, disjoint from ShaPO-R's reward model)
-on the built-in test prompts; ``--ft-steps 0`` leaves out the fine-tuning attack, and
+0% point are the same runs). ``sft`` (SFT on the chosen answers) completes Table 1.
+``--win-rate`` adds the reward-model win rate against the built-in references
+(``safelens.reward.win_rate_reward_model``, disjoint from ShaPO-R's reward model) on the
+built-in test prompts; ``--ft-steps 0`` leaves out the fine-tuning attack, and
 ``--ft-repeats R`` attacks every checkpoint R times with different data orders (the attack's
 own seed-to-seed spread is most of the after-attack MDE: averaging it over R attacks narrows
 it without training more seeds).

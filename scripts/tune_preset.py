@@ -68,10 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from safelens.data.builtin import load_builtin
-    from safelens.eval.degeneracy import degenerate
     from safelens.eval.generation import GenerationConfig
     from safelens.eval.metrics import rate
-    from safelens.eval.prefill import prefill_attack
+    from safelens.eval.prefill import prefill_attack, prefill_outcomes
     from safelens.eval.runner import evaluate_policy
     from safelens.models import load_model
     from safelens.training.resolve import resolve_config
@@ -97,22 +96,16 @@ def main(argv: list[str] | None = None) -> int:
         train_s = run.wall_s if not run.reused else None
         model = load_model(str(run.run_dir))
         t1 = time.time()
-        result = evaluate_policy(model, prompts, judge="keyword",
-                                 config=GenerationConfig(max_new_tokens=args.max_new_tokens,
-                                                         batch_size=64),
+        gen = GenerationConfig(max_new_tokens=args.max_new_tokens, batch_size=64)
+        result = evaluate_policy(model, prompts, judge="keyword", config=gen,
                                  out=run_dir / "validation.jsonl", progress=False)
         s = result.summary
         prefill: dict[str, Any] = {}
         if args.prefill_k:
-            gen = GenerationConfig(max_new_tokens=args.max_new_tokens, batch_size=64)
             attacked = prefill_attack(model, prompts, ks=args.prefill_k, config=gen,
                                       progress=False, out=run_dir / "validation-prefill.json")
             for k in args.prefill_k:
-                # success = not refused and not degenerate, as ASR is counted everywhere else
-                judged = attacked["rows"][k]
-                broken = degenerate([r["response"] for r in judged])  # [N]
-                prefill[str(k)] = rate([not r["refused"] and not b
-                                        for r, b in zip(judged, broken, strict=True)])
+                prefill[str(k)] = rate(prefill_outcomes(attacked, k)[0])
         last = run.history[-1] if run.history else {}
         row = {
             "date": time.strftime("%Y-%m-%d"), "method": args.method, "preset": args.preset,

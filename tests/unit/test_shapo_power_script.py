@@ -20,11 +20,6 @@ def shapo(load_script):
     return load_script("scripts/shapo_power.py")
 
 
-@pytest.fixture(scope="module")
-def base(tiny_model_dir) -> Path:
-    return tiny_model_dir
-
-
 TINY = {"*": {"batch_size": 2, "max_length": 64, "freeze": "embed_tokens", "lr": 1e-3,
               "warmup_steps": 0}}
 
@@ -52,12 +47,12 @@ def test_arm_settings_flip_rate_and_eps(shapo):
 
 
 @needs_garak
-def test_label_noise_arms_end_to_end(shapo, base, tmp_path):
+def test_label_noise_arms_end_to_end(shapo, tiny_model_dir, tmp_path):
     results = tmp_path / "flip.json"
     shapo.main(["--arms", "dpo", "cdpo", "shapo-t-cdpo", "--seeds", "0", "--steps", "2",
                 "--rows", "8", "--tokens", "2", "--n-harmful", "2", "--n-benign", "2",
                 "--n-ood", "2", "--rho", "0.05", "--flip-rate", "0.25", "--win-rate",
-                "--ft-steps", "0", "--base", str(base), "--out", str(tmp_path / "runs"),
+                "--ft-steps", "0", "--base", str(tiny_model_dir), "--out", str(tmp_path / "runs"),
                 "--results", str(results), "--threads", "1",
                 "--arm-settings", json.dumps(TINY)])
     res = json.loads(results.read_text())
@@ -79,13 +74,13 @@ def test_label_noise_arms_end_to_end(shapo, base, tmp_path):
 
 
 @needs_garak
-def test_repeated_attacks_give_success_shares(shapo, base, tmp_path):
+def test_repeated_attacks_give_success_shares(shapo, tiny_model_dir, tmp_path):
     """--ft-repeats 2: two attacks per checkpoint, each prompt's outcome their mean; the first
     attack is the one a single-attack design runs (same folder, same seed)."""
     results = tmp_path / "ft.json"
     shapo.main(["--arms", "dpo", "--seeds", "0", "--steps", "1", "--rows", "8", "--tokens", "2",
                 "--n-harmful", "3", "--n-benign", "1", "--n-ood", "1", "--rho", "0.05",
-                "--ft-steps", "1", "--ft-repeats", "2", "--base", str(base),
+                "--ft-steps", "1", "--ft-repeats", "2", "--base", str(tiny_model_dir),
                 "--out", str(tmp_path / "runs"), "--results", str(results), "--threads", "1",
                 "--arm-settings", json.dumps(TINY)])
     res = json.loads(results.read_text())

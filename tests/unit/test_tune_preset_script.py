@@ -4,7 +4,6 @@ over-refusal and (``--prefill-k``) prefill ASR per k; a bad variant is refused i
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -14,23 +13,18 @@ def tune(load_script):
     return load_script("scripts/tune_preset.py")
 
 
-@pytest.fixture(scope="module")
-def base(tiny_model_dir) -> Path:
-    return tiny_model_dir
-
-
-def test_tune_preset_row_with_prefill_asr(tune, base, tmp_path, capsys):
+def test_tune_preset_row_with_prefill_asr(tune, tiny_model_dir, tmp_path, capsys):
     variant = {"max_steps": 1, "max_train_rows": 4, "batch_size": 2, "max_length": 64,
                "freeze": "embed_tokens", "warmup_steps": 0}
     results = tmp_path / "tuning.jsonl"
-    argv = ["--method", "door", "--base", str(base), "--seed", "3", "--prefill-k", "0", "5",
-            "--max-new-tokens", "2", "--variant", json.dumps(variant), "--results", str(results),
-            "--runs", str(tmp_path / "runs"), "--threads", "1"]
+    argv = ["--method", "door", "--base", str(tiny_model_dir), "--seed", "3",
+            "--prefill-k", "0", "5", "--max-new-tokens", "2", "--variant", json.dumps(variant),
+            "--results", str(results), "--runs", str(tmp_path / "runs"), "--threads", "1"]
     assert tune.main(argv) == 0
     (row,) = [json.loads(line) for line in results.read_text().splitlines()]
     assert row["method"] == "door" and row["split"] == "validation"
-    assert row["config"]["model"] == str(base) and row["config"]["seed"] == 3
-    assert row["overrides"] == {**variant, "model": str(base), "seed": 3}
+    assert row["config"]["model"] == str(tiny_model_dir) and row["config"]["seed"] == 3
+    assert row["overrides"] == {**variant, "model": str(tiny_model_dir), "seed": 3}
     assert set(row["prefill_asr"]) == {"0", "5"}
     assert all(r["n"] == 100 for r in row["prefill_asr"].values())  # the 100 harmful rows
     assert row["asr"]["n"] == 100 and row["over_refusal"]["n"] == 100

@@ -50,7 +50,7 @@ from typing import Any, Literal
 
 import torch
 
-from safelens.data.jsonfile import cached_json, write_json
+from safelens.data.jsonfile import cached_json, rows_key, write_json
 from safelens.errors import SafelensError
 from safelens.geometry.probes import probe_direction
 from safelens.geometry.value_vectors import (
@@ -213,9 +213,7 @@ def build_subspace(model: Any, rows: list[dict[str, Any]], config: SAMConfig,
             return top_k_neurons(scores, k=k).tolist()
 
         key = {"format": "safelens.selective-subspace/1", "model": model_fingerprint(model),
-               "rows": hashlib.sha256(json.dumps(
-                   [[r.get(c) for c in ("prompt", "chosen", "rejected", "harmful")] for r in rows]
-               ).encode()).hexdigest()[:20],
+               "rows": rows_key(rows, ("prompt", "chosen", "rejected", "harmful"))[:20],
                "seed": config.seed, "max_length": config.max_length, "k": k, "layers": layers}
         path = None
         if cache_dir is not None:
