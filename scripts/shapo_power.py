@@ -37,8 +37,9 @@ built-in test prompts; ``--ft-steps 0`` leaves out the fine-tuning attack, and
 ``--ft-repeats R`` attacks every checkpoint R times with different data orders (the attack's
 own seed-to-seed spread is most of the after-attack MDE: averaging it over R attacks narrows
 it without training more seeds).
-``--arm-settings`` overrides an arm's training settings (IPO's β from the validation search,
-``scripts/tune_preset.py``). One results file holds one design: a flip rate, a win-rate
+``--arm-settings`` overrides an arm's training settings; ``--tuned`` gives every arm the
+settings its loss won in the validation search (``scripts/tune_preset.py --select``; ShaPO on a
+loss takes that loss's, ShaPO-T and ShaPO-R DPO's: ``base_loss``). One results file holds one design: a flip rate, a win-rate
 setting, attack steps and arm overrides each make a new one.
 
 Differences arm − DPO come from ``paired_bootstrap_difference`` over (prompt, seed), each
@@ -127,6 +128,31 @@ LATER_DESIGN_KEYS: dict[str, Any] = {"flip_rate": 0.0, "win_rate": False, "ft_st
                                      "ft_repeats": 1, "arm_settings": {}}
 #: the built-in prompts carry the reference answers the win rate is measured against
 WIN_SETS = ("harmful", "benign")
+
+
+def base_loss(arm: str) -> str:
+    """The loss whose tuned settings an arm takes: a baseline its own; ShaPO on a loss that loss;
+    ShaPO-T and ShaPO-R DPO's (so ShaPO and its loss differ by SAM alone).
+
+    Examples:
+        >>> [base_loss(a) for a in ("ipo", "shapo-t-ipo", "shapo-t", "shapo-r-b10", "sft")]
+        ['ipo', 'ipo', 'dpo', 'dpo', 'sft']
+    """
+    method, extra = ARMS[arm]
+    return str(extra.get("base_loss", "dpo" if method in ("shapo-t", "shapo-r") else method))
+
+
+def tuned_arm_settings(tuned: dict[str, dict[str, Any]], arms: list[str]
+                       ) -> dict[str, dict[str, Any]]:
+    """``--tuned`` (``{loss: settings}``, from ``tune_preset.py --select``) as per-arm settings
+    for ``arms`` (``base_loss``); arms whose loss was not tuned get none.
+
+    Examples:
+        >>> tuned_arm_settings({"ipo": {"beta": 0.5}, "dpo": {"lr": 7e-05}},
+        ...                    ["ipo", "shapo-t-ipo", "shapo-t", "sft"])
+        {'ipo': {'beta': 0.5}, 'shapo-t-ipo': {'beta': 0.5}, 'shapo-t': {'lr': 7e-05}}
+    """
+    return {arm: dict(tuned[base_loss(arm)]) for arm in arms if base_loss(arm) in tuned}
 
 
 def metrics_of(args: argparse.Namespace) -> tuple[str, ...]:
@@ -254,14 +280,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="add the reward-model win rate on the built-in test prompts")
     ap.add_argument("--ft-steps", type=int, default=20,
                     help="SFT steps of the harmful fine-tuning attack (0: no attack)")
+    ap.add_argument("--tuned", default=None,
+                    help="JSON {loss: settings} from tune_preset.py --select: every arm takes "
+                         "its loss's settings (ShaPO-T and ShaPO-R DPO's; base_loss)")
     ap.add_argument("--ft-repeats", type=int, default=1,
                     help="attacks per checkpoint, each with its own data order (seed, seed + "
                          "1000, ...); a prompt's outcome is its success share over them")
     args = ap.parse_args(argv)
     try:
         args.arm_settings = parse_arm_settings(args.arm_settings, ARMS)
+        tuned = parse_arm_settings(args.tuned, list(dict.fromkeys(base_loss(a) for a in ARMS)),
+                                   flag="--tuned")
     except SafelensError as exc:
         raise SystemExit(str(exc)) from None
+    # the tuned settings of each arm's loss, under any --arm-settings given for that arm
+    for arm, settings in tuned_arm_settings(tuned, ["dpo", *args.arms]).items():
+        args.arm_settings[arm] = {**settings, **args.arm_settings.get(arm, {})}
     if not 0 <= args.flip_rate < 0.5:
         raise SystemExit(f"--flip-rate must be in [0, 0.5), got {args.flip_rate}")
     if args.ft_steps < 0:

@@ -9,7 +9,8 @@ training wall time, ASR and over-refusal with their intervals and the final trai
 built-in harmful responses, k tokens prefilled; ``safelens.eval.prefill.prefill_attack``), the
 quantity deep alignment is tuned for (issue 22). ``--base aligned`` trains from the aligned
 baseline (``safelens.training.aligned_baseline``) instead of the preset's model. The test split
-is never read.
+is never read. ``--select`` trains nothing: it applies the selection rule
+(``select_settings``) to the rows already in ``--results`` and prints the winners.
 
 Usage::
 
@@ -19,6 +20,8 @@ Usage::
     python scripts/tune_preset.py --method door --preset quick --base aligned --prefill-k 10 \
         --variant '{"max_steps": 200, "max_train_rows": 1600}' \
         --results results/seed003/tuning.jsonl --runs runs/tune-deep
+    python scripts/tune_preset.py --select --results results/seed000/tuning.jsonl \
+        --select-note "issue 16 item 1" > runs/tuned.txt
 """
 
 from __future__ import annotations
@@ -44,6 +47,75 @@ def _data_fingerprint() -> dict[str, str]:
             for name in ("preferences/train.jsonl", "prompts/validation.jsonl")}
 
 
+def select_settings(rows: list[dict[str, Any]], *, tolerance: float = 0.02
+                    ) -> dict[str, dict[str, Any]]:
+    """The winning setting of each method's tuning rows, by the rule fixed before the runs.
+
+    Per method: the row with the lowest validation ASR + over-refusal wins; when rows within
+    ``tolerance`` of that lowest score run at the preset's lr, the best of those wins instead
+    (a difference that small is noise at 100 + 100 prompts). Only the overrides that vary among
+    the method's rows are returned (the searched settings, e.g. ``lr`` and IPO's ``beta``).
+
+    Args:
+        rows: tuning rows of this script (``method``, ``preset``, ``overrides``, ``config``,
+            ``asr`` and ``over_refusal`` with their ``value``).
+        tolerance: the band, in rate units (0.02 = 2 points of ASR + over-refusal).
+
+    Returns:
+        ``{method: {setting: value}}``, the shape of ``scripts/shapo_power.py --tuned``.
+
+    Examples:
+        >>> def row(lr, asr, over):
+        ...     return {"method": "dpo", "preset": "quick", "overrides": {"lr": lr, "seed": 0},
+        ...             "config": {"lr": lr}, "asr": {"value": asr},
+        ...             "over_refusal": {"value": over}}
+        >>> select_settings([row(3.5e-5, 0.05, 0.04), row(7e-5, 0.05, 0.05),
+        ...                  row(1.4e-4, 0.01, 0.02)])
+        {'dpo': {'lr': 0.00014}}
+        >>> select_settings([row(3.5e-5, 0.03, 0.04), row(7e-5, 0.05, 0.03)])  # within 2 points
+        {'dpo': {'lr': 7e-05}}
+    """
+    from safelens.training.resolve import resolve_config
+
+    def score(row: dict[str, Any]) -> float:
+        return float(row["asr"]["value"] + row["over_refusal"]["value"])
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["method"], []).append(row)
+    winners: dict[str, dict[str, Any]] = {}
+    for method, group in groups.items():
+        keys = {k for row in group for k in row["overrides"]}
+        varied = sorted(k for k in keys if len({json.dumps(row["overrides"].get(k), default=str)
+                                                for row in group}) > 1)
+        best = min(score(row) for row in group)
+        band = [row for row in group if score(row) <= best + tolerance + 1e-9]
+        preset_lr = resolve_config(method, preset=group[0]["preset"]).lr
+        preferred = [row for row in band if row["config"]["lr"] == preset_lr]
+        pick = min(preferred or band, key=score)
+        winners[method] = {k: pick["overrides"][k] for k in varied if k in pick["overrides"]}
+    return winners
+
+
+def select_main(results: str, note: str | None, tolerance: float) -> int:
+    """``--select``: print each method's rows and the winners (JSON, last line)."""
+    path = Path(results)
+    if not path.is_file():
+        raise SystemExit(f"--select {results}: no such tuning results file")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [row for row in rows if note is None or note in (row.get("note") or "")]
+    if not rows:
+        raise SystemExit(f"--select {results}: no rows"
+                         + (f" whose note contains {note!r}" if note else ""))
+    for row in sorted(rows, key=lambda r: (r["method"], json.dumps(r["overrides"], default=str))):
+        asr, over = row["asr"]["value"], row["over_refusal"]["value"]
+        searched = {k: v for k, v in row["overrides"].items() if k in ("lr", "beta")}
+        print(f"{row['method']:8s} {json.dumps(searched):32s} ASR {100 * asr:5.1f}%  "
+              f"over-refusal {100 * over:5.1f}%  sum {100 * (asr + over):5.1f}")
+    print(json.dumps(select_settings(rows, tolerance=tolerance)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--method", default="dpo")
@@ -51,6 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variant", action="append", default=[],
                     help="JSON object of overrides (repeatable; '{}' = the preset as it is)")
     ap.add_argument("--results", required=True, help="JSONL file the rows are appended to")
+    ap.add_argument("--select", action="store_true",
+                    help="train nothing: print the winning setting of each method's rows in "
+                         "--results (select_settings), as JSON for shapo_power.py --tuned")
+    ap.add_argument("--select-note", default=None,
+                    help="with --select, only the rows whose note contains this text")
+    ap.add_argument("--tolerance", type=float, default=0.02,
+                    help="with --select, the band (rate units) inside which the preset's lr wins")
     ap.add_argument("--runs", default="runs/tune", help="folder of the training runs")
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--note", default="", help="free text stored with each row")
@@ -63,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=None, help="training seed (default: the preset's)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
+    if args.select:
+        return select_main(args.results, args.select_note, args.tolerance)
     warnings.filterwarnings("ignore")
 
     import torch

@@ -244,8 +244,10 @@ def add_design_arguments(ap: argparse.ArgumentParser, *, out: str, results: str)
     ap.add_argument("--threads", type=int, default=2)
 
 
-def parse_arm_settings(text: str | None, arms: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``--arm-settings`` JSON: ``{arm or "*": {setting: value}}`` (``None`` or ``""``: ``{}``).
+def parse_arm_settings(text: str | None, arms: Sequence[str], flag: str = "--arm-settings"
+                       ) -> dict[str, dict[str, Any]]:
+    """``--arm-settings`` JSON: ``{arm or "*": {setting: value}}`` (``None`` or ``""``: ``{}``);
+    ``flag`` names the option in the errors.
 
     Examples:
         >>> parse_arm_settings('{"*": {"lr": 3e-05}, "ipo": {"beta": 0.5}}', ["dpo", "ipo"])
@@ -259,13 +261,13 @@ def parse_arm_settings(text: str | None, arms: Sequence[str]) -> dict[str, dict[
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SafelensError(f"--arm-settings is not JSON ({exc}); expected e.g. "
+        raise SafelensError(f"{flag} is not JSON ({exc}); expected e.g. "
                             '\'{"door": {"lr": 3e-5}, "*": {"max_length": 96}}\'') from None
     if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
-        raise SafelensError("--arm-settings must map an arm (or \"*\") to an object of "
+        raise SafelensError(f"{flag} must map an arm (or \"*\") to an object of "
                             f"settings, got {text!r}")
     unknown = sorted(set(value) - set(arms) - {"*"})
     if unknown:
-        raise SafelensError(f"--arm-settings names unknown arms {unknown}; expected "
+        raise SafelensError(f"{flag} names unknown arms {unknown}; expected "
                             f"{list(arms)} or \"*\"")
     return value

@@ -46,6 +46,25 @@ def test_arm_settings_flip_rate_and_eps(shapo):
         shapo.parse_args(["--rho", "5", "--arm-settings", '{"dop": {}}'])
 
 
+def test_tuned_settings_reach_each_arm_through_its_loss(shapo):
+    """--tuned gives a baseline its own winner and ShaPO on a loss that loss's (ShaPO-T and
+    ShaPO-R DPO's), under any --arm-settings for the same arm; an unknown loss is refused."""
+    tuned = json.dumps({"dpo": {"lr": 3.5e-5}, "ipo": {"lr": 1.4e-4, "beta": 1.0}})
+    args = shapo.parse_args(["--rho", "5", "--arms", "ipo", "shapo-t-ipo", "shapo-t",
+                             "shapo-r-b10", "sft", "--tuned", tuned,
+                             "--arm-settings", '{"shapo-t-ipo": {"beta": 0.5}}'])
+    assert shapo.arm_settings("dpo", args)["lr"] == 3.5e-5
+    assert shapo.arm_settings("shapo-t", args)["lr"] == 3.5e-5
+    assert shapo.arm_settings("shapo-r-b10", args)["lr"] == 3.5e-5
+    assert shapo.arm_settings("ipo", args)["beta"] == 1.0
+    ipo_shapo = shapo.arm_settings("shapo-t-ipo", args)
+    assert (ipo_shapo["lr"], ipo_shapo["beta"], ipo_shapo["base_loss"]) == (1.4e-4, 0.5, "ipo")
+    assert "lr" not in shapo.arm_settings("sft", args)  # SFT was not tuned: the preset's lr
+    assert shapo.design_of(args)["arm_settings"]["shapo-t"] == {"lr": 3.5e-5}
+    with pytest.raises(SystemExit, match="--tuned names unknown arms"):
+        shapo.parse_args(["--rho", "5", "--tuned", '{"shapo-t": {"lr": 1e-5}}'])
+
+
 @needs_garak
 def test_label_noise_arms_end_to_end(shapo, tiny_model_dir, tmp_path):
     results = tmp_path / "flip.json"

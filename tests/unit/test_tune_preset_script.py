@@ -41,3 +41,37 @@ def test_tune_preset_rejects_a_variant_that_is_not_an_object(tune, tmp_path):
     with pytest.raises(SystemExit, match="expected a JSON object"):
         tune.main(["--variant", "[1, 2]", "--results", str(tmp_path / "r.jsonl")])
     assert not (tmp_path / "r.jsonl").exists()
+
+
+def _row(method, lr, asr, over, note="grid", beta=None):
+    overrides = {"max_steps": 200, "lr": lr, "seed": 0, **({"beta": beta} if beta else {})}
+    return {"method": method, "preset": "quick", "overrides": overrides, "config": {"lr": lr},
+            "asr": {"value": asr}, "over_refusal": {"value": over}, "note": note}
+
+
+def test_select_settings_follows_the_rule(tune):
+    """Lowest ASR + over-refusal wins; within 2 points the preset's lr (7e-5) wins; only the
+    searched settings come back (IPO: lr and beta)."""
+    rows = [_row("dpo", 3.5e-5, 0.05, 0.10), _row("dpo", 7e-5, 0.06, 0.05),
+            _row("dpo", 1.4e-4, 0.04, 0.06),                      # best 0.10; 7e-5 at 0.11
+            _row("ipo", 7e-5, 0.10, 0.10, beta=0.5), _row("ipo", 1.4e-4, 0.02, 0.03, beta=1.0),
+            _row("ipo", 7e-5, 0.08, 0.10, beta=1.0)]
+    assert tune.select_settings(rows) == {"dpo": {"lr": 7e-5},
+                                          "ipo": {"beta": 1.0, "lr": 1.4e-4}}
+    assert tune.select_settings(rows, tolerance=0.0)["dpo"] == {"lr": 1.4e-4}
+
+
+def test_select_reads_the_results_file_by_note(tune, tmp_path, capsys):
+    results = tmp_path / "tuning.jsonl"
+    rows = [_row("dpo", 3.5e-5, 0.0, 0.01), _row("dpo", 7e-5, 0.2, 0.2),
+            _row("dpo", 3.5e-5, 0.5, 0.5, note="other")]
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = results.read_text()
+    assert tune.main(["--select", "--results", str(results), "--select-note", "grid"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert json.loads(out[-1]) == {"dpo": {"lr": 3.5e-5}} and len(out) == 3
+    assert results.read_text() == before  # read, never written
+    with pytest.raises(SystemExit, match="no rows whose note contains 'nothing'"):
+        tune.main(["--select", "--results", str(results), "--select-note", "nothing"])
+    with pytest.raises(SystemExit, match="no such tuning results file"):
+        tune.main(["--select", "--results", str(tmp_path / "missing.jsonl")])
