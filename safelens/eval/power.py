@@ -51,7 +51,7 @@ from safelens.eval.metrics import (
 )
 
 __all__ = ["PowerResults", "add_design_arguments", "claim_verdicts", "equivalence_verdicts",
-           "parse_arm_settings", "power_eval_sets", "strided"]
+           "method_table", "parse_arm_settings", "power_eval_sets", "strided"]
 
 Row = dict[str, Any]
 #: ``{arm: {seed (str): {metric: [N] outcomes}}}``: booleans (attack success, refusal) or
@@ -215,6 +215,58 @@ def equivalence_verdicts(differences: Mapping[str, Mapping[str, Any]], margin: f
     same as another to within ``margin``?"""
     return {m: equivalence_verdict(d, margin, min_seeds=min_seeds)
             for m, d in differences.items()}
+
+
+def method_table(summary: Mapping[str, Any], metrics: Sequence[str] | None = None,
+                 labels: Mapping[str, str] | None = None, baseline: str = "dpo"
+                 ) -> list[dict[str, Any]]:
+    """A results file as the seed's tables lay them out: one row per arm, one column per metric,
+    each cell the arm's pooled rate and its paired difference to the baseline with the 95%
+    interval, and a last row with each metric's minimum detectable effect (the largest over the
+    arms: what the design could have missed). ``pandas.DataFrame(rows).set_index("method")``.
+
+    Args:
+        summary: a ``scripts/shapo_power.py`` / ``scripts/deep_power.py`` results file
+            (``pooled``: ``{arm: {metric: Rate}}``, ``minus_dpo``: ``{arm: {metric: diff}}``).
+        metrics: the columns, in order (default: every metric of the baseline's rates).
+        labels: display name per arm (default: the arm's name).
+        baseline: the arm every difference is taken against (its row shows rates only).
+
+    Returns:
+        ``[{"method": label, <metric>: "rate (Δ [lo, hi])", ...}, ..., {"method": "MDE", ...}]``,
+        points rounded to 0.1; a metric an arm lacks is ``"-"``.
+
+    Examples:
+        >>> r = lambda v: {"value": v}
+        >>> d = {"diff": -0.05, "ci_low": -0.09, "ci_high": -0.01, "mde": 0.04}
+        >>> summary = {"pooled": {"dpo": {"asr": r(0.3)}, "shapo-t": {"asr": r(0.25)}},
+        ...            "minus_dpo": {"shapo-t": {"asr": d}}}
+        >>> [row["asr"] for row in method_table(summary)]
+        ['30.0', '25.0 (-5.0 [-9.0, -1.0])', '4.0']
+    """
+    pooled = summary["pooled"]
+    metrics = list(metrics or pooled[baseline])
+    labels = labels or {}
+
+    def cell(arm: str, metric: str) -> str:
+        rate_ = pooled.get(arm, {}).get(metric)
+        if rate_ is None:
+            return "-"
+        text = f"{100 * float(rate_['value']):.1f}"
+        diff = summary.get("minus_dpo", {}).get(arm, {}).get(metric) if arm != baseline else None
+        if diff is not None:
+            text += (f" ({100 * float(diff['diff']):+.1f} [{100 * float(diff['ci_low']):+.1f}, "
+                     f"{100 * float(diff['ci_high']):+.1f}])")
+        return text
+
+    rows = [{"method": labels.get(arm, arm), **{m: cell(arm, m) for m in metrics}}
+            for arm in pooled]
+    mdes: dict[str, Any] = {}
+    for metric in metrics:
+        found = [float(d[metric]["mde"]) for d in summary.get("minus_dpo", {}).values()
+                 if d.get(metric, {}).get("mde") is not None]
+        mdes[metric] = f"{100 * max(found):.1f}" if found else "-"
+    return [*rows, {"method": "MDE", **mdes}]
 
 
 def add_design_arguments(ap: argparse.ArgumentParser, *, out: str, results: str) -> None:

@@ -13,7 +13,13 @@ import pytest
 from safelens.data.jsonfile import write_json
 from safelens.errors import SafelensError
 from safelens.eval.metrics import paired_bootstrap_difference
-from safelens.eval.power import PowerResults, claim_verdicts, power_eval_sets, strided
+from safelens.eval.power import (
+    PowerResults,
+    claim_verdicts,
+    method_table,
+    power_eval_sets,
+    strided,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPO_RESULTS = ROOT / "results" / "seed000" / "shapo_gap_vs_dpo.json"
@@ -114,3 +120,22 @@ def test_shapo_power_results_file_still_loads_and_resumes(load_script):
     with pytest.raises(SafelensError, match="another design"):
         PowerResults.resume(SHAPO_RESULTS, {**design, "steps": 100},
                             stored["baseline_fingerprint"], shapo.ARMS)
+
+
+def test_method_table_cells_labels_and_largest_mde():
+    """One row per arm (the baseline's rates alone), the arm's label, "-" for a metric an arm
+    lacks, and the MDE row the largest over the arms."""
+    def diff(d, mde):
+        return {"diff": d, "ci_low": d - 0.1, "ci_high": d + 0.1, "mde": mde}
+
+    summary = {"pooled": {"dpo": {"asr": {"value": 0.2}, "win_rate": {"value": 0.5}},
+                          "ipo": {"asr": {"value": 0.1}},
+                          "shapo-t": {"asr": {"value": 0.3}, "win_rate": {"value": 0.6}}},
+               "minus_dpo": {"ipo": {"asr": diff(-0.1, 0.05)},
+                             "shapo-t": {"asr": diff(0.1, 0.08), "win_rate": diff(0.1, 0.2)}}}
+    rows = method_table(summary, labels={"shapo-t": "ShaPO-T"})
+    assert [r["method"] for r in rows] == ["dpo", "ipo", "ShaPO-T", "MDE"]
+    assert rows[0] == {"method": "dpo", "asr": "20.0", "win_rate": "50.0"}
+    assert rows[1]["asr"] == "10.0 (-10.0 [-20.0, +0.0])" and rows[1]["win_rate"] == "-"
+    assert rows[3] == {"method": "MDE", "asr": "8.0", "win_rate": "20.0"}
+    assert list(method_table(summary, metrics=["win_rate"])[0]) == ["method", "win_rate"]
