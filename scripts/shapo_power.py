@@ -203,6 +203,26 @@ def sam_trace(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if h.get("sam/loss_perturbed") is not None or h.get("sam/rho") is not None]
 
 
+#: the training-log quantities a results file keeps every ``CURVE_EVERY`` steps (Figure 7)
+CURVE_KEYS = ("loss", "pref_loss", "rewards/margins", "rewards/accuracies")
+CURVE_EVERY = 10
+
+
+def training_curve(history: list[dict[str, Any]], every: int = CURVE_EVERY
+                   ) -> list[dict[str, Any]]:
+    """Every ``every``-th step of a run's log (and its last), with ``CURVE_KEYS``: the training
+    reward margins of Figure 7 without the run folder.
+
+    Examples:
+        >>> log = [{"step": s, "loss": 1 / s, "rewards/margins": s} for s in range(1, 26)]
+        >>> [(h["step"], h["rewards/margins"]) for h in training_curve(log)]
+        [(1, 1), (10, 10), (20, 20), (25, 25)]
+    """
+    keep = [h for i, h in enumerate(history)
+            if i == 0 or h["step"] % every == 0 or i == len(history) - 1]
+    return [{"step": h["step"], **{k: h.get(k) for k in CURVE_KEYS}} for h in keep]
+
+
 def run_one(arm: str, seed: int, args: argparse.Namespace, base: Path,
             sets: dict[str, list[dict[str, Any]]], scorer: Any = None
             ) -> tuple[dict[str, list[Any]], dict[str, Any]]:
@@ -250,7 +270,7 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, base: Path,
     record: dict[str, Any] = {
         "seed": seed, "train_wall_s": last.get("time"), "steps": len(rec.history),
         "final": {k: last.get(k) for k in ("loss", "rewards/margins", "rewards/accuracies")},
-        "sam_trace": trace,
+        "sam_trace": trace, "curve": training_curve(rec.history),
         "sam_gap_median": float(np.median(gaps)) if gaps else None,
         # rho ||g_S||: the only gap a reuse step has (it makes no pass at theta)
         "sam_gap_first_order_median": float(np.median(firsts)) if firsts else None,

@@ -87,6 +87,9 @@ def test_label_noise_arms_end_to_end(shapo, tiny_model_dir, tmp_path):
     assert "shapo-t-cdpo − cdpo" in res["contrasts"]
     assert "win_rate" in res["verdicts_by_arm"]["cdpo"]
     assert "asr_after_ft" not in res["minus_dpo"]["cdpo"]
+    # the training curve (Figure 7's margins) is kept in the file: first and last of 2 steps
+    curve = res["runs"]["cdpo"]["0"]["curve"]
+    assert [h["step"] for h in curve] == [1, 2] and "rewards/margins" in curve[-1]
     # one cache of reference log-probs for every arm; it is no part of a run's identity
     assert any((tmp_path / "runs" / "reference").iterdir())
     assert not (tmp_path / "runs" / "dpo-seed0" / "reference").exists()
@@ -108,6 +111,14 @@ def test_repeated_attacks_give_success_shares(shapo, tiny_model_dir, tmp_path):
     assert len(after) == 3 and set(after) <= {0.0, 0.5, 1.0}
     assert (tmp_path / "runs" / "ft-dpo-seed0").is_dir()
     assert (tmp_path / "runs" / "ft-dpo-seed0-r1").is_dir()
+
+
+def test_training_curve_keeps_every_tenth_step_and_the_last(shapo):
+    log = [{"step": s, "loss": 1.0, "rewards/margins": 0.1 * s, "lr": 1e-5} for s in range(1, 36)]
+    curve = shapo.training_curve(log)
+    assert [h["step"] for h in curve] == [1, 10, 20, 30, 35]
+    assert set(curve[0]) == {"step", *shapo.CURVE_KEYS} and curve[-1]["pref_loss"] is None
+    assert shapo.training_curve([]) == []
 
 
 def test_reuse_and_tau1_contrasts_ask_equivalence(shapo):
