@@ -54,7 +54,7 @@ def select_settings(rows: list[dict[str, Any]], *, tolerance: float = 0.02
     Per method: the row with the lowest validation ASR + over-refusal wins; when rows within
     ``tolerance`` of that lowest score run at the preset's lr, the best of those wins instead
     (a difference that small is noise at 100 + 100 prompts). Only the overrides that vary among
-    the method's rows are returned (the searched settings, e.g. ``lr`` and IPO's ``beta``).
+    the rows are returned (the searched settings, e.g. ``lr`` and IPO's ``beta``).
 
     Args:
         rows: tuning rows of this script (``method``, ``preset``, ``overrides``, ``config``,
@@ -83,11 +83,12 @@ def select_settings(rows: list[dict[str, Any]], *, tolerance: float = 0.02
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["method"], []).append(row)
+    # the searched settings: the overrides that are not the same in every row
+    keys = {k for row in rows for k in row["overrides"]}
+    varied = sorted(k for k in keys
+                    if len({json.dumps(r["overrides"].get(k), default=str) for r in rows}) > 1)
     winners: dict[str, dict[str, Any]] = {}
     for method, group in groups.items():
-        keys = {k for row in group for k in row["overrides"]}
-        varied = sorted(k for k in keys if len({json.dumps(row["overrides"].get(k), default=str)
-                                                for row in group}) > 1)
         best = min(score(row) for row in group)
         band = [row for row in group if score(row) <= best + tolerance + 1e-9]
         preset_lr = resolve_config(method, preset=group[0]["preset"]).lr
