@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
 import time
 import warnings
@@ -47,12 +48,12 @@ def _data_fingerprint() -> dict[str, str]:
             for name in ("preferences/train.jsonl", "prompts/validation.jsonl")}
 
 
-def select_settings(rows: list[dict[str, Any]], *, tolerance: float = 0.02
-                    ) -> dict[str, dict[str, Any]]:
+def select_settings(rows: list[dict[str, Any]], *, tolerance: float = 0.02,
+                    preferred_lr: float = 7e-5) -> dict[str, dict[str, Any]]:
     """The winning setting of each method's tuning rows, by the rule fixed before the runs.
 
     Per method: the row with the lowest validation ASR + over-refusal wins; when rows within
-    ``tolerance`` of that lowest score run at the preset's lr, the best of those wins instead
+    ``tolerance`` of that lowest score run at ``preferred_lr``, the best of those wins instead
     (a difference that small is noise at 100 + 100 prompts). Only the overrides that vary among
     the rows are returned (the searched settings, e.g. ``lr`` and IPO's ``beta``).
 
@@ -60,6 +61,8 @@ def select_settings(rows: list[dict[str, Any]], *, tolerance: float = 0.02
         rows: tuning rows of this script (``method``, ``preset``, ``overrides``, ``config``,
             ``asr`` and ``over_refusal`` with their ``value``).
         tolerance: the band, in rate units (0.02 = 2 points of ASR + over-refusal).
+        preferred_lr: the lr kept inside the band (the quick preset's DPO-family lr, 7e-5;
+            the same for every method, IPO and SFT included, whose preset lr is 2e-5).
 
     Returns:
         ``{method: {setting: value}}``, the shape of ``scripts/shapo_power.py --tuned``.
@@ -75,8 +78,6 @@ def select_settings(rows: list[dict[str, Any]], *, tolerance: float = 0.02
         >>> select_settings([row(3.5e-5, 0.03, 0.04), row(7e-5, 0.05, 0.03)])  # within 2 points
         {'dpo': {'lr': 7e-05}}
     """
-    from safelens.training.resolve import resolve_config
-
     def score(row: dict[str, Any]) -> float:
         return float(row["asr"]["value"] + row["over_refusal"]["value"])
 
@@ -91,14 +92,13 @@ def select_settings(rows: list[dict[str, Any]], *, tolerance: float = 0.02
     for method, group in groups.items():
         best = min(score(row) for row in group)
         band = [row for row in group if score(row) <= best + tolerance + 1e-9]
-        preset_lr = resolve_config(method, preset=group[0]["preset"]).lr
-        preferred = [row for row in band if row["config"]["lr"] == preset_lr]
+        preferred = [row for row in band if math.isclose(row["config"]["lr"], preferred_lr)]
         pick = min(preferred or band, key=score)
         winners[method] = {k: pick["overrides"][k] for k in varied if k in pick["overrides"]}
     return winners
 
 
-def select_main(results: str, note: str | None, tolerance: float) -> int:
+def select_main(results: str, note: str | None, tolerance: float, preferred_lr: float) -> int:
     """``--select``: print each method's rows and the winners (JSON, last line)."""
     path = Path(results)
     if not path.is_file():
@@ -113,7 +113,7 @@ def select_main(results: str, note: str | None, tolerance: float) -> int:
         searched = {k: v for k, v in row["overrides"].items() if k in ("lr", "beta")}
         print(f"{row['method']:8s} {json.dumps(searched):32s} ASR {100 * asr:5.1f}%  "
               f"over-refusal {100 * over:5.1f}%  sum {100 * (asr + over):5.1f}")
-    print(json.dumps(select_settings(rows, tolerance=tolerance)))
+    print(json.dumps(select_settings(rows, tolerance=tolerance, preferred_lr=preferred_lr)))
     return 0
 
 
@@ -130,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--select-note", default=None,
                     help="with --select, only the rows whose note contains this text")
     ap.add_argument("--tolerance", type=float, default=0.02,
-                    help="with --select, the band (rate units) inside which the preset's lr wins")
+                    help="with --select, the band (rate units) inside which --prefer-lr wins")
+    ap.add_argument("--prefer-lr", type=float, default=7e-5,
+                    help="with --select, the lr kept when scores are within --tolerance")
     ap.add_argument("--runs", default="runs/tune", help="folder of the training runs")
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--note", default="", help="free text stored with each row")
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     if args.select:
-        return select_main(args.results, args.select_note, args.tolerance)
+        return select_main(args.results, args.select_note, args.tolerance, args.prefer_lr)
     warnings.filterwarnings("ignore")
 
     import torch

@@ -55,9 +55,11 @@ def test_select_settings_follows_the_rule(tune):
     rows = [_row("dpo", 3.5e-5, 0.05, 0.10), _row("dpo", 7e-5, 0.06, 0.05),
             _row("dpo", 1.4e-4, 0.04, 0.06),                      # best 0.10; 7e-5 at 0.11
             _row("ipo", 7e-5, 0.10, 0.10, beta=0.5), _row("ipo", 1.4e-4, 0.02, 0.03, beta=1.0),
-            _row("ipo", 7e-5, 0.08, 0.10, beta=1.0)]
+            _row("ipo", 7e-5, 0.08, 0.10, beta=1.0),
+            _row("sft", 3.5e-5, 0.02, 0.04), _row("sft", 7e-5, 0.03, 0.04)]  # SFT's preset: 2e-5
     assert tune.select_settings(rows) == {"dpo": {"lr": 7e-5},
-                                          "ipo": {"beta": 1.0, "lr": 1.4e-4}}
+                                          "ipo": {"beta": 1.0, "lr": 1.4e-4},
+                                          "sft": {"lr": 7e-5}}
     assert tune.select_settings(rows, tolerance=0.0)["dpo"] == {"lr": 1.4e-4}
 
 
