@@ -109,12 +109,15 @@ ARMS: dict[str, tuple[str, dict[str, Any]]] = {
 #: answers: "claim" (is a better, in the seed's claims' directions: selectivity at a matched
 #: gap; ShaPO on each DPO-family loss against that loss alone, Figure 4) or "equivalence" (is
 #: the cheaper or other setting the same to within --smallest-effect: the reused SAM gradient
-#: against exact SAM, item 5; tau = 1 against tau = 5)
+#: against exact SAM, item 5; tau = 1 against tau = 5). Table 1's claim is that ShaPO beats
+#: every baseline, so ShaPO-T and ShaPO-R are also set against each one besides DPO.
 CONTRASTS: dict[tuple[str, str], Literal["claim", "equivalence"]] = {
     ("shapo-t", "shapo-t-random"): "claim",
     ("shapo-t-reuse", "shapo-t"): "equivalence",
     ("shapo-t-tau1", "shapo-t"): "equivalence",
-    **{(f"shapo-t-{loss}", loss): "claim" for loss in ("ipo", "cdpo", "rdpo", "drdpo")}}
+    **{(f"shapo-t-{loss}", loss): "claim" for loss in ("ipo", "cdpo", "rdpo", "drdpo")},
+    **{(shapo, base): "claim" for shapo in ("shapo-t", "shapo-r-b10")
+       for base in ("sft", "ipo", "cdpo", "rdpo", "drdpo")}}
 #: the seed's claims: ShaPO's attack success is lower and its win rate higher than the other
 #: arm's (over-refusal has no claim: its difference is reported as the price)
 CLAIMS: dict[str, Literal["lower", "higher"]] = {

@@ -144,3 +144,24 @@ def test_reuse_and_tau1_contrasts_ask_equivalence(shapo):
     assert set(same) == set(shapo.metrics_of(args))  # every metric, over-refusal included
     claim = out["contrast_verdicts"]["shapo-t − shapo-t-random"]
     assert {v["verdict"] for v in claim.values()} == {"not reproduced"}
+
+
+def test_table1_sets_shapo_against_every_baseline(shapo):
+    """Table 1's claim is ShaPO above every baseline: ShaPO-T and ShaPO-R get a claim contrast
+    with each (DPO's is ``minus_dpo``), present once both arms have seeds."""
+    import numpy as np
+
+    from safelens.eval.power import PowerResults
+
+    args = shapo.parse_args(["--rho", "5", "--ft-steps", "0"])
+    res = PowerResults(shapo.design_of(args), "fp")
+    rng = np.random.default_rng(1)
+    for arm in ("dpo", "sft", "ipo", "shapo-t", "shapo-r-b10"):
+        res.add(arm, 0, {m: (rng.random(4) < 0.5).tolist() for m in shapo.metrics_of(args)},
+                {"seed": 0})
+    sets = {"harmful": [{}] * 4, "benign": [], "harmbench": [], "dna": []}
+    out = shapo.summary(res, args, Path("base"), sets)
+    wanted = {f"{a} − {b}" for a in ("shapo-t", "shapo-r-b10") for b in ("sft", "ipo")}
+    assert wanted <= set(out["contrasts"])
+    assert {out["contrast_questions"][k] for k in wanted} == {"claim"}
+    assert "shapo-t − cdpo" not in out["contrasts"]  # no cDPO seeds yet
