@@ -218,8 +218,8 @@ def equivalence_verdicts(differences: Mapping[str, Mapping[str, Any]], margin: f
 
 
 def method_table(summary: Mapping[str, Any], metrics: Sequence[str] | None = None,
-                 labels: Mapping[str, str] | None = None, baseline: str = "dpo"
-                 ) -> list[dict[str, Any]]:
+                 labels: Mapping[str, str] | None = None, baseline: str = "dpo",
+                 arms: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """A results file as the seed's tables lay them out: one row per arm, one column per metric,
     each cell the arm's pooled rate and its paired difference to the baseline with the 95%
     interval, and a last row with each metric's minimum detectable effect (the largest over the
@@ -231,6 +231,8 @@ def method_table(summary: Mapping[str, Any], metrics: Sequence[str] | None = Non
         metrics: the columns, in order (default: every metric of the baseline's rates).
         labels: display name per arm (default: the arm's name).
         baseline: the arm every difference is taken against (its row shows rates only).
+        arms: the rows, in this order (default: every arm of the file); arms the file does not
+            hold yet are left out, and the MDE row is taken over the rows shown.
 
     Returns:
         ``[{"method": label, <metric>: "rate (Δ [lo, hi])", ...}, ..., {"method": "MDE", ...}]``,
@@ -243,8 +245,11 @@ def method_table(summary: Mapping[str, Any], metrics: Sequence[str] | None = Non
         ...            "minus_dpo": {"shapo-t": {"asr": d}}}
         >>> [row["asr"] for row in method_table(summary)]
         ['30.0', '25.0 (-5.0 [-9.0, -1.0])', '4.0']
+        >>> [row["method"] for row in method_table(summary, arms=["shapo-t", "ipo"])]
+        ['shapo-t', 'MDE']
     """
     pooled = summary["pooled"]
+    shown = [a for a in (arms if arms is not None else pooled) if a in pooled]
     metrics = list(metrics or pooled[baseline])
     labels = labels or {}
 
@@ -260,10 +265,11 @@ def method_table(summary: Mapping[str, Any], metrics: Sequence[str] | None = Non
         return text
 
     rows = [{"method": labels.get(arm, arm), **{m: cell(arm, m) for m in metrics}}
-            for arm in pooled]
+            for arm in shown]
     mdes: dict[str, Any] = {}
+    diffs = [d for a, d in summary.get("minus_dpo", {}).items() if a in shown]
     for metric in metrics:
-        found = [float(d[metric]["mde"]) for d in summary.get("minus_dpo", {}).values()
+        found = [float(d[metric]["mde"]) for d in diffs
                  if d.get(metric, {}).get("mde") is not None]
         mdes[metric] = f"{100 * max(found):.1f}" if found else "-"
     return [*rows, {"method": "MDE", **mdes}]

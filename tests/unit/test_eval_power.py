@@ -139,3 +139,7 @@ def test_method_table_cells_labels_and_largest_mde():
     assert rows[1]["asr"] == "10.0 (-10.0 [-20.0, +0.0])" and rows[1]["win_rate"] == "-"
     assert rows[3] == {"method": "MDE", "asr": "8.0", "win_rate": "20.0"}
     assert list(method_table(summary, metrics=["win_rate"])[0]) == ["method", "win_rate"]
+    # chosen rows, in order; an arm not in the file yet is left out; MDE over the rows shown
+    some = method_table(summary, arms=["ipo", "dpo", "cdpo"])
+    assert [r["method"] for r in some] == ["ipo", "dpo", "MDE"]
+    assert some[-1] == {"method": "MDE", "asr": "5.0", "win_rate": "-"}
