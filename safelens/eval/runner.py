@@ -82,6 +82,13 @@ PARTIAL_FORMAT = "safelens.eval-partial/1"
 _MUST_MATCH = ("format", "model", "weights", "decoding")
 
 
+def _differs(saved: dict[str, Any], wanted: dict[str, Any]) -> str:
+    """Why a stored evaluation is not this one: ``"it differs from this evaluation in its
+    weights, decoding"`` (the :data:`_MUST_MATCH` keys that differ)."""
+    keys = [k for k in _MUST_MATCH if saved.get(k) != wanted[k]]
+    return f"it differs from this evaluation in its {', '.join(keys)}"
+
+
 def _reusable_partial(partial: Path, meta_path: Path, wanted: dict) -> bool:
     """Whether ``partial`` was produced by the same model and decoding settings.
 
@@ -99,8 +106,7 @@ def _reusable_partial(partial: Path, meta_path: Path, wanted: dict) -> bool:
     if saved is None:
         why = f"nothing records what produced it (no {meta_path.name})"
     else:
-        why = "it was produced with a different " + ", ".join(
-            k for k in _MUST_MATCH if saved.get(k) != wanted[k])
+        why = _differs(saved, wanted)
         if saved.get("model") != wanted["model"]:
             why += f" (model {saved.get('model')!r}, now {wanted['model']!r})"
     stale = Path(str(partial) + ".stale")
@@ -482,8 +488,7 @@ def _same_producer(done: EvalResult, out: Path, wanted: dict) -> bool:
     if isinstance(saved, dict) and all(saved.get(k) == wanted[k] for k in _MUST_MATCH):
         return True
     why = ("nothing records what produced it" if not isinstance(saved, dict) else
-           "it was produced with a different " + ", ".join(
-               k for k in _MUST_MATCH if saved.get(k) != wanted[k]))
+           _differs(saved, wanted))
     for path in (out, out.with_suffix(".summary.json")):
         path.replace(Path(str(path) + ".stale"))
     print(f"safelens: not reusing the finished evaluation {out}: {why}; evaluating again "
