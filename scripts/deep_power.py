@@ -34,14 +34,22 @@ plan and its estimated cost without loading a model.
     python scripts/deep_power.py --seeds 0 1 2 --results results/seed003/deep_vs_dpo.json
 
 ``--out`` may be the folder of ``scripts/shapo_power.py``'s runs (``runs/shapo-gap``): its
-``dpo`` and ``sft`` arms have the same names and settings, so they are trained once for both
-comparisons (and the reference log-prob cache is shared).
+``dpo`` and ``sft`` arms have the same names, and with the same ``--tuned`` settings (Table 1's
+winners) the same runs, so they are trained once for both comparisons (and the reference
+log-prob cache is shared); with other settings a shared run is retrained, not reused.
+
+    python scripts/deep_power.py --seeds 0 1 2 --out runs/shapo-gap \
+        --tuned "$(python scripts/tune_preset.py --select --results results/seed000/tuning.jsonl \
+                   --select-note 'issue 16 item 1' | tail -1)" \
+        --tuned "$(python scripts/tune_preset.py --select --results results/seed003/tuning.jsonl \
+                   | tail -1)" --results results/seed003/deep_vs_dpo.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -75,6 +83,7 @@ from safelens.models import load_model
 from safelens.models.fingerprint import model_fingerprint, model_identity
 from safelens.models.loading import DEFAULT_MODEL
 from safelens.training.checkpoint import RUN_ONLY_SETTINGS
+from safelens.training.registry import available_methods
 from safelens.training.resolve import resolve_config
 from safelens.training.runs import aligned_baseline, train_or_reuse
 
@@ -84,7 +93,8 @@ BASELINE_ARM = "dpo"
 #: ``safelens/training/methods/deep.py``); ``--arm-settings`` overrides them per arm.
 ARM_SETTINGS: dict[str, dict[str, Any]] = {
     "dpo": {},  # beta 0.1, lr 7e-5, RPO alpha 1 (the quick preset)
-    "sft": {},  # plain SFT on the same pairs' chosen answers, lr 2e-5 (quick preset for sft)
+    "sft": {},  # plain SFT on the same pairs' chosen answers, lr 2e-5 (quick preset for sft;
+    # Table 1's tuned lr 7e-5 with --tuned, so the run in a shared --out is the same one)
     "augmented-sft": {"max_prefix": 100, "p_zero": 0.5, "alpha": 0.5},  # Qi et al.
     "door": {"beta": 0.5, "alpha": 0.2},  # Zhao et al.'s public code
     "w-door": {"beta": 0.5, "alpha": 0.2, "tau": 5.0},  # + star_model: this seed's DPO run
@@ -140,13 +150,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--ft-steps", type=int, default=20, help="SFT steps of each fine-tuning attack")
     ap.add_argument("--vanilla", default=DEFAULT_MODEL,
                     help="model whose own compliant answers are the HarmBench / DNA prefills")
+    ap.add_argument("--tuned", action="append", default=[],
+                    help="JSON {method: settings} from tune_preset.py --select, once per tuning "
+                         "file (results/seed000/tuning.jsonl for dpo and sft, "
+                         "results/seed003/tuning.jsonl for the deep methods): each arm takes its "
+                         "method's entry, under --arm-settings; other methods' are left out")
     ap.add_argument("--dry-run", "--print-plan", dest="dry_run", action="store_true",
                     help="print what would be trained and evaluated, and its cost; load no model")
     args = ap.parse_args(argv)
     try:
         args.arm_settings = parse_arm_settings(args.arm_settings, ARMS)
+        tuned: dict[str, dict[str, Any]] = {}
+        for text in args.tuned:
+            tuned.update(parse_arm_settings(text, available_methods(), flag="--tuned"))
     except SafelensError as exc:
         raise SystemExit(str(exc)) from None
+    if set(tuned) - set(ARMS):
+        print(f"--tuned: {sorted(set(tuned) - set(ARMS))} are no arms of this script; left out",
+              file=sys.stderr)
+    for arm in ARMS:  # the tuned settings of each arm's method, under its --arm-settings
+        if arm in tuned:
+            args.arm_settings[arm] = {**tuned[arm], **args.arm_settings.get(arm, {})}
     if BASELINE_ARM not in args.arms:
         raise SystemExit(f"--arms must include {BASELINE_ARM!r}: every difference is taken "
                          "against it and W-DOOR's pi* is its checkpoint")

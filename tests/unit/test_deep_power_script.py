@@ -105,11 +105,22 @@ def test_deep_power_plan_and_setting_checks(deep):
     # the shared reference cache is a run-only setting: no part of the design
     assert deep.arm_settings("dpo", args)["reference_cache_dir"].endswith("reference")
     assert all("reference_cache_dir" not in s for s in deep.design_of(args)["arm_settings"].values())
+    # --tuned per tuning file: each arm its method's winner, under --arm-settings; methods
+    # that are no arm here (Table 1's ipo) are named and left out
+    args = deep.parse_args(["--tuned", '{"dpo": {"lr": 3.5e-5}, "sft": {"lr": 7e-5}, "ipo": {"beta": 1}}',
+                            "--tuned", '{"door": {"beta": 1.0, "lr": 1.4e-4}}',
+                            "--arm-settings", '{"door": {"lr": 3e-5}}'])
+    assert deep.arm_settings("dpo", args)["lr"] == 3.5e-5
+    assert deep.arm_settings("sft", args)["lr"] == 7e-5
+    assert (deep.arm_settings("door", args)["beta"], deep.arm_settings("door", args)["lr"]) == (1.0, 3e-5)
+    assert "ipo" not in args.arm_settings
+    assert deep.design_of(args)["arm_settings"]["sft"]["lr"] == 7e-5  # a new design
     assert deep.claims([0, 5, 10]) == {f"prefill_{s}_k{k}": "lower" for s in deep.PREFILL_SETS
                                        for k in (5, 10)}
     for argv, needle in [(["--arms", "sft"], "must include 'dpo'"),
                          (["--arm-settings", "{"], "not JSON"),
                          (["--arm-settings", '{"ppo": {}}'], "unknown arms"),
+                         (["--tuned", '{"nosuch": {}}'], "--tuned names unknown arms"),
                          (["--arm-settings", '{"door": {"lrr": 1}}'], "no setting"),
                          (["--ks", "0", "80"], "--own-tokens 64 is below"),
                          (["--steps", "0"], "--steps must be >= 1")]:
