@@ -341,6 +341,8 @@ def main(argv: list[str] | None = None) -> None:
         results = PowerResults.resume(args.results, design, base_id, arms)
     except SafelensError as exc:
         raise SystemExit(str(exc)) from None
+    # the file's arms not run now keep their settings in the summary
+    args.arm_settings = results.design.get("arm_settings", {})
     for seed in args.seeds:
         for arm in arms:
             if results.done(arm, seed):

@@ -121,9 +121,15 @@ class PowerResults:
         ``outcomes`` and ``runs``), or an empty set when there is no file; every arm of ``arms``
         gets an entry.
 
+        A design key ``arm_settings`` (``{arm: settings}``, ``"*"`` for every arm) is compared arm
+        by arm: a run of a subset of the file's arms resumes it when ``"*"`` and each of those arms
+        that has stored outcomes had the same settings, and the file keeps the settings of the arms
+        not run.
+
         Raises:
-            SafelensError: the file holds outcomes of another design or starting model (one line
-                naming the file, what it holds and what was expected), or is not such a summary.
+            SafelensError: the file holds outcomes of another design or starting model, or of an
+                arm trained with other settings (one line naming the file, what it holds and
+                what was expected), or is not such a summary.
         """
         path = Path(path)
         saved_design: dict[str, Any] = json.loads(json.dumps(dict(design)))  # as read back
@@ -137,12 +143,25 @@ class PowerResults:
             if not isinstance(old, dict) or not isinstance(old.get("outcomes"), dict):
                 raise SafelensError(f"{path} holds no 'outcomes'; expected a results file "
                                     "written by a powered comparison, or pass another --results")
-            if (old.get("design") != saved_design
-                    or old.get("baseline_fingerprint") != baseline_fingerprint):
+            old_design = dict(old.get("design") or {})
+            old_arms = old_design.pop("arm_settings", {})
+            new_arms = saved_design.get("arm_settings", {})
+            shared = {k: v for k, v in saved_design.items() if k != "arm_settings"}
+            if old_design != shared or old.get("baseline_fingerprint") != baseline_fingerprint:
                 raise SafelensError(
                     f"{path} holds outcomes of another design or baseline ({old.get('design')}, "
                     f"{old.get('baseline_fingerprint')}); expected {saved_design}, "
                     f"{baseline_fingerprint}: pass another --results")
+            for arm in ("*", *arms):  # "*": the settings every arm took
+                if ((arm == "*" or old["outcomes"].get(arm))
+                        and old_arms.get(arm) != new_arms.get(arm)):
+                    raise SafelensError(
+                        f"{path} holds arm {arm!r} trained with settings {old_arms.get(arm)}; "
+                        f"expected {new_arms.get(arm)}: pass another --results")
+            merged = {**{a: s for a, s in old_arms.items() if a not in arms}, **new_arms}
+            if merged or "arm_settings" in saved_design:
+                res.design["arm_settings"] = dict(sorted(merged.items(), key=lambda kv: (
+                    list(old_arms).index(kv[0]) if kv[0] in old_arms else len(old_arms))))
             res.outcomes, res.runs = old["outcomes"], old.get("runs", {})
         for arm in arms:
             res.outcomes.setdefault(arm, {})

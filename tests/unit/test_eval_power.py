@@ -87,6 +87,30 @@ def test_differences_verdicts_and_a_saved_file_resume(tmp_path):
         "dpo": {}}
 
 
+def test_resume_runs_a_subset_of_arms_and_keeps_the_others_settings(tmp_path):
+    """Per-arm settings are compared arm by arm: a run of some arms resumes a file of more, and
+    an arm whose stored outcomes were trained otherwise (or another "*") is refused."""
+    res = _results(np.random.default_rng(2))
+    design = {"steps": 5, "arm_settings": {"dpo": {"lr": 1e-4}, "new": {"lr": 2e-4}}}
+    path = tmp_path / "r.json"
+    write_json(path, {"design": design, "baseline_fingerprint": "fp",
+                      "outcomes": res.outcomes, "runs": res.runs})
+    sub = PowerResults.resume(path, {"steps": 5, "arm_settings": {"dpo": {"lr": 1e-4}}}, "fp",
+                              ["dpo", "third"])
+    assert sub.design["arm_settings"] == design["arm_settings"] and sub.done("new", 0)
+    more = PowerResults.resume(path, {"steps": 5, "arm_settings": {"third": {"lr": 3e-4}}}, "fp",
+                               ["third"])
+    assert list(more.design["arm_settings"]) == ["dpo", "new", "third"]
+    with pytest.raises(SafelensError, match="arm 'new' trained with settings"):
+        PowerResults.resume(path, {"steps": 5, "arm_settings": {"new": {"lr": 1e-4}}}, "fp",
+                            ["new"])
+    with pytest.raises(SafelensError, match="arm '\\*'"):
+        PowerResults.resume(path, {"steps": 5, "arm_settings": {"*": {"beta": 1}}}, "fp",
+                            ["third"])
+    with pytest.raises(SafelensError, match="another design"):
+        PowerResults.resume(path, {"steps": 6, "arm_settings": {}}, "fp", ["third"])
+
+
 def test_stack_names_what_is_missing():
     res = _results(np.random.default_rng(1), seeds=(0,))
     with pytest.raises(SafelensError, match="seed '1'"):
