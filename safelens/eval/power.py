@@ -158,10 +158,12 @@ class PowerResults:
                     raise SafelensError(
                         f"{path} holds arm {arm!r} trained with settings {old_arms.get(arm)}; "
                         f"expected {new_arms.get(arm)}: pass another --results")
-            merged = {**{a: s for a, s in old_arms.items() if a not in arms}, **new_arms}
+            # an arm with stored outcomes that is not run now keeps the settings it ran with
+            kept = {a for a in old_arms if a != "*" and a not in arms and old["outcomes"].get(a)}
+            merged = {a: old_arms[a] if a in kept or a not in new_arms else new_arms[a]
+                      for a in [*old_arms, *(a for a in new_arms if a not in old_arms)]}
             if merged or "arm_settings" in saved_design:
-                res.design["arm_settings"] = dict(sorted(merged.items(), key=lambda kv: (
-                    list(old_arms).index(kv[0]) if kv[0] in old_arms else len(old_arms))))
+                res.design["arm_settings"] = merged
             res.outcomes, res.runs = old["outcomes"], old.get("runs", {})
         for arm in arms:
             res.outcomes.setdefault(arm, {})

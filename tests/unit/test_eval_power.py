@@ -101,6 +101,10 @@ def test_resume_runs_a_subset_of_arms_and_keeps_the_others_settings(tmp_path):
     more = PowerResults.resume(path, {"steps": 5, "arm_settings": {"third": {"lr": 3e-4}}}, "fp",
                                ["third"])
     assert list(more.design["arm_settings"]) == ["dpo", "new", "third"]
+    # settings given for an arm not run now do not rewrite what its stored outcomes ran with
+    other = PowerResults.resume(path, {"steps": 5, "arm_settings": {"new": {"lr": 9.0}}}, "fp",
+                                ["third"])
+    assert other.design["arm_settings"]["new"] == {"lr": 2e-4}
     with pytest.raises(SafelensError, match="arm 'new' trained with settings"):
         PowerResults.resume(path, {"steps": 5, "arm_settings": {"new": {"lr": 1e-4}}}, "fp",
                             ["new"])
