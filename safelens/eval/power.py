@@ -158,11 +158,11 @@ class PowerResults:
                     raise SafelensError(
                         f"{path} holds arm {arm!r} trained with settings {old_arms.get(arm)}; "
                         f"expected {new_arms.get(arm)}: pass another --results")
-            # an arm with stored outcomes that is not run now keeps the settings it ran with
-            kept = {a for a in old_arms if a != "*" and a not in arms and old["outcomes"].get(a)}
-            merged = {a: old_arms[a] if a in kept or a not in new_arms else new_arms[a]
-                      for a in [*old_arms, *(a for a in new_arms if a not in old_arms)]}
-            if merged or "arm_settings" in saved_design:
+            merged = {**old_arms, **new_arms}  # the file's order, new arms appended
+            for arm in old_arms:  # an arm with stored outcomes not run now keeps its settings
+                if arm not in arms and old["outcomes"].get(arm):
+                    merged[arm] = old_arms[arm]
+            if merged:
                 res.design["arm_settings"] = merged
             res.outcomes, res.runs = old["outcomes"], old.get("runs", {})
         for arm in arms:
