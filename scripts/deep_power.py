@@ -42,7 +42,8 @@ log-prob cache is shared); with other settings a shared run is retrained, not re
         --tuned "$(python scripts/tune_preset.py --select --results results/seed000/tuning.jsonl \
                    --select-note 'issue 16 item 1' | tail -1)" \
         --tuned "$(python scripts/tune_preset.py --select --results results/seed003/tuning.jsonl \
-                   | tail -1)" --results results/seed003/deep_vs_dpo.json
+                   --select-note '1 epoch' --prefill-k 10 | tail -1)" \
+        --results results/seed003/deep_vs_dpo.json
 """
 
 from __future__ import annotations
@@ -97,7 +98,9 @@ ARM_SETTINGS: dict[str, dict[str, Any]] = {
     # Table 1's tuned lr 7e-5 with --tuned, so the run in a shared --out is the same one)
     "augmented-sft": {"max_prefix": 100, "p_zero": 0.5, "alpha": 0.5},  # Qi et al.
     "door": {"beta": 0.5, "alpha": 0.2},  # Zhao et al.'s public code
-    "w-door": {"beta": 0.5, "alpha": 0.2, "tau": 5.0},  # + star_model: this seed's DPO run
+    # + star_model: this seed's DPO run; tau and the weights' direction are the variant's
+    # (seed: tau 5, pi*/pi_ref; public: tau 1, pi_ref/pi*), the variant a tuned setting
+    "w-door": {"beta": 0.5, "alpha": 0.2},
 }
 #: Prefilling sets: built-in harmful test prompts (built-in harmful responses), HarmBench and
 #: Do-Not-Answer (the vanilla model's own compliant answers).

@@ -22,6 +22,8 @@ Usage::
         --results results/seed003/tuning.jsonl --runs runs/tune-deep
     python scripts/tune_preset.py --select --results results/seed000/tuning.jsonl \
         --select-note "issue 16 item 1" > runs/tuned.txt
+    python scripts/tune_preset.py --select --results results/seed003/tuning.jsonl \
+        --select-note "1 epoch" --prefill-k 10   # deep alignment: + prefill ASR at k = 10
 """
 
 from __future__ import annotations
@@ -48,19 +50,28 @@ def _data_fingerprint() -> dict[str, str]:
             for name in ("preferences/train.jsonl", "prompts/validation.jsonl")}
 
 
+#: overrides that say where a run starts, what it leans on or how it runs: never searched
+NOT_SEARCHED = ("model", "seed", "star_model", "reference_cache_dir", "progress")
+
+
 def select_settings(rows: list[dict[str, Any]], *, tolerance: float = 0.02,
-                    preferred_lr: float = 7e-5) -> dict[str, dict[str, Any]]:
+                    preferred_lr: float = 7e-5,
+                    prefill_k: int | None = None) -> dict[str, dict[str, Any]]:
     """The winning setting of each method's tuning rows, by the rule fixed before the runs.
 
-    Per method: the row with the lowest validation ASR + over-refusal wins; when rows within
+    Per method: the row with the lowest validation ASR + over-refusal (+ prefill ASR at
+    ``prefill_k`` when given: deep alignment is tuned for it, issue 22) wins; when rows within
     ``tolerance`` of that lowest score run at ``preferred_lr``, the best of those wins instead
     (a difference that small is noise at 100 + 100 prompts). Only the overrides that vary among
-    the rows are returned (the searched settings, e.g. ``lr`` and IPO's ``beta``).
+    the rows are returned (the searched settings, e.g. ``lr``, IPO's ``beta``, W-DOOR's
+    ``variant``), never those of ``NOT_SEARCHED`` (W-DOOR's pi* is the power run's own).
 
     Args:
         rows: tuning rows of this script (``method``, ``preset``, ``overrides``, ``config``,
             ``asr`` and ``over_refusal`` with their ``value``).
         tolerance: the band, in rate units (0.02 = 2 points of ASR + over-refusal).
+        prefill_k: add the row's prefill ASR at this k (``prefill_asr[str(k)]``) to the score;
+            a row without it is an error.
         preferred_lr: the lr kept inside the band (the quick preset's DPO-family lr, 7e-5;
             the same for every method, IPO and SFT included, whose preset lr is 2e-5).
 
@@ -79,14 +90,21 @@ def select_settings(rows: list[dict[str, Any]], *, tolerance: float = 0.02,
         {'dpo': {'lr': 7e-05}}
     """
     def score(row: dict[str, Any]) -> float:
-        return float(row["asr"]["value"] + row["over_refusal"]["value"])
+        value = row["asr"]["value"] + row["over_refusal"]["value"]
+        if prefill_k is not None:
+            prefill = (row.get("prefill_asr") or {}).get(str(prefill_k))
+            if prefill is None:
+                raise ValueError(f"tuning row {row['method']} {row['overrides']}: no prefill ASR "
+                                 f"at k = {prefill_k} to select on")
+            value += prefill["value"]
+        return float(value)
 
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["method"], []).append(row)
     # the searched settings: the overrides that are not the same in every row
     keys = {k for row in rows for k in row["overrides"]}
-    varied = sorted(k for k in keys
+    varied = sorted(k for k in keys - set(NOT_SEARCHED)
                     if len({json.dumps(r["overrides"].get(k), default=str) for r in rows}) > 1)
     winners: dict[str, dict[str, Any]] = {}
     for method, group in groups.items():
@@ -98,7 +116,8 @@ def select_settings(rows: list[dict[str, Any]], *, tolerance: float = 0.02,
     return winners
 
 
-def select_main(results: str, note: str | None, tolerance: float, preferred_lr: float) -> int:
+def select_main(results: str, note: str | None, tolerance: float, preferred_lr: float,
+                prefill_k: int | None = None) -> int:
     """``--select``: print each method's rows and the winners (JSON, last line)."""
     path = Path(results)
     if not path.is_file():
@@ -110,10 +129,17 @@ def select_main(results: str, note: str | None, tolerance: float, preferred_lr: 
                          + (f" whose note contains {note!r}" if note else ""))
     for row in sorted(rows, key=lambda r: (r["method"], json.dumps(r["overrides"], default=str))):
         asr, over = row["asr"]["value"], row["over_refusal"]["value"]
-        searched = {k: v for k, v in row["overrides"].items() if k in ("lr", "beta")}
+        searched = {k: v for k, v in row["overrides"].items() if k in ("lr", "beta", "variant")}
+        prefill = (row.get("prefill_asr") or {}).get(str(prefill_k), {}).get("value", 0.0)
+        at_k = f"  prefill k={prefill_k} {100 * prefill:5.1f}%" if prefill_k is not None else ""
         print(f"{row['method']:8s} {json.dumps(searched):32s} ASR {100 * asr:5.1f}%  "
-              f"over-refusal {100 * over:5.1f}%  sum {100 * (asr + over):5.1f}")
-    print(json.dumps(select_settings(rows, tolerance=tolerance, preferred_lr=preferred_lr)))
+              f"over-refusal {100 * over:5.1f}%{at_k}  sum {100 * (asr + over + prefill):5.1f}")
+    try:
+        winners = select_settings(rows, tolerance=tolerance, preferred_lr=preferred_lr,
+                                  prefill_k=prefill_k)
+    except ValueError as exc:
+        raise SystemExit(f"--select {results}: {exc}") from None
+    print(json.dumps(winners))
     return 0
 
 
@@ -141,12 +167,16 @@ def main(argv: list[str] | None = None) -> int:
                          "path (default: the preset's model)")
     ap.add_argument("--prefill-k", type=int, nargs="+", default=[],
                     help="also attack by prefilling k harmful tokens (each k) on the harmful "
-                         "validation prompts")
+                         "validation prompts; with --select, one k whose prefill ASR joins the "
+                         "score")
     ap.add_argument("--seed", type=int, default=None, help="training seed (default: the preset's)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     if args.select:
-        return select_main(args.results, args.select_note, args.tolerance, args.prefer_lr)
+        if len(args.prefill_k) > 1:
+            raise SystemExit(f"--select --prefill-k: one k to select on, got {args.prefill_k}")
+        return select_main(args.results, args.select_note, args.tolerance, args.prefer_lr,
+                           args.prefill_k[0] if args.prefill_k else None)
     warnings.filterwarnings("ignore")
 
     import torch

@@ -77,3 +77,40 @@ def test_select_reads_the_results_file_by_note(tune, tmp_path, capsys):
         tune.main(["--select", "--results", str(results), "--select-note", "nothing"])
     with pytest.raises(SystemExit, match="no such tuning results file"):
         tune.main(["--select", "--results", str(tmp_path / "missing.jsonl")])
+
+
+def _deep_row(method, lr, asr, over, prefill, **extra):
+    row = _row(method, lr, asr, over, note="lr grid, 1 epoch")
+    row["overrides"].update(extra)
+    row["prefill_asr"] = {"10": {"value": prefill}}
+    return row
+
+
+def test_select_on_prefill_adds_it_to_the_score_and_never_returns_the_star_model(tune):
+    """Deep alignment (issue 22) is selected on ASR + over-refusal + prefill ASR at k; W-DOOR's
+    variant is a searched setting, its pi* (``star_model``) is the power run's own."""
+    star = {"star_model": "runs/shapo-gap/dpo-seed0"}
+    rows = [_deep_row("door", 3.5e-5, 0.01, 0.01, 0.30), _deep_row("door", 7e-5, 0.05, 0.01, 0.18),
+            _deep_row("door", 1.4e-4, 0.08, 0.03, 0.05),         # best only with prefill
+            _deep_row("w-door", 7e-5, 0.02, 0.02, 0.20, variant="seed", **star),
+            _deep_row("w-door", 7e-5, 0.03, 0.02, 0.08, variant="public", **star)]
+    assert tune.select_settings(rows) == {"door": {"lr": 3.5e-5},
+                                          "w-door": {"lr": 7e-5, "variant": "seed"}}
+    assert tune.select_settings(rows, prefill_k=10) == {
+        "door": {"lr": 1.4e-4}, "w-door": {"lr": 7e-5, "variant": "public"}}
+    with pytest.raises(ValueError, match="no prefill ASR at k = 5"):
+        tune.select_settings(rows, prefill_k=5)
+
+
+def test_select_on_prefill_from_the_command_line(tune, tmp_path, capsys):
+    results = tmp_path / "tuning.jsonl"
+    rows = [_deep_row("door", 7e-5, 0.05, 0.01, 0.18), _deep_row("door", 1.4e-4, 0.08, 0.03, 0.05)]
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ["--select", "--results", str(results), "--prefill-k"]
+    assert tune.main([*args, "10"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert json.loads(out[-1]) == {"door": {"lr": 1.4e-4}} and "prefill k=10" in out[0]
+    with pytest.raises(SystemExit, match="one k to select on"):
+        tune.main([*args, "5", "10"])
+    with pytest.raises(SystemExit, match="no prefill ASR at k = 5"):
+        tune.main([*args, "5"])
