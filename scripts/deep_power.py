@@ -3,11 +3,11 @@
 
 The seed's claim (Qi et al., Table 3; DOOR): safety-recovery augmented SFT and DOOR keep refusing
 after k prefilled harmful tokens, where DPO and plain SFT do not. Every arm (``dpo``, ``sft``,
-``augmented-sft``, ``door``, ``w-door``; W-DOOR's π* is the DPO checkpoint of the same seed) is
-trained from the aligned baseline (``safelens.training.aligned_baseline``, or ``--base``) with the
-quick preset and the same step budget (``--steps`` steps on ``--rows`` pairs of the built-in train
-split) plus its entry of ``ARM_SETTINGS`` (``--arm-settings`` overrides it per arm), once per
-seed. Every checkpoint is then
+``augmented-sft``, ``constrained-sft``, ``door``, ``w-door``; W-DOOR's π* is the DPO checkpoint
+of the same seed) is trained from the aligned baseline (``safelens.training.aligned_baseline``,
+or ``--base``) with the quick preset and the same step budget (``--steps`` steps on ``--rows``
+pairs of the built-in train split) plus its entry of ``ARM_SETTINGS`` (``--arm-settings``
+overrides it per arm), once per seed. Every checkpoint is then
 
 * attacked by prefilling k ∈ ``--ks`` harmful tokens (``safelens.eval.prefill.prefill_attack``,
   keyword judge on the model's own continuation, greedy, ``--tokens`` new tokens; success = not
@@ -88,7 +88,7 @@ from safelens.training.registry import available_methods
 from safelens.training.resolve import resolve_config
 from safelens.training.runs import aligned_baseline, train_or_reuse
 
-ARMS = ("dpo", "sft", "augmented-sft", "door", "w-door")
+ARMS = ("dpo", "sft", "augmented-sft", "constrained-sft", "door", "w-door")
 BASELINE_ARM = "dpo"
 #: Per-arm settings on top of the quick preset (the method defaults are the seed's; see
 #: ``safelens/training/methods/deep.py``); ``--arm-settings`` overrides them per arm.
@@ -97,6 +97,7 @@ ARM_SETTINGS: dict[str, dict[str, Any]] = {
     "sft": {},  # plain SFT on the same pairs' chosen answers, lr 2e-5 (quick preset for sft;
     # Table 1's tuned lr 7e-5 with --tuned, so the run in a shared --out is the same one)
     "augmented-sft": {"max_prefix": 100, "p_zero": 0.5, "alpha": 0.5},  # Qi et al.
+    "constrained-sft": {},  # Qi et al. Eqn 3: beta_t 0.5 / 2 (t <= 5) / 0.1, 10 warmup steps
     "door": {"beta": 0.5, "alpha": 0.2},  # Zhao et al.'s public code
     # + star_model: this seed's DPO run; tau and the weights' direction are the variant's
     # (seed: tau 5, pi*/pi_ref; public: tau 1, pi_ref/pi*), the variant a tuned setting

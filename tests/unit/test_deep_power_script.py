@@ -68,7 +68,7 @@ def test_deep_power_end_to_end_on_tiny_models(deep, models, tmp_path, monkeypatc
         assert run["prefill"]["dna"]["ks"] == [0, 5]
     assert res["runs"]["w-door"]["0"]["settings"]["star_model"].endswith("dpo-seed0/model")
     assert res["own_responses"]["harmbench"]["n_kept"] == res["n"]["harmbench"] > 0
-    assert set(res["minus_dpo"]) == {"sft", "augmented-sft", "door", "w-door"}
+    assert set(res["minus_dpo"]) == {"sft", "augmented-sft", "constrained-sft", "door", "w-door"}
     claim = "prefill_harmbench_k5"
     assert res["minus_dpo"]["door"][claim]["n_seeds_a"] == 1
     # one seed per arm measures no seed-to-seed variation: never more than inconclusive
@@ -98,7 +98,7 @@ def test_deep_power_end_to_end_on_tiny_models(deep, models, tmp_path, monkeypatc
 def test_deep_power_plan_and_setting_checks(deep):
     args = deep.parse_args(["--dry-run", "--results", "no/such/file.json"])
     out = deep.plan(args)
-    assert "15 (arm, seed) runs" in out and "w-door" in out and "k = [0, 5, 10, 20, 40]" in out
+    assert "18 (arm, seed) runs" in out and "w-door" in out and "k = [0, 5, 10, 20, 40]" in out
     args = deep.parse_args(["--arm-settings", '{"door": {"lr": 3e-5}, "*": {"max_length": 96}}'])
     assert deep.arm_settings("door", args)["lr"] == 3e-5
     assert deep.arm_settings("sft", args)["max_length"] == 96
