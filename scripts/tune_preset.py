@@ -129,7 +129,8 @@ def select_main(results: str, note: str | None, tolerance: float, preferred_lr: 
                          + (f" whose note contains {note!r}" if note else ""))
     for row in sorted(rows, key=lambda r: (r["method"], json.dumps(r["overrides"], default=str))):
         asr, over = row["asr"]["value"], row["over_refusal"]["value"]
-        searched = {k: v for k, v in row["overrides"].items() if k in ("lr", "beta", "variant")}
+        searched = {"lr": row["config"]["lr"],  # the preset's when not overridden
+                    **{k: v for k, v in row["overrides"].items() if k in ("beta", "variant")}}
         prefill = (row.get("prefill_asr") or {}).get(str(prefill_k), {}).get("value", 0.0)
         at_k = f"  prefill k={prefill_k} {100 * prefill:5.1f}%" if prefill_k is not None else ""
         print(f"{row['method']:8s} {json.dumps(searched):32s} ASR {100 * asr:5.1f}%  "
