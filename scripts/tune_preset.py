@@ -54,6 +54,28 @@ def _data_fingerprint() -> dict[str, str]:
 NOT_SEARCHED = ("model", "seed", "star_model", "reference_cache_dir", "progress")
 
 
+def selection_score(row: dict[str, Any], prefill_k: int | None = None) -> float:
+    """A tuning row's score under the selection rule: validation ASR + over-refusal, plus the
+    prefill ASR at ``prefill_k`` when given (rates, lower is better).
+
+    Raises:
+        ValueError: ``prefill_k`` is given and the row has no prefill ASR at that k.
+
+    Examples:
+        >>> selection_score({"asr": {"value": 0.05}, "over_refusal": {"value": 0.02},
+        ...                  "prefill_asr": {"10": {"value": 0.25}}}, prefill_k=10)
+        0.32
+    """
+    value = row["asr"]["value"] + row["over_refusal"]["value"]
+    if prefill_k is not None:
+        prefill = (row.get("prefill_asr") or {}).get(str(prefill_k))
+        if prefill is None:
+            raise ValueError(f"tuning row {row['method']} {row['overrides']}: no prefill ASR "
+                             f"at k = {prefill_k} to select on")
+        value += prefill["value"]
+    return float(value)
+
+
 def select_settings(rows: list[dict[str, Any]], *, tolerance: float = 0.02,
                     preferred_lr: float = 7e-5,
                     prefill_k: int | None = None) -> dict[str, dict[str, Any]]:
@@ -90,14 +112,7 @@ def select_settings(rows: list[dict[str, Any]], *, tolerance: float = 0.02,
         {'dpo': {'lr': 7e-05}}
     """
     def score(row: dict[str, Any]) -> float:
-        value = row["asr"]["value"] + row["over_refusal"]["value"]
-        if prefill_k is not None:
-            prefill = (row.get("prefill_asr") or {}).get(str(prefill_k))
-            if prefill is None:
-                raise ValueError(f"tuning row {row['method']} {row['overrides']}: no prefill ASR "
-                                 f"at k = {prefill_k} to select on")
-            value += prefill["value"]
-        return float(value)
+        return selection_score(row, prefill_k)
 
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -127,19 +142,20 @@ def select_main(results: str, note: str | None, tolerance: float, preferred_lr: 
     if not rows:
         raise SystemExit(f"--select {results}: no rows"
                          + (f" whose note contains {note!r}" if note else ""))
-    for row in sorted(rows, key=lambda r: (r["method"], json.dumps(r["overrides"], default=str))):
-        asr, over = row["asr"]["value"], row["over_refusal"]["value"]
-        searched = {"lr": row["config"]["lr"],  # the preset's when not overridden
-                    **{k: v for k, v in row["overrides"].items() if k in ("beta", "variant")}}
-        prefill = (row.get("prefill_asr") or {}).get(str(prefill_k), {}).get("value", 0.0)
-        at_k = f"  prefill k={prefill_k} {100 * prefill:5.1f}%" if prefill_k is not None else ""
-        print(f"{row['method']:8s} {json.dumps(searched):32s} ASR {100 * asr:5.1f}%  "
-              f"over-refusal {100 * over:5.1f}%{at_k}  sum {100 * (asr + over + prefill):5.1f}")
     try:
         winners = select_settings(rows, tolerance=tolerance, preferred_lr=preferred_lr,
                                   prefill_k=prefill_k)
     except ValueError as exc:
         raise SystemExit(f"--select {results}: {exc}") from None
+    for row in sorted(rows, key=lambda r: (r["method"], json.dumps(r["overrides"], default=str))):
+        asr, over = row["asr"]["value"], row["over_refusal"]["value"]
+        searched = {"lr": row["config"]["lr"],  # the preset's when not overridden
+                    **{k: v for k, v in row["overrides"].items() if k in ("beta", "variant")}}
+        at_k = ("" if prefill_k is None else
+                f"  prefill k={prefill_k} {100 * row['prefill_asr'][str(prefill_k)]['value']:5.1f}%")
+        print(f"{row['method']:8s} {json.dumps(searched):32s} ASR {100 * asr:5.1f}%  "
+              f"over-refusal {100 * over:5.1f}%{at_k}  "
+              f"sum {100 * selection_score(row, prefill_k):5.1f}")
     print(json.dumps(winners))
     return 0
 

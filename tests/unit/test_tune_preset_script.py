@@ -110,6 +110,7 @@ def test_select_on_prefill_from_the_command_line(tune, tmp_path, capsys):
     assert tune.main([*args, "10"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert json.loads(out[-1]) == {"door": {"lr": 1.4e-4}} and "prefill k=10" in out[0]
+    assert out[0].endswith("sum  16.0")  # the rule's score: 8 + 3 + 5 points
     with pytest.raises(SystemExit, match="one k to select on"):
         tune.main([*args, "5", "10"])
     with pytest.raises(SystemExit, match="no prefill ASR at k = 5"):
