@@ -71,6 +71,7 @@ from safelens.eval.power import (
     claim_verdicts,
     parse_arm_settings,
     power_eval_sets,
+    training_precision_design,
 )
 from safelens.eval.prefill import (
     DEFAULT_KS,
@@ -209,7 +210,9 @@ def design_of(args: argparse.Namespace) -> dict[str, Any]:
     return {**{k: getattr(args, k) for k in DESIGN_KEYS},
             "arm_settings": {a: {k: v for k, v in arm_settings(a, args).items()
                                  if k not in RUN_ONLY_SETTINGS} for a in ARMS},
-            "vanilla": model_identity(args.vanilla)}
+            "vanilla": model_identity(args.vanilla),
+            # what the presets' precision="auto" trains in on this machine (bf16: implied)
+            **training_precision_design()}
 
 
 def plan(args: argparse.Namespace) -> str:
@@ -316,6 +319,7 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, base: str, base_model
         finetune[kind] = {"after": atk["after"], "train": atk["train"]}
     last = rec.history[-1] if rec.history else {}
     record: dict[str, Any] = {"seed": seed, "method": arm, "settings": settings,
+              "precision_resolved": rec.config.get("precision_resolved"),
               "train_wall_s": last.get("time"), "steps": len(rec.history),
               "final": {k: v for k, v in last.items() if k.startswith(("loss", "rewards/"))},
               "rates": {m: rate(v) for m, v in outcomes.items()},

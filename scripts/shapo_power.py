@@ -81,6 +81,7 @@ from safelens.eval.power import (
     equivalence_verdicts,
     parse_arm_settings,
     power_eval_sets,
+    training_precision_design,
 )
 from safelens.eval.runner import evaluate_policy, row_win_outcomes
 from safelens.models import load_model
@@ -171,7 +172,9 @@ def design_of(args: argparse.Namespace) -> dict[str, Any]:
     differ from their first value)."""
     return {**{k: getattr(args, k) for k in DESIGN_KEYS},
             **{k: getattr(args, k) for k, first in LATER_DESIGN_KEYS.items()
-               if getattr(args, k) != first}}
+               if getattr(args, k) != first},
+            # what the presets' precision="auto" trains in on this machine (bf16: implied)
+            **training_precision_design()}
 
 
 def arm_settings(arm: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -272,6 +275,7 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, base: Path,
     firsts = [t["sam/gap_first_order"] for t in trace if t["sam/gap_first_order"] is not None]
     record: dict[str, Any] = {
         "seed": seed, "train_wall_s": last.get("time"), "steps": len(rec.history),
+        "precision_resolved": rec.config.get("precision_resolved"),
         "final": {k: last.get(k) for k in ("loss", "rewards/margins", "rewards/accuracies")},
         "sam_trace": trace, "curve": training_curve(rec.history),
         "sam_gap_median": float(np.median(gaps)) if gaps else None,

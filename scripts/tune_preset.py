@@ -93,7 +93,8 @@ def select_settings(rows: list[dict[str, Any]], *, tolerance: float = 0.02,
             ``asr`` and ``over_refusal`` with their ``value``).
         tolerance: the band, in rate units (0.02 = 2 points of ASR + over-refusal).
         prefill_k: add the row's prefill ASR at this k (``prefill_asr[str(k)]``) to the score;
-            a row without it is an error.
+            a row without it is an error, as are rows trained in two precisions
+            (``precision_resolved``: the presets' ``auto`` is bf16 or fp32 by CPU).
         preferred_lr: the lr kept inside the band (the quick preset's DPO-family lr, 7e-5;
             the same for every method, IPO and SFT included, whose preset lr is 2e-5).
 
@@ -113,6 +114,11 @@ def select_settings(rows: list[dict[str, Any]], *, tolerance: float = 0.02,
     """
     def score(row: dict[str, Any]) -> float:
         return selection_score(row, prefill_k)
+
+    trained_in = {row.get("precision_resolved") for row in rows}
+    if len(trained_in) > 1:  # "auto" is bf16 on some CPUs and fp32 on others
+        raise ValueError(f"tuning rows trained in {sorted(map(str, trained_in))} precision: "
+                         "rows of one precision are one search (select them with --select-note)")
 
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:

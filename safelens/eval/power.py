@@ -49,14 +49,39 @@ from safelens.eval.metrics import (
     paired_bootstrap_difference,
     rate,
 )
+from safelens.models.precision import resolve_precision
 
 __all__ = ["PowerResults", "add_design_arguments", "claim_verdicts", "equivalence_verdicts",
-           "method_table", "parse_arm_settings", "power_eval_sets", "strided"]
+           "method_table", "parse_arm_settings", "power_eval_sets", "strided",
+           "training_precision_design"]
 
 Row = dict[str, Any]
 #: ``{arm: {seed (str): {metric: [N] outcomes}}}``: booleans (attack success, refusal) or
 #: numbers in [0, 1] (win outcomes 0, ½, 1)
 Outcomes = dict[str, dict[str, dict[str, list[bool | float]]]]
+
+#: the training precision of every results file written before the design recorded it (the
+#: project's 2-core Xeon has avx512_bf16, so the presets' ``precision="auto"`` meant bf16; the
+#: tuning rows of those sessions record ``precision_resolved: "bf16"``)
+FIRST_TRAINING_PRECISION = "bf16"
+
+
+def training_precision_design(precision: str = "auto") -> dict[str, str]:
+    """The design entry of what ``precision`` resolves to on this machine for training.
+
+    ``auto`` (every preset's) is bf16 autocast on a CPU with native bf16 matmuls and fp32
+    elsewhere (:func:`~safelens.models.precision.resolve_precision`), so the same command trains
+    other weights on another machine. Arms trained in two precisions are no paired comparison of
+    methods: with this entry in the design, :meth:`PowerResults.resume` refuses to add fp32 runs
+    to a bf16 file. It is empty for :data:`FIRST_TRAINING_PRECISION`, so the files written before
+    the entry existed resume unchanged.
+
+    Examples:
+        >>> training_precision_design("fp32")
+        {'training_precision': 'fp32'}
+    """
+    resolved = resolve_precision(precision)
+    return {} if resolved == FIRST_TRAINING_PRECISION else {"training_precision": resolved}
 
 
 def strided(rows: Sequence[Row], n: int) -> list[Row]:
@@ -148,10 +173,15 @@ class PowerResults:
             new_arms = saved_design.get("arm_settings", {})
             shared = {k: v for k, v in saved_design.items() if k != "arm_settings"}
             if old_design != shared or old.get("baseline_fingerprint") != baseline_fingerprint:
-                raise SafelensError(
-                    f"{path} holds outcomes of another design or baseline ({old.get('design')}, "
-                    f"{old.get('baseline_fingerprint')}); expected {saved_design}, "
-                    f"{baseline_fingerprint}: pass another --results")
+                first = {"training_precision": FIRST_TRAINING_PRECISION}  # implied by absence
+                there = {**first, **old_design,
+                         "baseline_fingerprint": old.get("baseline_fingerprint")}
+                here = {**first, **shared, "baseline_fingerprint": baseline_fingerprint}
+                differ = "; ".join(f"{k}: {there.get(k)!r} there, {here.get(k)!r} here"
+                                   for k in sorted({*there, *here}, key=str)
+                                   if there.get(k) != here.get(k))
+                raise SafelensError(f"{path} holds outcomes of another design or baseline "
+                                    f"({differ}): pass another --results")
             for arm in ("*", *arms):  # "*": the settings every arm took
                 if ((arm == "*" or old["outcomes"].get(arm))
                         and old_arms.get(arm) != new_arms.get(arm)):

@@ -19,6 +19,7 @@ from safelens.eval.power import (
     method_table,
     power_eval_sets,
     strided,
+    training_precision_design,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +88,26 @@ def test_differences_verdicts_and_a_saved_file_resume(tmp_path):
         "dpo": {}}
 
 
+def test_resume_refuses_runs_of_another_training_precision(tmp_path, monkeypatch):
+    """A file trained where ``auto`` meant bf16 (no ``training_precision``: the files written
+    before the entry) resumes on such a machine and is refused, naming the entry, where ``auto``
+    resolves to fp32: arms trained in two precisions are no paired comparison."""
+    res = _results(np.random.default_rng(3))
+    path = tmp_path / "r.json"
+    write_json(path, {"design": {"steps": 5}, "baseline_fingerprint": "fp",
+                      "outcomes": res.outcomes, "runs": res.runs})
+    monkeypatch.setenv("SAFELENS_BF16", "1")  # a machine with native bf16 matmuls
+    assert training_precision_design() == {}
+    assert PowerResults.resume(path, {"steps": 5, **training_precision_design()}, "fp",
+                               ["dpo"]).done("dpo", 0)
+    monkeypatch.setenv("SAFELENS_BF16", "0")  # an AVX2-only CPU: auto is fp32
+    assert training_precision_design() == {"training_precision": "fp32"}
+    with pytest.raises(SafelensError, match="training_precision: 'bf16' there, 'fp32' here"):
+        PowerResults.resume(path, {"steps": 5, **training_precision_design()}, "fp", ["dpo"])
+    with pytest.raises(SafelensError, match="baseline_fingerprint: 'fp' there, 'other' here"):
+        PowerResults.resume(path, {"steps": 5}, "other", ["dpo"])
+
+
 def test_resume_runs_a_subset_of_arms_and_keeps_the_others_settings(tmp_path):
     """Per-arm settings are compared arm by arm: a run of some arms resumes a file of more, and
     an arm whose stored outcomes were trained otherwise (or another "*") is refused."""
@@ -125,9 +146,10 @@ def test_stack_names_what_is_missing():
 
 
 @needs_garak
-def test_shapo_power_results_file_still_loads_and_resumes(load_script):
+def test_shapo_power_results_file_still_loads_and_resumes(load_script, monkeypatch):
     """The committed results of issue 16 resume under their own design, and the script rebuilds
     every number of the file from its per-prompt outcomes (no model is loaded)."""
+    monkeypatch.setenv("SAFELENS_BF16", "1")  # the file was trained where auto meant bf16
     shapo = load_script("scripts/shapo_power.py")
     stored = json.loads(SHAPO_RESULTS.read_text(encoding="utf-8"))
     args = shapo.parse_args(["--rho", str(stored["design"]["rho"])])
@@ -148,6 +170,10 @@ def test_shapo_power_results_file_still_loads_and_resumes(load_script):
     with pytest.raises(SafelensError, match="another design"):
         PowerResults.resume(SHAPO_RESULTS, {**design, "steps": 100},
                             stored["baseline_fingerprint"], shapo.ARMS)
+    monkeypatch.setenv("SAFELENS_BF16", "0")  # where auto is fp32, the file is refused
+    with pytest.raises(SafelensError, match="training_precision: 'bf16' there, 'fp32' here"):
+        PowerResults.resume(SHAPO_RESULTS, shapo.design_of(args),
+                            stored["baseline_fingerprint"], ["dpo", "shapo-t"])
 
 
 def test_method_table_cells_labels_and_largest_mde():

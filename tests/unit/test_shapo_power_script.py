@@ -24,7 +24,8 @@ TINY = {"*": {"batch_size": 2, "max_length": 64, "freeze": "embed_tokens", "lr":
               "warmup_steps": 0}}
 
 
-def test_arm_settings_flip_rate_and_eps(shapo):
+def test_arm_settings_flip_rate_and_eps(shapo, monkeypatch):
+    monkeypatch.setenv("SAFELENS_BF16", "1")  # where auto means bf16, as for the first files
     args = shapo.parse_args(["--rho", "5", "--flip-rate", "0.2",
                              "--arm-settings", '{"ipo": {"beta": 0.5}}'])
     assert shapo.arm_settings("cdpo", args)["eps"] == 0.2
@@ -39,6 +40,8 @@ def test_arm_settings_flip_rate_and_eps(shapo):
     assert shapo.design_of(args)["arm_settings"] == {"ipo": {"beta": 0.5}}
     first = shapo.parse_args(["--rho", "5"])  # the first files' design: no later keys
     assert set(shapo.design_of(first)) == set(shapo.DESIGN_KEYS)
+    monkeypatch.setenv("SAFELENS_BF16", "0")  # where auto means fp32, the design says so
+    assert shapo.design_of(first)["training_precision"] == "fp32"
     assert "asr_after_ft" in shapo.metrics_of(first) and "win_rate" not in shapo.metrics_of(first)
     with pytest.raises(SystemExit, match="flip-rate"):
         shapo.parse_args(["--rho", "5", "--flip-rate", "0.5"])

@@ -100,6 +100,11 @@ def test_select_on_prefill_adds_it_to_the_score_and_never_returns_the_star_model
         "door": {"lr": 1.4e-4}, "w-door": {"lr": 7e-5, "variant": "public"}}
     with pytest.raises(ValueError, match="no prefill ASR at k = 5"):
         tune.select_settings(rows, prefill_k=5)
+    # a row trained where "auto" meant fp32 is no part of a bf16 search
+    mixed = [{**row, "precision_resolved": "bf16"} for row in rows]
+    mixed[0]["precision_resolved"] = "fp32"
+    with pytest.raises(ValueError, match=r"trained in \['bf16', 'fp32'\] precision"):
+        tune.select_settings(mixed, prefill_k=10)
 
 
 def test_select_on_prefill_from_the_command_line(tune, tmp_path, capsys):
