@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from safelens.models.loading import DEFAULT_MODEL, cache_dir
+from safelens.models.precision import resolve_precision
 
 # RUN_ONLY_SETTINGS: re-export for one release (it moved to checkpoint with config_changes;
 # run_is_finished, read_log and drop_optimizer_state moved to rundir; all stay importable here)
@@ -176,5 +177,14 @@ def aligned_baseline(
         if model != DEFAULT_MODEL:
             name += "-" + hashlib.sha256(str(model).encode()).hexdigest()[:8]
         run_dir = cache_dir() / "baselines" / name
+    if model == DEFAULT_MODEL and not overrides and not run_is_finished(run_dir):
+        precision = resolve_precision(resolve_config(BASELINE_METHOD, preset=BASELINE_PRESET,
+                                                     model=model).precision)
+        if precision != "bf16":
+            warnings.warn(
+                f"aligned_baseline: training in {precision}, since precision='auto' is fp32 on a "
+                "CPU without native bf16 matmuls (avx512_bf16 or AMX): slower than the README's "
+                "timings and another model than the README's baseline (trained in bf16), so the "
+                "committed results files in results/ will not resume from it", stacklevel=2)
     return train_or_reuse(run_dir, BASELINE_METHOD, preset=BASELINE_PRESET, model=model,
                           **overrides)

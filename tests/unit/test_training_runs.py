@@ -123,6 +123,24 @@ def test_aligned_baseline_trains_sft_in_the_standard_preset_once(base, tmp_path,
         assert aligned_baseline(model=base["model"], **smoke).reused
 
 
+def test_aligned_baseline_says_when_it_would_train_in_fp32(tmp_path, monkeypatch):
+    """Where precision='auto' resolves to fp32 (no native bf16 matmul), training the default
+    baseline is slower and yields another model than the README's; it says so before training."""
+    from safelens.training import runs
+
+    trained = []
+    monkeypatch.setattr(runs, "train_or_reuse", lambda *a, **kw: trained.append(a) or "record")
+    monkeypatch.setenv("SAFELENS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SAFELENS_BF16", "0")
+    with pytest.warns(UserWarning, match="aligned_baseline: training in fp32"):
+        assert runs.aligned_baseline() == "record"
+    monkeypatch.setenv("SAFELENS_BF16", "1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert runs.aligned_baseline() == "record"
+    assert len(trained) == 2
+
+
 def test_balance_that_cannot_apply_says_so():
     from safelens.training.data import subsample
 
