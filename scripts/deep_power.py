@@ -49,6 +49,7 @@ log-prob cache is shared); with other settings a shared run is retrained, not re
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -382,8 +383,8 @@ def summary(results: PowerResults, args: argparse.Namespace, base: str,
             "seeds_done": {a: results.seeds(a) for a in arms},
             "n": {"builtin": len(sets["builtin"]), "benign": len(sets["benign"]),
                   **{n: len(sets[n]) for n in ("harmbench", "dna")}},
-            "own_responses": {n: {k: v for k, v in o.items() if k not in ("rows", "judged")}
-                              for n, o in own.items()},
+            "own_responses": {n: {**{k: v for k, v in o.items() if k not in ("rows", "judged")},
+                                  "rows_sha": rows_sha(o["rows"])} for n, o in own.items()},
             "pooled": pooled,
             "minus_dpo": diffs,
             "verdicts": {a: claim_verdicts(d, claims(args.ks), args.smallest_effect, min_seeds=3)
@@ -391,6 +392,34 @@ def summary(results: PowerResults, args: argparse.Namespace, base: str,
             "target": target_check(results, arms, args.ks),
             "kl_depth": kl,
             "runs": results.runs, "outcomes": results.outcomes}
+
+
+def rows_sha(rows: list[dict[str, Any]]) -> str:
+    """A short hash of prefill rows (ids and harmful responses): which prompts and prefills."""
+    text = json.dumps([[r["id"], r["harmful_response"]] for r in rows], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def check_own_answers(path: str | Path, own: dict[str, dict[str, Any]]) -> None:
+    """Refuse to add runs to ``path`` when the vanilla model's answers (the HarmBench / DNA
+    prefills, regenerated wherever the cache is gone) are not the ones its outcomes were
+    measured on: the per-prompt outcomes would be paired across different prompts. A file with
+    ``rows_sha`` is compared by it; an older one by its kept / refused / degenerate counts."""
+    path = Path(path)
+    if not path.exists():
+        return
+    saved = json.loads(path.read_text(encoding="utf-8")).get("own_responses") or {}
+    for name, o in own.items():
+        there = saved.get(name)
+        if not there:
+            continue
+        keys = ("rows_sha",) if "rows_sha" in there else ("n_kept", "n_refused", "n_degenerate")
+        here = {**o, "rows_sha": rows_sha(o["rows"])}
+        if any(there[k] != here[k] for k in keys):
+            raise SystemExit(
+                f"{path}: the vanilla model's {name} answers differ from those its outcomes were "
+                f"measured on ({', '.join(f'{k} {there[k]} there, {here[k]} here' for k in keys)}"
+                "; greedy decoding on another machine?): pass another --results")
 
 
 def print_tables(done: dict[str, Any]) -> None:
@@ -424,6 +453,7 @@ def main(argv: list[str] | None = None) -> None:
         args.vanilla, sets[name], config=GenerationConfig(max_new_tokens=args.own_tokens,
                                                           batch_size=GEN_BATCH),
         progress=False, out=Path(args.out) / f"own-{name}.json") for name in ("harmbench", "dna")}
+    check_own_answers(args.results, own)
     for name, o in own.items():
         print(f"{name}: the vanilla model answers {o['n_kept']} of {o['n_prompts']} prompts "
               f"({o['n_refused']} refused, {o['n_degenerate']} degenerate)", flush=True)

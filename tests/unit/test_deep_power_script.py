@@ -68,6 +68,7 @@ def test_deep_power_end_to_end_on_tiny_models(deep, models, tmp_path, monkeypatc
         assert run["prefill"]["dna"]["ks"] == [0, 5]
     assert res["runs"]["w-door"]["0"]["settings"]["star_model"].endswith("dpo-seed0/model")
     assert res["own_responses"]["harmbench"]["n_kept"] == res["n"]["harmbench"] > 0
+    assert len(res["own_responses"]["dna"]["rows_sha"]) == 16
     assert set(res["minus_dpo"]) == {"sft", "augmented-sft", "constrained-sft", "door", "w-door"}
     claim = "prefill_harmbench_k5"
     assert res["minus_dpo"]["door"][claim]["n_seeds_a"] == 1
@@ -126,3 +127,27 @@ def test_deep_power_plan_and_setting_checks(deep):
                          (["--steps", "0"], "--steps must be >= 1")]:
         with pytest.raises(SystemExit, match=needle):
             deep.parse_args(argv)
+
+
+def test_own_answers_that_changed_are_refused(deep, tmp_path):
+    """The HarmBench / DNA prefills are regenerated wherever their cache is gone: a file whose
+    outcomes were measured on other answers is refused (by hash, or by counts in an older file
+    without one), since its per-prompt outcomes would be paired across different prompts."""
+    rows = [{"id": "a", "harmful_response": "Sure, step 1"}, {"id": "b", "harmful_response": "x"}]
+    own = {"harmbench": {"n_kept": 2, "n_refused": 1, "n_degenerate": 0, "rows": rows}}
+    path = tmp_path / "results.json"
+    deep.check_own_answers(path, own)  # no file yet: nothing to compare
+    path.write_text(json.dumps({"own_responses": {"harmbench": {
+        "n_kept": 2, "n_refused": 1, "n_degenerate": 0}}}))
+    deep.check_own_answers(path, own)  # an older file: the counts agree
+    path.write_text(json.dumps({"own_responses": {"harmbench": {
+        "n_kept": 3, "n_refused": 0, "n_degenerate": 0}}}))
+    with pytest.raises(SystemExit, match="harmbench answers differ.*n_kept 3 there, 2 here"):
+        deep.check_own_answers(path, own)
+    path.write_text(json.dumps({"own_responses": {"harmbench": {
+        "n_kept": 2, "n_refused": 1, "n_degenerate": 0, "rows_sha": deep.rows_sha(rows)}}}))
+    deep.check_own_answers(path, own)
+    changed = {"harmbench": {**own["harmbench"],
+                             "rows": [rows[0], {"id": "b", "harmful_response": "y"}]}}
+    with pytest.raises(SystemExit, match="rows_sha"):  # same counts, another answer
+        deep.check_own_answers(path, changed)
