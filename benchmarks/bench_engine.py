@@ -20,7 +20,9 @@ Four measurements, each a ratio against a baseline measured in the same run:
 
   Between them, the ladder ``+bf16`` (today's path under bf16 autocast), ``+plain`` (and the
   hook-free plain view), ``+buckets`` (and length buckets), then ``engine`` (and the prefix
-  cache), plus ``engine_fp32`` (the engine without bf16) show what each part buys.
+  cache), plus ``engine_fp32`` (the engine without bf16) show what each part buys. On a
+  CPU without native bf16 matmuls (AVX2 only) ``auto`` is fp32, so ``+bf16`` and ``engine``
+  run in fp32 too and the bf16 peak is emulated (near 0); the % of the bf16 peak is then n/a.
   Our paths alternate step by step in one process (load drift hits them alike);
   TRL runs afterwards in a subprocess. Tokens are non-pad tokens (prompt + response, both
   columns); the padding fraction is padded / (padded + real) positions actually run.
@@ -382,11 +384,16 @@ def main(argv: list[str] | None = None) -> dict:
                 if s:
                     print(f"{name:<10} error: {s['error']}")
                 continue
+            bf16_share = (f"{100 * s['gflops'] / peaks['bf16']:>9.0f}%"
+                          if train["precision"] == "bf16" else f"{'n/a':>10}")
             print(f"{name:<10}{s['step_s']:>9.2f}{s['tokens_per_s']:>10.0f}"
                   f"{s['tokens_per_s'] / base:>9.2f}{s['gflops']:>9.0f}"
-                  f"{100 * s['gflops'] / peaks['bf16']:>9.0f}%"
+                  f"{bf16_share}"
                   f"{100 * s['gflops'] / peaks['fp32']:>9.0f}%"
                   + (f"{100 * s['pad_fraction']:>6.0f}%" if "pad_fraction" in s else "   n/a"))
+        if train["precision"] != "bf16":
+            print("no native bf16 matmul here: precision='auto' is fp32, so '+bf16' .. "
+                  "'engine' run fp32 (the ladder then shows the plain view, buckets and cache)")
         if "trl_bf16" in train and "error" not in train["trl_bf16"]:
             print(f"engine / TRL bf16: "
                   f"{train['engine']['tokens_per_s'] / train['trl_bf16']['tokens_per_s']:.2f}x")
