@@ -16,13 +16,17 @@ What it does, output by output (no code cell's source is touched):
   explorer's static table) is kept, so an export or GitHub shows that instead of nothing;
 - a parameters cell that comes first moves under the title (the first markdown cell starting
   with ``# ``): the title then heads the notebook; markdown does not execute, so nothing runs
-  differently.
+  differently;
+- a cell without an ``id`` (required from nbformat 4.5; a cell pasted in by a script lacks it,
+  and nbformat warns under nbval) gets one derived from its position and source, so a rerun of
+  this script writes the same ids.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import re
 import sys
@@ -148,6 +152,29 @@ def move_parameters_under_title(cells: list[dict[str, Any]]) -> list[dict[str, A
     return rest
 
 
+def add_missing_ids(cells: list[dict[str, Any]]) -> None:
+    """Give each cell without an ``id`` a deterministic one (in place): the first 8 hex digits
+    of the SHA-1 of its index and source, lengthened until no other cell has it.
+
+    Examples:
+        >>> a = [{"id": "a1", "source": "x"}, {"source": "y"}]
+        >>> b = [{"id": "a1", "source": "x"}, {"source": "y"}]
+        >>> add_missing_ids(a); add_missing_ids(b)
+        >>> a[1]["id"] == b[1]["id"], len(a[1]["id"]), a[0]["id"]
+        (True, 8, 'a1')
+    """
+    taken = {c["id"] for c in cells if "id" in c}
+    for i, cell in enumerate(cells):
+        if "id" in cell:
+            continue
+        digest = hashlib.sha1(f"{i}\n{_join(cell.get('source', ''))}".encode()).hexdigest()
+        n = 8
+        while digest[:n] in taken:
+            n += 1
+        cell["id"] = digest[:n]
+        taken.add(cell["id"])
+
+
 def clean_notebook(nb: dict[str, Any]) -> dict[str, Any]:
     """A cleaned copy of a notebook dict (nbformat 4); ``nb`` is left unchanged."""
     out = copy.deepcopy(nb)
@@ -157,6 +184,8 @@ def clean_notebook(nb: dict[str, Any]) -> dict[str, Any]:
             continue
         cell["outputs"] = [o for o in map(clean_output, cell.get("outputs", [])) if o is not None]
     out["cells"] = move_parameters_under_title(out.get("cells", []))
+    if (out.get("nbformat"), out.get("nbformat_minor", 0)) >= (4, 5):
+        add_missing_ids(out["cells"])
     return out
 
 

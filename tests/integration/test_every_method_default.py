@@ -33,8 +33,9 @@ def test_method_trains_one_step_on_the_default_model(method, tmp_path, small_rew
         source = tmp_path / "sft-source"
         assert main(["align", "--method", "sft", "--preset", "quick", "--out", str(source),
                      "--max-steps", "1", "--max-train-rows", "8", "--no-progress"]) == 0
+        # 2-row batches: step 1 is a layer probe (1 + 2 x 15 forward passes)
         argv = ["align", "--method", "zo-refine", "--from", str(source), "--out", str(out),
-                "--max-steps", "1", "--no-progress"]
+                "--max-steps", "1", "--batch-size", "2", "--no-progress"]
     if method in ("reward-level", "shapo-r"):
         argv += ["--reward-model", small_reward_model]
     if method == "w-door":

@@ -105,3 +105,22 @@ def test_main_check_and_write(cleaner, tmp_path, capsys):
     assert cleaner.main([str(path)]) == 0
     assert cleaner.main(["--check", str(path)]) == 0  # nothing left to clean
     assert json.loads(path.read_text(encoding="utf-8"))["cells"][0]["cell_type"] == "markdown"
+
+
+def test_missing_cell_ids_are_added_deterministically(cleaner):
+    nb = _notebook()
+    nb["cells"][1]["id"] = "kept-id"
+    first, again = cleaner.clean_notebook(nb), cleaner.clean_notebook(nb)
+    ids = [c["id"] for c in first["cells"]]
+    assert all(ids) and len(set(ids)) == len(ids)
+    assert "kept-id" in ids and ids == [c["id"] for c in again["cells"]]
+    old = {**_notebook(), "nbformat_minor": 4}  # ids came with nbformat 4.5
+    assert not any("id" in c for c in cleaner.clean_notebook(old)["cells"])
+
+
+def test_committed_notebooks_are_clean(cleaner, capsys):
+    from pathlib import Path
+
+    notebooks = sorted(str(p) for p in (Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    assert cleaner.main(["--check", *notebooks]) == 0, capsys.readouterr().out
