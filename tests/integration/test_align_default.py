@@ -17,7 +17,8 @@ def test_align_dpo_quick_two_steps_then_load(tmp_path):
 
     out = tmp_path / "dpo-quick"
     argv = ["align", "--method", "dpo", "--preset", "quick", "--max-steps", "2",
-            "--out", str(out), "--no-progress", "--max-train-rows", "16"]
+            "--out", str(out), "--no-progress", "--max-train-rows", "16",
+            "--batch-size", "2"]  # 2-row batches: the same checks, 63 s -> 30 s on the AVX2 CPU
     assert main(argv) == 0
     for name in ("model/model.safetensors", "model/tokenizer.json", "log.jsonl", "config.json",
                  "checkpoint/trainer_state.json"):
