@@ -49,7 +49,6 @@ log-prob cache is shared); with other settings a shared run is retrained, not re
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -62,7 +61,7 @@ import torch
 
 from safelens import __version__
 from safelens.attacks import FinetuneAttackConfig, run_finetune_attack
-from safelens.data.jsonfile import write_json
+from safelens.data.jsonfile import rows_key, write_json
 from safelens.errors import SafelensError
 from safelens.eval.generation import GenerationConfig
 from safelens.eval.metrics import difference_rows, rate
@@ -396,8 +395,7 @@ def summary(results: PowerResults, args: argparse.Namespace, base: str,
 
 def rows_sha(rows: list[dict[str, Any]]) -> str:
     """A short hash of prefill rows (ids and harmful responses): which prompts and prefills."""
-    text = json.dumps([[r["id"], r["harmful_response"]] for r in rows], ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return rows_key(rows, ("id", "harmful_response"))[:16]
 
 
 def check_own_answers(path: str | Path, own: dict[str, dict[str, Any]]) -> None:
